@@ -1,0 +1,69 @@
+# The two commands: `make lab` (bring up the two-site lab) and `make test` (run every test).
+# Both install what they need on a fresh Debian machine, as root.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+STACK ?= lab
+VENV := .venv
+PY := $(VENV)/bin/python
+REQS := $(wildcard requirements/*.txt)
+PYTEST := $(PY) -m pytest
+
+.PHONY: help lab down status test test-unit test-lab lint host verify bench clean-venv
+
+help:
+	@echo "make lab     bring up both sites on the local Docker Engine, print endpoints + demo tenant"
+	@echo "make test    lint, unit/IaC/app tests, then the lab integration tests"
+	@echo "make down    remove the lab's containers, networks and volumes (nothing else)"
+	@echo "make status  the lab's table: site, service, container, health, endpoints"
+	@echo "make verify  testinfra checks against the running lab"
+	@echo "make bench   benchmarks, results in bench/results/"
+
+$(VENV)/.installed: $(REQS)
+	@scripts/bootstrap-python.sh
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@echo "==> installing Python dependencies (requirements/*.txt)"
+	@$(PY) -m pip install -q --upgrade pip >/dev/null
+	@$(PY) -m pip install -q $(foreach r,$(REQS),-r $(r))
+	@touch $@
+
+venv: $(VENV)/.installed
+
+# Host layer: Docker Engine (started with or without systemd) and the locally seeded base image.
+host: venv
+	@echo "==> preparing this host with Ansible (roles/docker_host)"
+	@ANSIBLE_STDOUT_CALLBACK=default $(VENV)/bin/ansible-playbook -i inventories/lab playbooks/docker_hosts.yml
+
+lab: host
+	@$(PY) -m pbx_infra.lab up --stack $(STACK)
+
+down: venv
+	@$(PY) -m pbx_infra.lab down --stack $(STACK)
+
+status: venv
+	@$(PY) -m pbx_infra.lab status --stack $(STACK)
+
+lint: venv
+	@echo "==> ruff, mypy"
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy pbx_infra pbx_app __main__.py
+
+# Tests that need neither Docker nor the lab: topology, the Pulumi program under mocks, the app.
+test-unit: venv
+	@scripts/install-test-tools.sh
+	@$(PYTEST) tests -m "not lab"
+
+# Tests against real containers: images, the running lab, Ansible roles on stand-in hosts.
+test-lab: lab
+	@$(PYTEST) tests -m lab
+
+test: lint test-unit test-lab
+
+verify: venv
+	@$(PYTEST) tests/infra -m lab -v
+
+bench: lab
+	@$(PY) -m bench
+
+clean-venv:
+	rm -rf $(VENV)

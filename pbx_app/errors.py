@@ -1,0 +1,154 @@
+"""One exception type per violated product rule.
+
+Services raise these; the HTTP layer maps them to a status in one table (pbx_app.api.errors).
+Each carries a stable machine-readable ``code`` and the requirement (``rule``) it enforces.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "domain_error"
+    rule = ""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- authentication / authorisation ---------------------------------------------------------
+class InvalidCredentials(DomainError):
+    code = "invalid_credentials"
+    rule = "R6"
+
+
+class NotAuthenticated(DomainError):
+    code = "not_authenticated"
+    rule = "R6"
+
+
+class PermissionDenied(DomainError):
+    code = "permission_denied"
+
+
+class CustomerScopeViolation(DomainError):
+    code = "customer_scope_violation"
+
+
+class PasswordLinkInvalid(DomainError):
+    code = "password_link_invalid"
+    rule = "R6"
+
+
+class PasswordTooWeak(DomainError):
+    code = "password_too_weak"
+    rule = "R6"
+
+
+# --- existence / uniqueness -----------------------------------------------------------------
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class EmailInUse(DomainError):
+    code = "email_in_use"
+    rule = "R6"
+
+
+class ExtensionNumberInUse(DomainError):
+    code = "extension_number_in_use"
+
+
+class NumberInUse(DomainError):
+    code = "number_in_use"
+
+
+class LocationNameInUse(DomainError):
+    code = "location_name_in_use"
+
+
+class SipUsernameInUse(DomainError):
+    code = "sip_username_in_use"
+
+
+class MacInUse(DomainError):
+    code = "mac_in_use"
+    rule = "R10"
+
+
+class LocationInUse(DomainError):
+    code = "location_in_use"
+    rule = "R13"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+# --- product limits and rules ---------------------------------------------------------------
+class ExtensionLimitReached(DomainError):
+    code = "extension_limit_reached"
+    rule = "R14"
+
+
+class ExtensionLicencesExhausted(DomainError):
+    code = "extension_licences_exhausted"
+    rule = "R16"
+
+
+class HeadNumberLimitReached(DomainError):
+    code = "head_number_limit_reached"
+    rule = "R15"
+
+
+class DeviceLimitReached(DomainError):
+    code = "device_limit_reached"
+    rule = "R4"
+
+
+class NumberAreaMismatch(DomainError):
+    code = "number_area_mismatch"
+    rule = "R13"
+
+
+class NumberNotOwned(DomainError):
+    code = "number_not_owned"
+    rule = "R13"
+
+
+class InvalidAreaCode(DomainError):
+    code = "invalid_area_code"
+    rule = "R13"
+
+
+class TrialExpired(DomainError):
+    code = "trial_expired"
+    rule = "R19"
+
+
+class DeviceNotCertified(DomainError):
+    code = "device_not_certified"
+    rule = "R10"
+
+
+class PortingTransitionInvalid(DomainError):
+    code = "porting_transition_invalid"
+    rule = "R12"
+
+
+class LicenceCountInvalid(DomainError):
+    code = "licence_count_invalid"
+    rule = "R16"
+
+
+class ImportInvalid(DomainError):
+    code = "import_invalid"
+
+    def __init__(self, message: str, rows: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.rows = rows or []
+
+
+class MailDeliveryFailed(DomainError):
+    code = "mail_delivery_failed"
+    rule = "R6"

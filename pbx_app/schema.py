@@ -1,0 +1,184 @@
+"""Database tables (SQLAlchemy Core). Alembic migrations in pbx_app/migrations create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# All timestamps are naive UTC, identical on PostgreSQL and SQLite.
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("tariff", String(20), nullable=False),
+    Column("business_option", Boolean, nullable=False, default=False),
+    Column("sip_domain", String(253), nullable=True, unique=True),
+    Column("contract_start", Date, nullable=False),
+    Column("term_months", Integer, nullable=False),
+    Column("trial_ends_at", DateTime, nullable=True),
+    # Extra extension licences booked on top of the base package (R16).
+    Column("booked_licences", Integer, nullable=False, default=0),
+    # R17: highest number of booked extensions ever; activation fees are due only above it.
+    Column("activation_high_water_mark", Integer, nullable=False),
+    Column("activation_fees_charged", Integer, nullable=False, default=0),
+    # Counters kept in the same transaction as the rows they count, under the customer row lock,
+    # so limits (R14, R15) are checked in O(1) and atomically.
+    Column("extension_count", Integer, nullable=False, default=0),
+    Column("head_number_count", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+)
+
+locations = Table(
+    "locations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("street", String(200), nullable=False),
+    Column("postal_code", String(5), nullable=False),
+    Column("city", String(100), nullable=False),
+    Column("area_code", String(6), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("customer_id", "name", name="uq_locations_customer_name"),
+)
+
+head_numbers = Table(
+    "head_numbers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("location_id", Integer, ForeignKey("locations.id"), nullable=False),
+    Column("number", String(16), nullable=False, unique=True),
+    Column("area_code", String(6), nullable=False),
+    Column("block_size", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_head_numbers_customer", "customer_id"),
+)
+
+extensions = Table(
+    "extensions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("location_id", Integer, ForeignKey("locations.id"), nullable=False),
+    Column("number", String(8), nullable=False),
+    Column("display_name", String(100), nullable=False, default=""),
+    Column("geo_number", String(16), nullable=True, unique=True),
+    Column("device_count", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("customer_id", "number", name="uq_extensions_customer_number"),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "extension_id", Integer, ForeignKey("extensions.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("sip_username", String(64), nullable=False, unique=True),
+    Column("realm", String(253), nullable=False),
+    # Kamailio auth_db: ha1 = md5(username:realm:password), ha1b = md5(username@domain:realm:password).
+    Column("ha1", String(32), nullable=False),
+    Column("ha1b", String(32), nullable=False),
+    Column("mac", String(12), nullable=True, unique=True),
+    Column("model", String(64), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_devices_extension", "extension_id"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("display_name", String(100), nullable=False, default=""),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", String(200), nullable=True),
+    Column("password_set_at", DateTime, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+auth_tokens = Table(
+    "auth_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # session (portal cookie), api (integration bearer token), password_set (e-mailed link)
+    Column("kind", String(20), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("name", String(100), nullable=False, default=""),
+    Column("expires_at", DateTime, nullable=False),
+    Column("used_at", DateTime, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+porting_requests = Table(
+    "porting_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("location_id", Integer, ForeignKey("locations.id"), nullable=False),
+    Column("numbers", Text, nullable=False),
+    Column("donor_carrier", String(100), nullable=False),
+    Column("requested_date", Date, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+porting_events = Table(
+    "porting_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "porting_request_id",
+        Integer,
+        ForeignKey("porting_requests.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("from_state", String(20), nullable=True),
+    Column("to_state", String(20), nullable=False),
+    Column("actor_user_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("note", String(500), nullable=False, default=""),
+    Column("at", DateTime, nullable=False),
+)
+
+billing_events = Table(
+    "billing_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("booked_before", Integer, nullable=False),
+    Column("booked_after", Integer, nullable=False),
+    Column("activation_fees", Integer, nullable=False),
+    Column("amount_eur", Numeric(10, 2), nullable=False),
+    Column("at", DateTime, nullable=False),
+)

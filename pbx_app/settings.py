@@ -1,0 +1,63 @@
+"""Settings from the environment, read once into one object."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"PBX_LISTEN must be host:port, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///./pbx.db"
+    listen: str = "127.0.0.1:8000"
+    public_url: str = ""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    mail_from: str = "pbx@localhost"
+    sip_domain: str = "sip.pbx.test"
+    secret_key: str = "insecure-development-key"
+    site: str = "local"
+    node_name: str = "pbx-app"
+    # Product limits (R14, R15, R4) live in pbx_app.limits; these are operational knobs only.
+    password_link_ttl_hours: int = 72
+    session_ttl_hours: int = 12
+    max_body_bytes: int = 64 * 1024 * 1024
+
+    @property
+    def listen_host(self) -> str:
+        return _listen(self.listen)[0]
+
+    @property
+    def listen_port(self) -> int:
+        return _listen(self.listen)[1]
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.listen_host}:{self.listen_port}"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        e = dict(os.environ if env is None else env)
+        listen = e.get("PBX_LISTEN", cls.listen)
+        _listen(listen)
+        return cls(
+            database_url=e.get("PBX_DATABASE_URL", cls.database_url),
+            listen=listen,
+            public_url=e.get("PBX_PUBLIC_URL", ""),
+            smtp_host=e.get("PBX_SMTP_HOST", cls.smtp_host),
+            smtp_port=int(e.get("PBX_SMTP_PORT", str(cls.smtp_port))),
+            mail_from=e.get("PBX_MAIL_FROM", cls.mail_from),
+            sip_domain=e.get("PBX_SIP_DOMAIN", cls.sip_domain),
+            secret_key=e.get("PBX_SECRET_KEY", cls.secret_key),
+            site=e.get("PBX_SITE", cls.site),
+            node_name=e.get("PBX_NODE_NAME", cls.node_name),
+        )

@@ -1,0 +1,1 @@
+"""Infrastructure-as-code for the PBX platform: topology model, Pulumi components, lab runner."""

@@ -1,0 +1,1 @@
+"""The lab: run the Pulumi program without the CLI and realise it on the local engine."""

@@ -1,0 +1,132 @@
+"""Per-node configuration, derived from the topology and rendered into each service's template.
+
+Every service directory (kamailio/, rtpengine/, labdns/) holds one template that only places
+values; the routing logic stays in files that never vary per node. The rendered files travel with
+the container declaration (docker `uploads`), so Pulumi sees a config change as a container change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .topology import TOS_EF, Instance, Platform, ServiceKind
+
+REPO = Path(__file__).resolve().parent.parent
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(REPO)),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,  # noqa: S701 - these are config files, not HTML
+)
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    path: str  # inside the container
+    content: str
+
+
+def app_port(platform: Platform, inst: Instance) -> int:
+    """Lab apps have an address each; on a production host they share one, so ports differ."""
+    return platform.ports.app + (inst.ordinal - 1 if platform.mode == "production" else 0)
+
+
+def app_url(platform: Platform, inst: Instance) -> str:
+    return f"http://{inst.reach}:{app_port(platform, inst)}"
+
+
+def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
+    proxies = platform.instances(ServiceKind.SIP_PROXY)
+    relays = platform.instances(ServiceKind.MEDIA_RELAY)
+    ng = platform.ports.rtpengine_ng
+    listen = [str(inst.address)] + ([str(inst.internal)] if inst.internal else [])
+    return {
+        "name": inst.name,
+        "site": inst.site,
+        "listen": listen,
+        "advertise": str(inst.address),
+        "internal": str(inst.reach),
+        "sip_port": platform.ports.sip,
+        "tls_port": platform.ports.sip_tls,
+        "wss_port": platform.ports.sip_wss,
+        "rpc_port": platform.ports.rpc,
+        # DMQ peers by IP, never by name: names create duplicate peers (DESIGN.md pitfalls).
+        "dmq_peers": [str(p.reach) for p in proxies if p != inst],
+        "rtpengines": {
+            "local": [f"udp:{r.reach}:{ng}" for r in relays if r.site == inst.site],
+            "remote": [f"udp:{r.reach}:{ng}" for r in relays if r.site != inst.site],
+        },
+        "apps": [
+            app_url(platform, a)
+            for a in sorted(
+                platform.instances(ServiceKind.PBX_APP), key=lambda a: a.site != inst.site
+            )
+        ],
+        "sip_domain": platform.sip_domain,
+    }
+
+
+def rtpengine_node(platform: Platform, inst: Instance) -> dict[str, Any]:
+    site = next(s for s in platform.sites if s.name == inst.site)
+    return {
+        "name": inst.name,
+        "site": inst.site,
+        "interface": str(inst.address),
+        "advertise": str(inst.address),
+        "ng_listen": f"{inst.reach}:{platform.ports.rtpengine_ng}",
+        "cli_listen": "127.0.0.1:9900",
+        "port_min": site.rtp_ports[0],
+        "port_max": site.rtp_ports[1],
+        "tos": TOS_EF,
+    }
+
+
+def dns_node(platform: Platform, inst: Instance) -> dict[str, Any]:
+    a_records = [
+        {"name": other.fqdn(platform), "address": str(other.address)}
+        for other in platform.instances()
+        if other.kind is not ServiceKind.DNS
+    ]
+    srv = platform.srv_records(home_site=inst.site)
+    return {
+        "listen": str(inst.address),
+        "domain": platform.sip_domain,
+        "a_records": a_records,
+        "srv_records": [
+            {
+                "name": r.name,
+                "target": r.target,
+                "port": r.port,
+                "priority": r.priority,
+                "weight": r.weight,
+            }
+            for r in srv
+        ],
+    }
+
+
+# kind -> (node builder, template in the repo, destination inside the container)
+_TEMPLATES = {
+    ServiceKind.SIP_PROXY: (kamailio_node, "kamailio/node.cfg.j2", "/etc/kamailio/node.cfg"),
+    ServiceKind.MEDIA_RELAY: (
+        rtpengine_node,
+        "rtpengine/rtpengine.conf.j2",
+        "/etc/rtpengine/rtpengine.conf",
+    ),
+    ServiceKind.DNS: (dns_node, "labdns/dnsmasq.conf.j2", "/etc/dnsmasq.d/pbx.conf"),
+}
+
+
+def config_files(platform: Platform, inst: Instance) -> list[ConfigFile]:
+    """The rendered per-node files a container of `inst` needs (empty when it needs none)."""
+    entry = _TEMPLATES.get(inst.kind)
+    if entry is None:
+        return []
+    build, template, destination = entry
+    content = _env.get_template(template).render(node=build(platform, inst))
+    return [ConfigFile(destination, content)]

@@ -1,0 +1,351 @@
+"""The platform topology: the one source of truth for what runs where.
+
+Stack config (`pbx:platform`) is parsed once into this validated model. Pulumi components, node
+config templates, the Ansible inventory, DNS records and the testinfra host list are all derived
+from it; nothing else restates sites, counts, addresses or ports.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Product limits (R14, R15) and the bandwidth planning rule (R9). The app enforces the limits;
+# they live here too so every layer (app settings, docs, inventory) reads them from one place.
+MAX_EXTENSIONS_PER_CUSTOMER = 249_000
+MAX_HEAD_NUMBERS_PER_CUSTOMER = 1_000
+KBIT_PER_VOICE_CHANNEL = 100
+
+# DSCP as numeric TOS bytes: symbolic names have been buggy in Kamailio/rtpengine (DESIGN.md).
+TOS_CS3 = 96
+TOS_EF = 184
+
+
+class ServiceKind(StrEnum):
+    SIP_PROXY = "sip-proxy"
+    MEDIA_RELAY = "media-relay"
+    PBX_APP = "pbx-app"
+    DB = "db"
+    DNS = "dns"
+    SMTP = "smtp"
+
+
+# Host offset of each service inside a lab site subnet (instance n adds n-1). The backbone address
+# of an instance is the same offset plus BACKBONE_SITE_STRIDE * site index.
+_LAB_HOST_OFFSET = {
+    ServiceKind.SIP_PROXY: 11,
+    ServiceKind.MEDIA_RELAY: 21,
+    ServiceKind.PBX_APP: 31,
+    ServiceKind.DB: 41,
+    ServiceKind.SMTP: 25,
+    ServiceKind.DNS: 53,
+}
+BACKBONE_SITE_STRIDE = 100
+_MAX_PER_KIND = 9  # keeps each kind inside its block of ten host addresses
+
+
+class Ports(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sip: int = 5060
+    sip_tls: int = 5061
+    sip_wss: int = 8443
+    rpc: int = 2049  # Kamailio management RPC (ctl), internal networks only
+    rtpengine_ng: int = 2223
+    app: int = 8000
+    db: int = 5432
+    smtp: int = 25
+    dns: int = 53
+
+
+class ServiceCounts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sip_proxy: Annotated[int, Field(ge=1, le=_MAX_PER_KIND)] = 2
+    media_relay: Annotated[int, Field(ge=1, le=_MAX_PER_KIND)] = 1
+    pbx_app: Annotated[int, Field(ge=1, le=_MAX_PER_KIND)] = 2
+
+
+AreaCode = Annotated[str, Field(pattern=r"^0[1-9][0-9]{1,4}$", description="German area code")]
+SiteName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,9}$")]
+
+
+class Site(BaseModel):
+    """One datacentre. In the lab it is a Docker network; in production a Docker host."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: SiteName
+    city: str = Field(min_length=1)
+    area_code: AreaCode
+    services: ServiceCounts = ServiceCounts()
+    rtp_ports: tuple[int, int] = (30000, 30999)
+    planned_channels: Annotated[int, Field(ge=1)] = 200
+    uplink_kbit: Annotated[int, Field(ge=1)] = 100_000
+    # lab
+    subnet: ipaddress.IPv4Network | None = None
+    # production: the site's Docker host and the addresses its containers bind on host networking
+    docker_host: str | None = None
+    public_addresses: tuple[ipaddress.IPv4Address, ...] = ()
+    internal_addresses: tuple[ipaddress.IPv4Address, ...] = ()
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _rtp_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if not 1024 <= low < high <= 65535:
+            raise ValueError("must be [low, high] with 1024 <= low < high <= 65535")
+        if low % 2:
+            raise ValueError("must start on an even port (RTP even, RTCP odd)")
+        if high - low + 1 < 100:
+            raise ValueError("must hold at least 100 ports (50 calls)")
+        return value
+
+    @field_validator("docker_host")
+    @classmethod
+    def _docker_host_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("ssh://", "unix://", "tcp://")):
+            raise ValueError("must be an ssh://, tcp:// or unix:// Docker host URL")
+        return value
+
+
+class Backbone(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subnet: ipaddress.IPv4Network
+
+
+class Platform(BaseModel):
+    """The validated stack config `pbx:platform`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")] = "pbx"
+    mode: Literal["lab", "production"]
+    sip_domain: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")]
+    image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "lab"
+    ports: Ports = Ports()
+    backbone: Backbone | None = None
+    smtp_relay: str | None = None  # production: the operator's mail relay; the lab runs a sink
+    sites: tuple[Site, ...]
+
+    @model_validator(mode="after")
+    def _check(self) -> Platform:
+        if len(self.sites) != 2:
+            raise _KeyError("sites", "must name exactly two sites (R1: two redundant datacentres)")
+        names = [s.name for s in self.sites]
+        if len(set(names)) != len(names):
+            raise _KeyError("sites", f"site names must be unique, got {names}")
+        if self.mode == "lab":
+            self._check_lab()
+        else:
+            self._check_production()
+        return self
+
+    def _check_lab(self) -> None:
+        if self.backbone is None:
+            raise _KeyError("backbone", "is required in lab mode (the inter-site network)")
+        nets: list[tuple[str, ipaddress.IPv4Network]] = [("backbone.subnet", self.backbone.subnet)]
+        for i, site in enumerate(self.sites):
+            if site.subnet is None:
+                raise _KeyError(f"sites[{i}].subnet", "is required in lab mode")
+            if site.docker_host is not None and not site.docker_host.startswith("unix://"):
+                raise _KeyError(f"sites[{i}].docker_host", "the lab runs on the local engine only")
+            nets.append((f"sites[{i}].subnet", site.subnet))
+        for key, net in nets:
+            if net.num_addresses < 256:
+                raise _KeyError(key, f"{net} is too small: use a /24 or larger")
+        for i, (key, net) in enumerate(nets):
+            for other_key, other in nets[i + 1 :]:
+                if net.overlaps(other):
+                    raise _KeyError(other_key, f"{other} overlaps {key} ({net})")
+
+    def _check_production(self) -> None:
+        if self.smtp_relay is None:
+            raise _KeyError("smtp_relay", "is required in production (onboarding e-mail, fax)")
+        for i, site in enumerate(self.sites):
+            if site.docker_host is None or not site.docker_host.startswith("ssh://"):
+                raise _KeyError(f"sites[{i}].docker_host", "production sites need an ssh:// URL")
+            if site.subnet is not None:
+                raise _KeyError(f"sites[{i}].subnet", "production uses host networking: remove it")
+            # Host networking: each proxy needs its own address pair to bind 5060/5061.
+            for key in ("public_addresses", "internal_addresses"):
+                have = len(getattr(site, key))
+                if have < site.services.sip_proxy:
+                    raise _KeyError(
+                        f"sites[{i}].{key}",
+                        f"has {have} address(es) but the site runs "
+                        f"{site.services.sip_proxy} sip-proxy instance(s)",
+                    )
+            if site.services.media_relay > 1:
+                raise _KeyError(
+                    f"sites[{i}].services.media_relay", "one relay per host on host networking"
+                )
+
+    # --- derived topology -------------------------------------------------------------------
+
+    @property
+    def primary_site(self) -> Site:
+        """The database primary runs in the first site; the second holds the hot standby."""
+        return self.sites[0]
+
+    def instances(self, kind: ServiceKind | None = None, site: str | None = None) -> list[Instance]:
+        found = [i for i in _derive_instances(self) if kind in (None, i.kind)]
+        return [i for i in found if site in (None, i.site)]
+
+    def instance(self, name: str) -> Instance:
+        for inst in _derive_instances(self):
+            if inst.name == name:
+                return inst
+        raise KeyError(name)
+
+    def network_name(self, site: str | None) -> str:
+        """Docker network of a site (lab); None names the backbone."""
+        return f"{self.name}-{site or 'backbone'}"
+
+    def srv_records(self, home_site: str) -> list[SrvRecord]:
+        """SRV records as seen from `home_site`: its proxies first (10), the other site's second."""
+        records = []
+        for transport, proto, port in (
+            ("udp", "_sip._udp", self.ports.sip),
+            ("tcp", "_sip._tcp", self.ports.sip),
+            ("tls", "_sips._tcp", self.ports.sip_tls),
+        ):
+            del transport
+            for proxy in self.instances(ServiceKind.SIP_PROXY):
+                priority = 10 if proxy.site == home_site else 20
+                records.append(
+                    SrvRecord(f"{proto}.{self.sip_domain}", proxy.fqdn(self), port, priority, 50)
+                )
+        return records
+
+
+class _KeyError(ValueError):
+    """A config error that knows which key is wrong, relative to `pbx:platform`."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class SrvRecord:
+    name: str
+    target: str
+    port: int
+    priority: int
+    weight: int
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One container of the platform, with everything derived about it."""
+
+    kind: ServiceKind
+    site: str
+    ordinal: int
+    address: ipaddress.IPv4Address  # site-facing (lab) or public (production) address
+    internal: ipaddress.IPv4Address | None  # backbone (lab) or internal (production) address
+    networks: tuple[tuple[str, ipaddress.IPv4Address], ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        if self.kind in (ServiceKind.DB, ServiceKind.SMTP, ServiceKind.DNS):
+            return f"{self.site}-{self.kind}"
+        return f"{self.site}-{self.kind}-{self.ordinal}"
+
+    def container_name(self, platform: Platform) -> str:
+        return f"{platform.name}-{self.name}"
+
+    def fqdn(self, platform: Platform) -> str:
+        return f"{self.name}.{platform.sip_domain}"
+
+    @property
+    def reach(self) -> ipaddress.IPv4Address:
+        """The address other platform nodes use: internal where there is one."""
+        return self.internal or self.address
+
+
+def _derive_instances(platform: Platform) -> list[Instance]:
+    out: list[Instance] = []
+    for index, site in enumerate(platform.sites):
+        counts = {
+            ServiceKind.SIP_PROXY: site.services.sip_proxy,
+            ServiceKind.MEDIA_RELAY: site.services.media_relay,
+            ServiceKind.PBX_APP: site.services.pbx_app,
+            ServiceKind.DB: 1,
+        }
+        if platform.mode == "lab":
+            counts[ServiceKind.DNS] = 1
+            if index == 0:
+                counts[ServiceKind.SMTP] = 1
+        for kind, count in counts.items():
+            for ordinal in range(1, count + 1):
+                out.append(_place(platform, index, site, kind, ordinal))
+    return out
+
+
+def _place(platform: Platform, index: int, site: Site, kind: ServiceKind, ordinal: int) -> Instance:
+    if platform.mode == "lab":
+        # both checked by validation
+        assert site.subnet is not None
+        assert platform.backbone is not None
+        offset = _LAB_HOST_OFFSET[kind] + ordinal - 1
+        address = site.subnet.network_address + offset
+        # DNS answers the site's own clients only; everything else also joins the backbone.
+        if kind is ServiceKind.DNS:
+            return Instance(
+                kind,
+                site.name,
+                ordinal,
+                address,
+                None,
+                ((platform.network_name(site.name), address),),
+            )
+        internal = platform.backbone.subnet.network_address + BACKBONE_SITE_STRIDE * index + offset
+        return Instance(
+            kind,
+            site.name,
+            ordinal,
+            address,
+            internal,
+            ((platform.network_name(site.name), address), (platform.network_name(None), internal)),
+        )
+    # Production, host networking: proxy n binds address pair n; the rest share the first pair.
+    slot = ordinal - 1 if kind is ServiceKind.SIP_PROXY else 0
+    return Instance(
+        kind, site.name, ordinal, site.public_addresses[slot], site.internal_addresses[slot]
+    )
+
+
+class TopologyError(ValueError):
+    """The stack config is invalid; the message names every offending key and why."""
+
+
+def load(raw: Any, source: str = "pbx:platform") -> Platform:
+    """Parse and validate the raw stack config object."""
+    try:
+        return Platform.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = _format_loc(err["loc"])
+            ctx_error = (err.get("ctx") or {}).get("error")
+            if isinstance(ctx_error, _KeyError):
+                loc = ctx_error.key
+                msg = str(ctx_error).split(": ", 1)[1]
+            else:
+                msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{source}.{loc}: {msg}" if loc else f"{source}: {msg}")
+        raise TopologyError("invalid stack config:\n  " + "\n  ".join(problems)) from None
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text

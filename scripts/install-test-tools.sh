@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Host packages the tests drive as real peers: PostgreSQL binaries for the app's throwaway
+# clusters. Installed only when missing, so warm runs cost nothing.
+set -euo pipefail
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if ((${#need[@]})); then
+  echo "==> installing test tools: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Debian starts a cluster on install where systemd runs; the tests bring their own.
+  command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
+    pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
+  done
+fi

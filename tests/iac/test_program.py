@@ -1,0 +1,162 @@
+"""The Pulumi program, run under Pulumi's mocks: what it declares for the lab and production."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pbx_infra import topology
+from pbx_infra.lab.declared import Recorder, declare, stack_config
+
+from .conftest import SECRETS, Stack
+
+SITES = ("fra", "ber")
+PER_SITE_LAB = {"sip-proxy": 2, "media-relay": 1, "pbx-app": 2, "db": 1, "dns": 1}
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_lab_site_runs_the_planned_service_counts(lab: Stack, site: str) -> None:
+    for service, count in PER_SITE_LAB.items():
+        assert len(lab.by_service(site, service)) == count, (site, service)
+
+
+def test_lab_runs_one_smtp_sink_and_no_fax_placeholder(lab: Stack) -> None:
+    services = [lab.labels(c)["pbx.service"] for c in lab.containers.values()]
+    assert services.count("smtp") == 1
+    assert not any("fax" in s for s in services)
+
+
+def test_every_container_is_labelled_health_checked_and_restarted(lab: Stack) -> None:
+    for name, c in lab.containers.items():
+        labels = lab.labels(c)
+        assert labels["pbx.site"] in SITES, name
+        assert labels["pbx.service"], name
+        assert c["restart"] == "unless-stopped", name
+        assert c["healthcheck"]["tests"] == ["CMD", "pbx-healthcheck"], name
+        assert int(c["healthcheck"]["retries"]) >= 3, name
+
+
+def test_lab_networks_are_two_sites_and_a_backbone(lab: Stack) -> None:
+    nets = {n.inputs["name"]: n.inputs for n in lab.of_type("network:Network")}
+    assert set(nets) == {"pbx-lab-fra", "pbx-lab-ber", "pbx-lab-backbone"}
+    subnets = {name: n["ipamConfigs"][0]["subnet"] for name, n in nets.items()}
+    assert subnets == {
+        "pbx-lab-backbone": "172.30.0.0/24",
+        "pbx-lab-fra": "172.30.1.0/24",
+        "pbx-lab-ber": "172.30.2.0/24",
+    }
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_lab_proxies_sit_on_their_site_network_and_the_backbone(lab: Stack, site: str) -> None:
+    for proxy in lab.by_service(site, "sip-proxy"):
+        nets = {n["name"]: n["ipv4Address"] for n in proxy["networksAdvanced"]}
+        assert set(nets) == {f"pbx-lab-{site}", "pbx-lab-backbone"}
+        assert nets[f"pbx-lab-{site}"].startswith("172.30.1." if site == "fra" else "172.30.2.")
+
+
+def test_lab_addresses_are_unique_per_network(lab: Stack) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for name, c in lab.containers.items():
+        for net in c["networksAdvanced"]:
+            key = (net["name"], net["ipv4Address"])
+            assert key not in seen, f"{name} and {seen.get(key)} share {key}"
+            seen[key] = name
+
+
+def test_proxy_config_names_every_other_proxy_as_dmq_peer_by_ip(lab: Stack) -> None:
+    proxies = [c for c in lab.containers.values() if lab.labels(c)["pbx.service"] == "sip-proxy"]
+    assert len(proxies) == 4
+    for proxy in proxies:
+        (upload,) = proxy["uploads"]
+        assert upload["file"] == "/etc/kamailio/node.cfg"
+        backbone = {n["name"]: n["ipv4Address"] for n in proxy["networksAdvanced"]}
+        for other in proxies:
+            other_ip = {n["name"]: n["ipv4Address"] for n in other["networksAdvanced"]}[
+                "pbx-lab-backbone"
+            ]
+            if other is proxy:
+                continue
+            assert other_ip in upload["content"], (proxy["name"], other_ip)
+        assert backbone["pbx-lab-backbone"] in upload["content"]
+
+
+def test_database_primary_in_first_site_standby_in_second(lab: Stack) -> None:
+    (primary,) = lab.by_service("fra", "db")
+    (standby,) = lab.by_service("ber", "db")
+    assert lab.env(primary)["PBX_DB_ROLE"] == "primary"
+    assert lab.env(primary)["PBX_DB_STANDBY_SLOTS"] == "standby_ber"
+    assert lab.env(standby)["PBX_DB_ROLE"] == "standby"
+    assert lab.env(standby)["PBX_DB_PRIMARY_HOST"] == "172.30.0.41"  # primary's backbone address
+    assert lab.env(standby)["PBX_DB_SLOT"] == "standby_ber"
+    for db in (primary, standby):
+        assert db["volumes"][0]["containerPath"] == "/var/lib/postgresql/data"
+
+
+def test_apps_write_to_the_primary_and_mail_the_sink(lab: Stack) -> None:
+    for site in SITES:
+        for app in lab.by_service(site, "pbx-app"):
+            env = lab.env(app)
+            assert env["PBX_DATABASE_URL"] == "postgresql+psycopg://pbx:db-pw@172.30.0.41:5432/pbx"
+            assert env["PBX_SMTP_HOST"] == "172.30.0.25"
+            assert env["PBX_SITE"] == site
+
+
+def test_secrets_reach_containers_only_through_config(lab: Stack) -> None:
+    text = json.dumps([d.inputs for d in lab.declared])
+    for value in SECRETS.values():
+        assert value in text  # delivered ...
+    stack_file = stack_config("lab")
+    assert not any(value in v for v in stack_file.values() for value in SECRETS.values())
+
+
+def test_lab_images_are_built_locally_once_each(lab: Stack) -> None:
+    images = {i.inputs["imageName"]: i.inputs for i in lab.of_type("image:Image")}
+    assert set(images) == {
+        f"pbx/{n}:lab" for n in ("kamailio", "rtpengine", "postgres", "pbx-app", "labdns", "smtpsink")
+    }
+    for image in images.values():
+        assert image["skipPush"] is True
+
+
+def test_production_uses_one_docker_host_per_site_over_ssh(production: Stack) -> None:
+    providers = {p.name: p.inputs["host"] for p in production.of_type("providers:docker")}
+    assert providers == {
+        "docker-fra": "ssh://deploy@pbx-fra-1.example-pbx.de",
+        "docker-ber": "ssh://deploy@pbx-ber-1.example-pbx.de",
+    }
+
+
+def test_production_runs_sip_and_rtp_on_host_networking(production: Stack) -> None:
+    assert not production.of_type("network:Network")
+    for name, c in production.containers.items():
+        assert c["networkMode"] == "host", name
+        assert c["wait"] is True, name  # pulumi up returns once healthy
+
+
+def test_production_proxies_bind_their_own_public_addresses(production: Stack) -> None:
+    bound = []
+    for proxy in production.by_service("fra", "sip-proxy"):
+        (upload,) = proxy["uploads"]
+        bound.append([ip for ip in ("192.0.2.10", "192.0.2.11") if ip in upload["content"]])
+    assert sorted(map(tuple, bound)) == [("192.0.2.10",), ("192.0.2.11",)]
+
+
+def test_production_app_nodes_on_one_host_use_distinct_ports(production: Stack) -> None:
+    listens = [production.env(a)["PBX_LISTEN"] for a in production.by_service("fra", "pbx-app")]
+    assert sorted(listens) == ["10.10.1.10:8000", "10.10.1.10:8001"]
+
+
+def test_production_has_no_lab_helpers(production: Stack) -> None:
+    services = {production.labels(c)["pbx.service"] for c in production.containers.values()}
+    assert services == {"sip-proxy", "media-relay", "pbx-app", "db"}
+
+
+def test_bad_config_declares_nothing(lab_config: dict) -> None:
+    lab_config["sites"][1]["subnet"] = lab_config["sites"][0]["subnet"]
+    config = stack_config("lab", SECRETS) | {"pbx:platform": json.dumps(lab_config)}
+    recorder = Recorder()
+    with pytest.raises(topology.TopologyError, match=r"sites\[1\]\.subnet"):
+        declare("lab", config, recorder)
+    assert recorder.declared == []

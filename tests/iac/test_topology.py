@@ -1,0 +1,104 @@
+"""Stack config validation: each kind of bad config is rejected with a message naming its key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pbx_infra import topology
+from pbx_infra.topology import ServiceKind
+
+
+def _error(config: dict[str, Any]) -> str:
+    with pytest.raises(topology.TopologyError) as info:
+        topology.load(config)
+    return str(info.value)
+
+
+def test_lab_and_production_configs_are_valid(lab_config, production_config) -> None:
+    assert topology.load(lab_config).mode == "lab"
+    assert topology.load(production_config).mode == "production"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key", "why"),
+    [
+        (lambda c: c["sites"].pop(), "pbx:platform.sites", "exactly two sites"),
+        (lambda c: c["sites"][1].update(name="fra"), "pbx:platform.sites", "unique"),
+        (lambda c: c["sites"][0].update(area_code="69"), "sites[0].area_code", "pattern"),
+        (lambda c: c["sites"][1].update(subnet="172.30.1.0/24"), "sites[1].subnet", "overlaps"),
+        (lambda c: c["sites"][0].update(subnet="10.0.0.0/28"), "sites[0].subnet", "too small"),
+        (lambda c: c["sites"][0].pop("subnet"), "sites[0].subnet", "required in lab"),
+        (lambda c: c.pop("backbone"), "pbx:platform.backbone", "required in lab"),
+        (lambda c: c["sites"][0]["services"].update(sip_proxy=0), "services.sip_proxy", "greater than or equal to 1"),
+        (lambda c: c["sites"][0]["services"].update(pbx_app=10), "services.pbx_app", "less than or equal to 9"),
+        (lambda c: c["sites"][1].update(rtp_ports=[30001, 30999]), "sites[1].rtp_ports", "even"),
+        (lambda c: c["sites"][1].update(rtp_ports=[30000, 30010]), "sites[1].rtp_ports", "100"),
+        (lambda c: c.update(mode="staging"), "pbx:platform.mode", "'lab' or 'production'"),
+        (lambda c: c.update(colour="blue"), "pbx:platform.colour", "Extra inputs"),
+        (lambda c: c.update(sip_domain="Bad Domain!"), "pbx:platform.sip_domain", "pattern"),
+        (
+            lambda c: c["sites"][0].update(docker_host="ssh://elsewhere"),
+            "sites[0].docker_host",
+            "local engine only",
+        ),
+    ],
+)
+def test_bad_lab_config_names_the_key(lab_config, mutate, key: str, why: str) -> None:
+    mutate(lab_config)
+    message = _error(lab_config)
+    assert key in message
+    assert why in message
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key", "why"),
+    [
+        (lambda c: c["sites"][0].pop("docker_host"), "sites[0].docker_host", "ssh://"),
+        (lambda c: c["sites"][1].update(docker_host="ftp://x"), "sites[1].docker_host", "URL"),
+        (lambda c: c.pop("smtp_relay"), "pbx:platform.smtp_relay", "required in production"),
+        (
+            lambda c: c["sites"][1].update(public_addresses=["198.51.100.10"]),
+            "sites[1].public_addresses",
+            "2 sip-proxy",
+        ),
+        (
+            lambda c: c["sites"][0].update(subnet="172.30.1.0/24"),
+            "sites[0].subnet",
+            "host networking",
+        ),
+        (
+            lambda c: c["sites"][0]["services"].update(media_relay=2),
+            "sites[0].services.media_relay",
+            "one relay per host",
+        ),
+        (
+            lambda c: c["sites"][0].update(internal_addresses=["10.0.0.999"]),
+            "sites[0].internal_addresses[0]",
+            "IPv4",
+        ),
+    ],
+)
+def test_bad_production_config_names_the_key(production_config, mutate, key, why) -> None:
+    mutate(production_config)
+    message = _error(production_config)
+    assert key in message
+    assert why in message
+
+
+def test_srv_records_prefer_the_home_site(lab_config) -> None:
+    platform = topology.load(lab_config)
+    for home in ("fra", "ber"):
+        records = [r for r in platform.srv_records(home) if r.name == "_sip._udp.pbx.lab"]
+        assert len(records) == 4
+        for record in records:
+            expected = 10 if record.target.startswith(home) else 20
+            assert record.priority == expected, record
+
+
+def test_limits_are_the_products(lab_config) -> None:
+    assert topology.MAX_EXTENSIONS_PER_CUSTOMER == 249_000
+    assert topology.MAX_HEAD_NUMBERS_PER_CUSTOMER == 1_000
+    platform = topology.load(lab_config)
+    assert len(platform.instances(ServiceKind.SIP_PROXY)) == 4

@@ -1,0 +1,80 @@
+"""Sample `node` dicts for the service templates, shaped as pbx_infra.node_config builds them.
+
+They are the values the image proofs used and what the template tests render. Addresses are
+in 10.231.0.0/16 (imgtest-* networks), not the lab's 172.30.0.0/16, so image tests can run while
+a lab is up. Keep the key sets in step with pbx_infra/node_config.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+KAMAILIO_FRA_1: dict[str, Any] = {
+    "name": "fra-sip-proxy-1",
+    "site": "fra",
+    "listen": ["10.231.1.11", "10.231.0.11"],
+    "advertise": "10.231.1.11",
+    "internal": "10.231.0.11",
+    "sip_port": 5060,
+    "tls_port": 5061,
+    "wss_port": 8443,
+    "rpc_port": 2049,
+    "dmq_peers": ["10.231.0.12", "10.231.0.111", "10.231.0.112"],
+    "rtpengines": {"local": ["udp:10.231.1.21:2223"], "remote": ["udp:10.231.2.21:2223"]},
+    "apps": ["http://10.231.1.31:8000", "http://10.231.1.32:8000", "http://10.231.2.31:8000"],
+    "sip_domain": "pbx.lab",
+}
+
+# The second fra proxy: the peer that probes the first one in the proofs.
+KAMAILIO_FRA_2: dict[str, Any] = {
+    **KAMAILIO_FRA_1,
+    "name": "fra-sip-proxy-2",
+    "listen": ["10.231.1.12", "10.231.0.12"],
+    "advertise": "10.231.1.12",
+    "internal": "10.231.0.12",
+    "dmq_peers": ["10.231.0.11", "10.231.0.111", "10.231.0.112"],
+}
+
+# A single-proxy, single-network node: empty peer and remote lists must still render valid.
+KAMAILIO_MINIMAL: dict[str, Any] = {
+    **KAMAILIO_FRA_1,
+    "name": "solo-sip-proxy-1",
+    "site": "solo",
+    "listen": ["10.231.9.11"],
+    "advertise": "10.231.9.11",
+    "internal": "10.231.9.11",
+    "dmq_peers": [],
+    "rtpengines": {"local": ["udp:10.231.9.21:2223"], "remote": []},
+    "apps": ["http://10.231.9.31:8000"],
+}
+
+RTPENGINE_FRA: dict[str, Any] = {
+    "name": "fra-media-relay-1",
+    "site": "fra",
+    "interface": "10.231.1.21",
+    "advertise": "10.231.1.21",
+    "ng_listen": "10.231.1.21:2223",
+    "cli_listen": "127.0.0.1:9900",
+    "port_min": 30000,
+    "port_max": 30999,
+    "tos": 184,
+}
+
+DNS_FRA: dict[str, Any] = {
+    "listen": "10.231.1.53",
+    "domain": "pbx.lab",
+    "a_records": [
+        {"name": "fra-sip-proxy-1.pbx.lab", "address": "10.231.1.11"},
+        {"name": "fra-sip-proxy-2.pbx.lab", "address": "10.231.1.12"},
+        {"name": "ber-sip-proxy-1.pbx.lab", "address": "10.231.2.11"},
+        {"name": "ber-sip-proxy-2.pbx.lab", "address": "10.231.2.12"},
+    ],
+    "srv_records": [
+        {"name": "_sip._udp.pbx.lab", "target": "fra-sip-proxy-1.pbx.lab", "port": 5060, "priority": 10, "weight": 50},
+        {"name": "_sip._udp.pbx.lab", "target": "fra-sip-proxy-2.pbx.lab", "port": 5060, "priority": 10, "weight": 50},
+        {"name": "_sip._udp.pbx.lab", "target": "ber-sip-proxy-1.pbx.lab", "port": 5060, "priority": 20, "weight": 50},
+        {"name": "_sip._udp.pbx.lab", "target": "ber-sip-proxy-2.pbx.lab", "port": 5060, "priority": 20, "weight": 50},
+        {"name": "_sips._tcp.pbx.lab", "target": "fra-sip-proxy-1.pbx.lab", "port": 5061, "priority": 10, "weight": 50},
+        {"name": "_sips._tcp.pbx.lab", "target": "ber-sip-proxy-1.pbx.lab", "port": 5061, "priority": 20, "weight": 50},
+    ],
+}
