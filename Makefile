@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 REQS := $(wildcard requirements/*.txt)
 PYTEST := $(PY) -m pytest
 
-.PHONY: help lab down status test test-unit test-lab lint host verify bench clean-venv
+.PHONY: help venv lab down status test test-unit test-lab lint host verify bench diagram clean-venv
 
 help:
 	@echo "make lab     bring up both sites on the local Docker Engine, print endpoints + demo tenant"
@@ -55,7 +55,8 @@ test-unit: venv
 
 # Tests against real containers: images, the running lab, Ansible roles on stand-in hosts.
 test-lab: lab
-	@$(PYTEST) tests -m lab
+	@$(PYTEST) tests -m "lab and not teardown"
+	@$(PYTEST) tests -m teardown
 
 test: lint test-unit test-lab
 
@@ -67,3 +68,10 @@ bench: lab
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The README's topology picture, drawn from the lab stack config (Graphviz from Debian).
+diagram: venv
+	@command -v dot >/dev/null || (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null)
+	@$(PY) -m pbx_infra.diagram lab > docs/topology.dot
+	@dot -Tsvg docs/topology.dot -o docs/topology.svg
+	@echo "docs/topology.svg updated"

@@ -1,0 +1,100 @@
+"""Draw the topology from the model: `python -m pbx_infra.diagram [stack] > docs/topology.dot`.
+
+`make diagram` renders it to docs/topology.svg with Graphviz; a test keeps the .dot in step with
+the stack config, so the README's picture cannot drift from what `make lab` builds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from . import topology
+from .lab.declared import stack_config
+from .node_config import app_port
+from .topology import Instance, Platform, ServiceKind
+
+_STYLE = {
+    ServiceKind.SIP_PROXY: ("Kamailio 6.0", "#cfe2ff"),
+    ServiceKind.MEDIA_RELAY: ("rtpengine 12.5", "#d1e7dd"),
+    ServiceKind.PBX_APP: ("pbx_app", "#fff3cd"),
+    ServiceKind.DB: ("PostgreSQL 17", "#e2d9f3"),
+    ServiceKind.DNS: ("dnsmasq (lab)", "#eeeeee"),
+    ServiceKind.SMTP: ("SMTP sink (lab)", "#eeeeee"),
+}
+
+
+def _node(platform: Platform, inst: Instance) -> str:
+    software, colour = _STYLE[inst.kind]
+    role = ""
+    if inst.kind is ServiceKind.DB:
+        role = " primary" if inst.site == platform.primary_site.name else " hot standby"
+    port = f":{app_port(platform, inst)}" if inst.kind is ServiceKind.PBX_APP else ""
+    label = f"{inst.name}{role}\\n{software}\\n{inst.address}{port}"
+    if inst.internal:
+        label += f" / {inst.internal}"
+    return f'    "{inst.name}" [label="{label}", fillcolor="{colour}"];'
+
+
+def dot(platform: Platform) -> str:
+    lines = [
+        f'digraph "{platform.name}" {{',
+        "  rankdir=TB; compound=true; newrank=true;",
+        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
+        '  edge [fontname="Helvetica", fontsize=9];',
+        '  phones [label="phones, softphones, browsers\\n(DNS SRV: home site first)", '
+        'shape=oval, fillcolor="#ffffff"];',
+    ]
+    for site in platform.sites:
+        where = site.subnet or site.docker_host
+        lines.append(f'  subgraph "cluster_{site.name}" {{')
+        lines.append(f'    label="site {site.name}: {site.city} ({site.area_code})\\n{where}";')
+        lines.append('    style="rounded"; color="#888888";')
+        lines.extend(_node(platform, inst) for inst in platform.instances(site=site.name))
+        lines.append("  }")
+    proxies = platform.instances(ServiceKind.SIP_PROXY)
+    relays = platform.instances(ServiceKind.MEDIA_RELAY)
+    dbs = platform.instances(ServiceKind.DB)
+    for site in platform.sites:
+        first = platform.instances(ServiceKind.SIP_PROXY, site.name)[0]
+        lines.append(
+            f'  phones -> "{first.name}" [label="SIP UDP/TCP/TLS/WSS", lhead="cluster_{site.name}"];'
+        )
+    for a in proxies:
+        for b in proxies:
+            if (
+                a.site == platform.sites[0].name
+                and b.site != a.site
+                and a.ordinal == b.ordinal == 1
+            ):
+                lines.append(
+                    f'  "{a.name}" -> "{b.name}" [dir=both, style=dashed, label="DMQ (backbone)"];'
+                )
+        for r in relays:
+            local = r.site == a.site
+            if a.ordinal == 1:
+                style = "solid" if local else "dotted"
+                lines.append(
+                    f'  "{a.name}" -> "{r.name}" [style={style}, label="{"ng" if local else "ng failover"}"];'
+                )
+        for app in platform.instances(ServiceKind.PBX_APP, a.site):
+            if a.ordinal == 1 and app.ordinal == 1:
+                lines.append(f'  "{a.name}" -> "{app.name}" [label="routing"];')
+    lines.append(
+        f'  "{dbs[0].name}" -> "{dbs[1].name}" [label="streaming replication", style=bold];'
+    )
+    for app in platform.instances(ServiceKind.PBX_APP):
+        if app.ordinal == 1:
+            lines.append(f'  "{app.name}" -> "{dbs[0].name}" [label="writes"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    stack = sys.argv[1] if len(sys.argv) > 1 else "lab"
+    platform = topology.load(json.loads(stack_config(stack)["pbx:platform"]))
+    sys.stdout.write(dot(platform))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""The running lab (`make lab`): every service healthy, the sites reach each other."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import subprocess
+import sys
+import urllib.request
+import uuid
+from email.message import EmailMessage
+
+import dns.resolver
+import pytest
+
+from pbx_infra.lab.__main__ import LAB_DIR
+from pbx_infra.lab.declared import REPO
+from pbx_infra.topology import ServiceKind
+
+from .conftest import exec_in
+
+pytestmark = pytest.mark.lab
+
+
+def test_every_declared_container_runs_healthy_with_its_labels(platform, engine) -> None:
+    for inst in platform.instances():
+        container = engine.containers.get(inst.container_name(platform))
+        container.reload()
+        health = container.attrs["State"].get("Health", {}).get("Status")
+        assert health == "healthy", f"{container.name} is {health}"
+        assert container.labels["pbx.site"] == inst.site
+        assert container.labels["pbx.service"] == inst.kind.value
+
+
+def test_no_container_of_the_lab_is_left_over(platform, engine) -> None:
+    running = {c.name for c in engine.containers.list(all=True, filters={"label": "pbx.platform=pbx-lab"})}
+    assert running == {i.container_name(platform) for i in platform.instances()}
+
+
+@pytest.mark.parametrize("site", ["fra", "ber"])
+def test_proxies_answer_the_other_sites_proxies_over_the_backbone(platform, engine, site) -> None:
+    """SIP OPTIONS from every proxy of `site` to every proxy of the other site, by backbone IP."""
+    for source in platform.instances(ServiceKind.SIP_PROXY, site):
+        for target in platform.instances(ServiceKind.SIP_PROXY):
+            if target.site == site:
+                continue
+            code, out = exec_in(
+                engine,
+                source.container_name(platform),
+                "pbx-healthcheck",
+                env={"PBX_HEALTH_TARGET": f"{target.internal}:5060"},
+            )
+            assert code == 0, f"{source.name} -> {target.name} ({target.internal}): {out}"
+
+
+def test_management_rpc_answers_on_the_internal_address_only(platform, engine) -> None:
+    fra, ber = (platform.instances(ServiceKind.SIP_PROXY, s)[0] for s in ("fra", "ber"))
+    code, out = exec_in(
+        engine, fra.container_name(platform), "kamcmd", "-s", f"tcp:{ber.internal}:2049", "core.uptime"
+    )
+    assert code == 0, out
+    assert "uptime" in out
+    code, out = exec_in(
+        engine, fra.container_name(platform), "kamcmd", "-s", f"tcp:{ber.address}:2049", "core.uptime"
+    )
+    assert code != 0, f"RPC must not answer on the site-facing address {ber.address}: {out}"
+
+
+def test_standby_streams_from_the_primary(platform, engine) -> None:
+    standby = platform.instances(ServiceKind.DB, "ber")[0].container_name(platform)
+    code, out = exec_in(
+        engine, standby, "psql", "-U", "postgres", "-tAc",
+        "select status, sender_host from pg_stat_wal_receiver",
+    )
+    assert code == 0, out
+    primary = platform.instances(ServiceKind.DB, "fra")[0]
+    assert out.strip() == f"streaming|{primary.internal}"
+
+
+@pytest.mark.parametrize("node", [0, 1, 2, 3])
+def test_every_app_node_is_healthy_against_the_database(platform, node) -> None:
+    app = platform.instances(ServiceKind.PBX_APP)[node]
+    with urllib.request.urlopen(f"http://{app.address}:8000/healthz", timeout=5) as response:
+        body = json.load(response)
+    assert body["database"] == "ok"
+    assert body["site"] == app.site
+
+
+@pytest.mark.parametrize("home", ["fra", "ber"])
+def test_site_dns_lists_home_proxies_first(platform, home) -> None:
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [str(platform.instances(ServiceKind.DNS, home)[0].address)]
+    answer = resolver.resolve(f"_sip._udp.{platform.sip_domain}", "SRV", lifetime=3)
+    by_priority = sorted(answer, key=lambda r: r.priority)
+    targets = [str(r.target).rstrip(".") for r in by_priority]
+    assert len(targets) == 4
+    assert all(t.startswith(f"{home}-") for t in targets[:2]), targets
+    assert {r.priority for r in by_priority} == {10, 20}
+    first = targets[0]
+    (a_record,) = resolver.resolve(first, "A", lifetime=3)
+    assert str(a_record) == str(platform.instance(first.split(".")[0]).address)
+
+
+def test_smtp_sink_keeps_what_it_receives(platform, engine) -> None:
+    sink = platform.instances(ServiceKind.SMTP)[0]
+    subject = f"lab probe {uuid.uuid4()}"
+    message = EmailMessage()
+    message["From"] = "probe@pbx.lab"
+    message["To"] = "someone@pbx.lab"
+    message["Subject"] = subject
+    message.set_content("hello")
+    with smtplib.SMTP(str(sink.address), 25, timeout=5) as smtp:
+        smtp.send_message(message)
+    code, out = exec_in(engine, sink.container_name(platform), "sink-messages")
+    assert code == 0, out
+    assert subject in [m["subject"] for m in json.loads(out)]
+
+
+def test_demo_tenant_file_tells_how_to_log_in_and_register() -> None:
+    demo = json.loads((LAB_DIR / "demo-tenant.json").read_text())
+    assert demo["admin_email"]
+    assert demo["admin_password"]
+    assert len(demo["devices"]) == 100
+    device = demo["devices"][0]
+    assert {"extension", "sip_username", "sip_password", "sip_domain"} <= set(device)
+    assert set(demo["proxies"]) == {"fra", "ber"}
+    assert demo["proxies"]["fra"]["tls"]
+
+
+def test_second_lab_up_changes_nothing(platform, engine) -> None:
+    before = {c.name: c.id for c in engine.containers.list(filters={"label": "pbx.platform=pbx-lab"})}
+    demo_before = json.loads((LAB_DIR / "demo-tenant.json").read_text())
+    run = subprocess.run(
+        [sys.executable, "-m", "pbx_infra.lab", "up"],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert " created" not in run.stdout and "replacing" not in run.stdout, run.stdout
+    after = {c.name: c.id for c in engine.containers.list(filters={"label": "pbx.platform=pbx-lab"})}
+    assert after == before
+    demo_after = json.loads((LAB_DIR / "demo-tenant.json").read_text())
+    assert demo_after["admin_password"] == demo_before["admin_password"]
+    assert "HEALTH" in run.stdout and "unhealthy" not in run.stdout

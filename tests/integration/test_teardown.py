@@ -1,0 +1,41 @@
+"""`make down` removes what the lab created and nothing else. Runs last: it destroys the lab."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pbx_infra.lab.declared import REPO
+
+pytestmark = [pytest.mark.lab, pytest.mark.teardown]
+
+
+def test_down_removes_the_lab_and_nothing_else(engine) -> None:
+    # Objects that are not the lab's, one of them even named like it: they must survive.
+    bystanders = {
+        "network": engine.networks.create("pbx-lab-bystander", labels={"pbx.platform": "other"}),
+        "volume": engine.volumes.create("pbx-lab-bystander-data"),
+        "container": engine.containers.create(
+            "pbx/smtpsink:lab", name="pbx-lab-bystander", labels={"pbx.site": "fra"}
+        ),
+    }
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "pbx_infra.lab", "down"],
+            cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        mine = {"label": "pbx.platform=pbx-lab"}
+        assert engine.containers.list(all=True, filters=mine) == []
+        assert engine.networks.list(filters=mine) == []
+        assert engine.volumes.list(filters=mine) == []
+        assert not [n for n in engine.networks.list() if n.name.startswith("pbx-lab-") and n.name != "pbx-lab-bystander"]
+        for kind, obj in bystanders.items():
+            obj.reload()  # raises NotFound if down removed it
+            assert obj.name.startswith("pbx-lab-bystander"), kind
+    finally:
+        bystanders["container"].remove(force=True)
+        bystanders["network"].remove()
+        bystanders["volume"].remove(force=True)
