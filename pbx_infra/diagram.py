@@ -58,7 +58,8 @@ def dot(platform: Platform) -> str:
     for site in platform.sites:
         first = platform.instances(ServiceKind.SIP_PROXY, site.name)[0]
         lines.append(
-            f'  phones -> "{first.name}" [label="SIP UDP/TCP/TLS/WSS", lhead="cluster_{site.name}"];'
+            f'  phones -> "{first.name}" '
+            f'[label="SIP UDP/TCP/TLS/WSS", lhead="cluster_{site.name}"];'
         )
     for a in proxies:
         for b in proxies:
@@ -73,10 +74,8 @@ def dot(platform: Platform) -> str:
         for r in relays:
             local = r.site == a.site
             if a.ordinal == 1:
-                style = "solid" if local else "dotted"
-                lines.append(
-                    f'  "{a.name}" -> "{r.name}" [style={style}, label="{"ng" if local else "ng failover"}"];'
-                )
+                style, label = ("solid", "ng") if local else ("dotted", "ng failover")
+                lines.append(f'  "{a.name}" -> "{r.name}" [style={style}, label="{label}"];')
         for app in platform.instances(ServiceKind.PBX_APP, a.site):
             if a.ordinal == 1 and app.ordinal == 1:
                 lines.append(f'  "{a.name}" -> "{app.name}" [label="routing"];')

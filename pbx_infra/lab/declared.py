@@ -65,9 +65,7 @@ def stack_config(stack: str, secrets: dict[str, str] | None = None) -> dict[str,
     return config
 
 
-def declare(
-    stack: str, config: dict[str, str], recorder: Recorder | None = None
-) -> list[Declared]:
+def declare(stack: str, config: dict[str, str], recorder: Recorder | None = None) -> list[Declared]:
     """Run the Pulumi program for `stack` with `config`; return what it declares, in order."""
     os.environ["PULUMI_CONFIG"] = json.dumps(config)
     recorder = recorder or Recorder()

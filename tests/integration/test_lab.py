@@ -33,7 +33,9 @@ def test_every_declared_container_runs_healthy_with_its_labels(platform, engine)
 
 
 def test_no_container_of_the_lab_is_left_over(platform, engine) -> None:
-    running = {c.name for c in engine.containers.list(all=True, filters={"label": "pbx.platform=pbx-lab"})}
+    running = {
+        c.name for c in engine.containers.list(all=True, filters={"label": "pbx.platform=pbx-lab"})
+    }
     assert running == {i.container_name(platform) for i in platform.instances()}
 
 
@@ -56,12 +58,22 @@ def test_proxies_answer_the_other_sites_proxies_over_the_backbone(platform, engi
 def test_management_rpc_answers_on_the_internal_address_only(platform, engine) -> None:
     fra, ber = (platform.instances(ServiceKind.SIP_PROXY, s)[0] for s in ("fra", "ber"))
     code, out = exec_in(
-        engine, fra.container_name(platform), "kamcmd", "-s", f"tcp:{ber.internal}:2049", "core.uptime"
+        engine,
+        fra.container_name(platform),
+        "kamcmd",
+        "-s",
+        f"tcp:{ber.internal}:2049",
+        "core.uptime",
     )
     assert code == 0, out
     assert "uptime" in out
     code, out = exec_in(
-        engine, fra.container_name(platform), "kamcmd", "-s", f"tcp:{ber.address}:2049", "core.uptime"
+        engine,
+        fra.container_name(platform),
+        "kamcmd",
+        "-s",
+        f"tcp:{ber.address}:2049",
+        "core.uptime",
     )
     assert code != 0, f"RPC must not answer on the site-facing address {ber.address}: {out}"
 
@@ -69,7 +81,12 @@ def test_management_rpc_answers_on_the_internal_address_only(platform, engine) -
 def test_standby_streams_from_the_primary(platform, engine) -> None:
     standby = platform.instances(ServiceKind.DB, "ber")[0].container_name(platform)
     code, out = exec_in(
-        engine, standby, "psql", "-U", "postgres", "-tAc",
+        engine,
+        standby,
+        "psql",
+        "-U",
+        "postgres",
+        "-tAc",
         "select status, sender_host from pg_stat_wal_receiver",
     )
     assert code == 0, out
@@ -128,16 +145,26 @@ def test_demo_tenant_file_tells_how_to_log_in_and_register() -> None:
 
 
 def test_second_lab_up_changes_nothing(platform, engine) -> None:
-    before = {c.name: c.id for c in engine.containers.list(filters={"label": "pbx.platform=pbx-lab"})}
+    before = {
+        c.name: c.id for c in engine.containers.list(filters={"label": "pbx.platform=pbx-lab"})
+    }
     demo_before = json.loads((LAB_DIR / "demo-tenant.json").read_text())
     run = subprocess.run(
         [sys.executable, "-m", "pbx_infra.lab", "up"],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert " created" not in run.stdout and "replacing" not in run.stdout, run.stdout
-    after = {c.name: c.id for c in engine.containers.list(filters={"label": "pbx.platform=pbx-lab"})}
+    assert " created" not in run.stdout, run.stdout
+    assert "replacing" not in run.stdout, run.stdout
+    after = {
+        c.name: c.id for c in engine.containers.list(filters={"label": "pbx.platform=pbx-lab"})
+    }
     assert after == before
     demo_after = json.loads((LAB_DIR / "demo-tenant.json").read_text())
     assert demo_after["admin_password"] == demo_before["admin_password"]
-    assert "HEALTH" in run.stdout and "unhealthy" not in run.stdout
+    assert "HEALTH" in run.stdout
+    assert "unhealthy" not in run.stdout

@@ -24,14 +24,22 @@ def test_down_removes_the_lab_and_nothing_else(engine) -> None:
     try:
         run = subprocess.run(
             [sys.executable, "-m", "pbx_infra.lab", "down"],
-            cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
         assert run.returncode == 0, run.stdout + run.stderr
         mine = {"label": "pbx.platform=pbx-lab"}
         assert engine.containers.list(all=True, filters=mine) == []
         assert engine.networks.list(filters=mine) == []
         assert engine.volumes.list(filters=mine) == []
-        assert not [n for n in engine.networks.list() if n.name.startswith("pbx-lab-") and n.name != "pbx-lab-bystander"]
+        assert not [
+            n
+            for n in engine.networks.list()
+            if n.name.startswith("pbx-lab-") and n.name != "pbx-lab-bystander"
+        ]
         for kind, obj in bystanders.items():
             obj.reload()  # raises NotFound if down removed it
             assert obj.name.startswith("pbx-lab-bystander"), kind
