@@ -152,3 +152,7 @@ class ImportInvalid(DomainError):
 class MailDeliveryFailed(DomainError):
     code = "mail_delivery_failed"
     rule = "R6"
+
+
+class InvalidNumberFormat(DomainError):
+    code = "invalid_number_format"

@@ -1,0 +1,32 @@
+"""Outgoing e-mail over plain SMTP (the lab's sink; a relay in production)."""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+from typing import Protocol
+
+from pbx_app import errors
+
+
+class Mailer(Protocol):
+    def send(self, to: str, subject: str, body: str) -> None: ...
+
+
+class SmtpMailer:
+    def __init__(self, host: str, port: int, mail_from: str, timeout: float = 10.0) -> None:
+        self.host, self.port, self.mail_from, self.timeout = host, port, mail_from, timeout
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        msg = EmailMessage()
+        msg["From"] = self.mail_from
+        msg["To"] = to
+        msg["Subject"] = subject
+        msg.set_content(body)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                smtp.send_message(msg)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise errors.MailDeliveryFailed(
+                f"the onboarding e-mail could not be sent ({type(exc).__name__}); nothing was saved"
+            ) from exc

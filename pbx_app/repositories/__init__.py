@@ -1,0 +1,1 @@
+"""Repositories: SQL only, no product rules. Each function takes an open Connection."""

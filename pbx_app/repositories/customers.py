@@ -1,0 +1,47 @@
+"""SQL for customers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, func, select, update
+
+from pbx_app.schema import billing_events, customers
+
+
+def insert(conn: Connection, values: dict[str, Any]) -> int:
+    return int(conn.execute(customers.insert().values(**values)).inserted_primary_key[0])
+
+
+def get(conn: Connection, customer_id: int, *, for_update: bool = False) -> RowMapping | None:
+    q = select(customers).where(customers.c.id == customer_id)
+    if for_update:
+        # Serialises every limit-relevant write of one customer (R4, R13-R15) on PostgreSQL.
+        q = q.with_for_update()
+    return conn.execute(q).mappings().first()
+
+
+def get_by_name(conn: Connection, name: str) -> RowMapping | None:
+    return conn.execute(select(customers).where(customers.c.name == name)).mappings().first()
+
+
+def list_all(conn: Connection, limit: int, offset: int) -> list[RowMapping]:
+    q = select(customers).order_by(customers.c.id).limit(limit).offset(offset)
+    return list(conn.execute(q).mappings())
+
+
+def update_fields(conn: Connection, customer_id: int, values: dict[str, Any]) -> None:
+    conn.execute(update(customers).where(customers.c.id == customer_id).values(**values))
+
+
+def add_to_counter(conn: Connection, customer_id: int, column: str, delta: int) -> None:
+    col = customers.c[column]
+    conn.execute(update(customers).where(customers.c.id == customer_id).values({col: col + delta}))
+
+
+def insert_billing_event(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(billing_events.insert().values(**values))
+
+
+def count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(customers)).scalar_one())

@@ -1,0 +1,106 @@
+"""SQL for extensions, including the bulk path (COPY on PostgreSQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, delete, exists, func, select, update
+
+from pbx_app.schema import extensions
+
+_COPY_COLUMNS = (
+    "customer_id",
+    "location_id",
+    "number",
+    "display_name",
+    "geo_number",
+    "device_count",
+    "created_at",
+)
+
+
+def insert(conn: Connection, values: dict[str, Any]) -> int:
+    return int(conn.execute(extensions.insert().values(**values)).inserted_primary_key[0])
+
+
+def insert_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Writes all rows in the caller's transaction; COPY on PostgreSQL (the 249,000-row path)."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur:  # type: ignore[attr-defined]
+            with cur.copy(f"COPY extensions ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(tuple(row[c] for c in _COPY_COLUMNS))
+        return
+    conn.execute(extensions.insert(), rows)
+
+
+def get(
+    conn: Connection, customer_id: int, extension_id: int, *, for_update: bool = False
+) -> RowMapping | None:
+    q = select(extensions).where(
+        extensions.c.customer_id == customer_id, extensions.c.id == extension_id
+    )
+    if for_update:
+        q = q.with_for_update()
+    return conn.execute(q).mappings().first()
+
+
+def number_exists(conn: Connection, customer_id: int, number: str) -> bool:
+    q = select(exists().where(extensions.c.customer_id == customer_id, extensions.c.number == number))
+    return bool(conn.execute(q).scalar())
+
+
+def geo_number_exists(conn: Connection, geo_number: str) -> bool:
+    return bool(conn.execute(select(exists().where(extensions.c.geo_number == geo_number))).scalar())
+
+
+def numbers_of_customer(conn: Connection, customer_id: int) -> set[str]:
+    q = select(extensions.c.number).where(extensions.c.customer_id == customer_id)
+    return set(conn.execute(q).scalars())
+
+
+def geo_numbers_of_customer(conn: Connection, customer_id: int) -> set[str]:
+    q = select(extensions.c.geo_number).where(
+        extensions.c.customer_id == customer_id, extensions.c.geo_number.is_not(None)
+    )
+    return set(conn.execute(q).scalars())
+
+
+def list_for_customer(
+    conn: Connection, customer_id: int, limit: int, offset: int
+) -> list[RowMapping]:
+    q = (
+        select(extensions)
+        .where(extensions.c.customer_id == customer_id)
+        .order_by(extensions.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(conn.execute(q).mappings())
+
+
+def update_fields(conn: Connection, extension_id: int, values: dict[str, Any]) -> None:
+    conn.execute(update(extensions).where(extensions.c.id == extension_id).values(**values))
+
+
+def add_device_count(conn: Connection, extension_id: int, delta: int) -> None:
+    conn.execute(
+        update(extensions)
+        .where(extensions.c.id == extension_id)
+        .values(device_count=extensions.c.device_count + delta)
+    )
+
+
+def max_device_count(conn: Connection, customer_id: int) -> int:
+    q = select(func.coalesce(func.max(extensions.c.device_count), 0)).where(
+        extensions.c.customer_id == customer_id
+    )
+    return int(conn.execute(q).scalar_one())
+
+
+def delete_one(conn: Connection, extension_id: int) -> None:
+    conn.execute(delete(extensions).where(extensions.c.id == extension_id))

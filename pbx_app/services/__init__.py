@@ -1,0 +1,1 @@
+"""Services: the product's rules as plain functions, tested without HTTP."""

@@ -1,0 +1,210 @@
+"""Devices: SIP credentials per device stored as HA1 (never the password), 1 per extension or
+up to 3 with the Business Option (R4); provisioning data by MAC for certified phones (R10)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping
+
+from pbx_app import errors
+from pbx_app.limits import max_devices_per_extension
+from pbx_app.repositories import devices as repo
+from pbx_app.repositories import extensions as extensions_repo
+from pbx_app.security import generate_password, sip_ha1, sip_ha1b
+from pbx_app.services import extensions as extensions_service
+from pbx_app.services.access import Actor, authorize
+
+# R10: certified phones arrive pre-configured (zero-touch by MAC); others are "hardware only".
+CERTIFIED_MODELS = frozenset(
+    {
+        "yealink-t54w",
+        "yealink-t58w",
+        "snom-d785",
+        "snom-d865",
+        "gigaset-maxwell-4",
+        "grandstream-grp2615",
+        "fanvil-x6u",
+    }
+)
+SIP_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
+_MAC_SEPARATORS = re.compile(r"[:\-.]")
+_MAC = re.compile(r"[0-9a-f]{12}")
+
+
+def normalise_mac(mac: str) -> str:
+    value = _MAC_SEPARATORS.sub("", mac).lower()
+    if not _MAC.fullmatch(value):
+        raise errors.InvalidNumberFormat(f"{mac[:40]!r} is not a MAC address")
+    return value
+
+
+@dataclass(frozen=True)
+class NewDevice:
+    sip_username: str | None = None
+    sip_password: str | None = None
+    mac: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class DeviceCredentials:
+    device: RowMapping
+    sip_password: str
+
+
+def public(row: RowMapping) -> dict[str, Any]:
+    out = {k: row[k] for k in ("id", "extension_id", "sip_username", "realm", "mac", "model")}
+    out["sip_domain"] = row["realm"]
+    out["certified"] = row["model"] in CERTIFIED_MODELS
+    return out
+
+
+def realm_of(customer: RowMapping, platform_sip_domain: str) -> str:
+    return str(customer["sip_domain"] or platform_sip_domain)
+
+
+def credential_values(username: str, realm: str, password: str) -> dict[str, str]:
+    return {
+        "ha1": sip_ha1(username, realm, password),
+        "ha1b": sip_ha1b(username, realm, realm, password),
+    }
+
+
+def check_limit(customer: RowMapping, device_count: int, adding: int = 1) -> None:
+    allowed = max_devices_per_extension(bool(customer["business_option"]))
+    if device_count + adding > allowed:
+        option = "with" if customer["business_option"] else "without"
+        raise errors.DeviceLimitReached(
+            f"{option} the Business Option an extension has at most {allowed} device"
+            f"{'s' if allowed > 1 else ''} (R4); this one has {device_count}"
+        )
+
+
+def create(
+    conn: Connection,
+    actor: Actor,
+    customer_id: int,
+    extension_id: int,
+    new: NewDevice,
+    now: datetime,
+    platform_sip_domain: str,
+) -> DeviceCredentials:
+    customer = authorize(conn, actor, customer_id, now, write=True)
+    ext = extensions_service.get_owned(conn, customer_id, extension_id, for_update=True)
+    check_limit(customer, ext["device_count"])
+    username = new.sip_username or f"c{customer_id}-{ext['number']}-{secrets.token_hex(3)}"
+    if not SIP_USERNAME.fullmatch(username):
+        raise errors.InvalidNumberFormat("a SIP username has 3-64 of a-z 0-9 . _ -")
+    if repo.sip_username_exists(conn, username):
+        raise errors.SipUsernameInUse(f"SIP username {username!r} is taken")
+    mac = normalise_mac(new.mac) if new.mac else None
+    if mac is not None and repo.mac_exists(conn, mac):
+        raise errors.MacInUse(f"a device with MAC {mac} exists already")
+    password = new.sip_password or generate_password()
+    realm = realm_of(customer, platform_sip_domain)
+    device_id = repo.insert(
+        conn,
+        {
+            "customer_id": customer_id,
+            "extension_id": extension_id,
+            "sip_username": username,
+            "realm": realm,
+            **credential_values(username, realm, password),
+            "mac": mac,
+            "model": new.model,
+            "created_at": now,
+        },
+    )
+    extensions_repo.add_device_count(conn, extension_id, 1)
+    row = repo.get(conn, customer_id, device_id)
+    assert row is not None
+    return DeviceCredentials(device=row, sip_password=password)
+
+
+def list_(
+    conn: Connection, actor: Actor, customer_id: int, extension_id: int, now: datetime
+) -> list[RowMapping]:
+    authorize(conn, actor, customer_id, now)
+    extensions_service.get_owned(conn, customer_id, extension_id)
+    return repo.list_for_extension(conn, customer_id, extension_id)
+
+
+def _owned(conn: Connection, customer_id: int, extension_id: int, device_id: int) -> RowMapping:
+    row = repo.get(conn, customer_id, device_id)
+    if row is None or row["extension_id"] != extension_id:
+        raise errors.NotFound(f"device {device_id} not found")
+    return row
+
+
+def reset_password(
+    conn: Connection,
+    actor: Actor,
+    customer_id: int,
+    extension_id: int,
+    device_id: int,
+    now: datetime,
+    password: str | None = None,
+) -> DeviceCredentials:
+    authorize(conn, actor, customer_id, now, write=True)
+    row = _owned(conn, customer_id, extension_id, device_id)
+    password = password or generate_password()
+    repo.update_fields(
+        conn, device_id, credential_values(row["sip_username"], row["realm"], password)
+    )
+    fresh = repo.get(conn, customer_id, device_id)
+    assert fresh is not None
+    return DeviceCredentials(device=fresh, sip_password=password)
+
+
+def delete(
+    conn: Connection,
+    actor: Actor,
+    customer_id: int,
+    extension_id: int,
+    device_id: int,
+    now: datetime,
+) -> None:
+    authorize(conn, actor, customer_id, now, write=True)
+    extensions_service.get_owned(conn, customer_id, extension_id, for_update=True)
+    _owned(conn, customer_id, extension_id, device_id)
+    repo.delete_one(conn, device_id)
+    extensions_repo.add_device_count(conn, extension_id, -1)
+
+
+def provisioning_config(
+    conn: Connection, actor: Actor, mac: str, now: datetime
+) -> dict[str, Any]:
+    """Zero-touch provisioning (R10) for a certified phone. Only HA1 is stored, so handing the
+    phone a password means issuing a fresh one: each provisioning run rotates the credential."""
+    device = repo.get_by_mac(conn, normalise_mac(mac))
+    if device is None:
+        raise errors.NotFound("no device with this MAC")
+    authorize(conn, actor, device["customer_id"], now, write=True)
+    if device["model"] not in CERTIFIED_MODELS:
+        raise errors.DeviceNotCertified(
+            f"model {device['model']!r} is not certified; hardware-only devices are configured by "
+            "hand (R10)"
+        )
+    ext = extensions_service.get_owned(conn, device["customer_id"], device["extension_id"])
+    password = generate_password()
+    repo.update_fields(
+        conn, device["id"], credential_values(device["sip_username"], device["realm"], password)
+    )
+    return {
+        "mac": device["mac"],
+        "model": device["model"],
+        "extension": ext["number"],
+        "display_name": ext["display_name"],
+        "sip_username": device["sip_username"],
+        "sip_password": password,
+        "sip_domain": device["realm"],
+        "registrar": device["realm"],
+        "transport": "tls",
+        "port": 5061,
+        "srtp": True,
+    }

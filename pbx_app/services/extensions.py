@@ -1,0 +1,274 @@
+"""Extensions: at most 249,000 per customer (R14), 5 in the base package, more with licences
+(R16); each assigned to one location, with a geographic number only from that area (R13)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping
+
+from pbx_app import errors
+from pbx_app.limits import BASE_PACKAGE_EXTENSIONS, MAX_EXTENSIONS_PER_CUSTOMER
+from pbx_app.repositories import customers as customers_repo
+from pbx_app.repositories import extensions as repo
+from pbx_app.repositories import head_numbers as head_numbers_repo
+from pbx_app.repositories import locations as locations_repo
+from pbx_app.services import locations as locations_service
+from pbx_app.services.access import Actor, authorize
+from pbx_app.services.head_numbers import HeadNumberIndex
+from pbx_app.services.numbering import in_area
+
+EXTENSION_NUMBER = re.compile(r"[1-9][0-9]{1,7}")
+GEO_NUMBER = re.compile(r"\+49[1-9][0-9]{4,12}")
+MAX_DISPLAY_NAME = 100
+MAX_IMPORT_ERRORS_REPORTED = 100
+
+
+@dataclass(frozen=True)
+class NewExtension:
+    location_id: int
+    number: str
+    display_name: str = ""
+    geo_number: str | None = None
+
+
+def public(row: RowMapping) -> dict[str, Any]:
+    return {
+        k: row[k] for k in ("id", "location_id", "number", "display_name", "geo_number", "device_count")
+    }
+
+
+def check_limits(customer: RowMapping, adding: int) -> None:
+    """R14 first (the hard product limit), then the booked licences (R16)."""
+    current = customer["extension_count"]
+    if current + adding > MAX_EXTENSIONS_PER_CUSTOMER:
+        raise errors.ExtensionLimitReached(
+            f"at most {MAX_EXTENSIONS_PER_CUSTOMER} extensions per customer (R14); "
+            f"{current} exist, {adding} requested"
+        )
+    licensed = BASE_PACKAGE_EXTENSIONS + customer["booked_licences"]
+    if current + adding > licensed:
+        raise errors.ExtensionLicencesExhausted(
+            f"{licensed} extensions are booked (base package of {BASE_PACKAGE_EXTENSIONS} plus "
+            f"{customer['booked_licences']} licences, R16); {current} exist, {adding} requested: "
+            "book further licences first"
+        )
+
+
+def _check_geo(
+    geo_number: str, location: RowMapping, heads: HeadNumberIndex
+) -> None:
+    if not in_area(geo_number, location["area_code"]):
+        raise errors.NumberAreaMismatch(
+            f"{geo_number} is not in area {location['area_code']} of location "
+            f"{location['name']!r}; geographic numbers are bound to their area (R13)"
+        )
+    if heads.block_of(geo_number) is None:
+        raise errors.NumberNotOwned(
+            f"{geo_number} is not in a head number block of this customer (R13)"
+        )
+
+
+def create(
+    conn: Connection, actor: Actor, customer_id: int, new: NewExtension, now: datetime
+) -> RowMapping:
+    customer = authorize(conn, actor, customer_id, now, write=True)
+    check_limits(customer, 1)
+    location = locations_service.get_owned(conn, customer_id, new.location_id)
+    if not EXTENSION_NUMBER.fullmatch(new.number):
+        raise errors.InvalidNumberFormat("an extension number has 2-8 digits and no leading 0")
+    if new.geo_number is not None:
+        heads = HeadNumberIndex(head_numbers_repo.list_for_customer(conn, customer_id))
+        _check_geo(new.geo_number, location, heads)
+        if repo.geo_number_exists(conn, new.geo_number):
+            raise errors.NumberInUse(f"{new.geo_number} is assigned to another extension")
+    if repo.number_exists(conn, customer_id, new.number):
+        raise errors.ExtensionNumberInUse(f"extension {new.number} exists already")
+    extension_id = repo.insert(
+        conn,
+        {
+            "customer_id": customer_id,
+            "location_id": location["id"],
+            "number": new.number,
+            "display_name": new.display_name,
+            "geo_number": new.geo_number,
+            "device_count": 0,
+            "created_at": now,
+        },
+    )
+    customers_repo.add_to_counter(conn, customer_id, "extension_count", 1)
+    row = repo.get(conn, customer_id, extension_id)
+    assert row is not None
+    return row
+
+
+def get_owned(
+    conn: Connection, customer_id: int, extension_id: int, *, for_update: bool = False
+) -> RowMapping:
+    row = repo.get(conn, customer_id, extension_id, for_update=for_update)
+    if row is None:
+        raise errors.NotFound(f"extension {extension_id} not found")
+    return row
+
+
+def get(
+    conn: Connection, actor: Actor, customer_id: int, extension_id: int, now: datetime
+) -> RowMapping:
+    authorize(conn, actor, customer_id, now)
+    return get_owned(conn, customer_id, extension_id)
+
+
+def list_(
+    conn: Connection, actor: Actor, customer_id: int, now: datetime, limit: int, offset: int
+) -> list[RowMapping]:
+    authorize(conn, actor, customer_id, now)
+    return repo.list_for_customer(conn, customer_id, limit, offset)
+
+
+_UNSET: Any = object()
+
+
+def update(
+    conn: Connection,
+    actor: Actor,
+    customer_id: int,
+    extension_id: int,
+    now: datetime,
+    *,
+    location_id: int | None = None,
+    display_name: str | None = None,
+    geo_number: str | None = _UNSET,
+) -> RowMapping:
+    authorize(conn, actor, customer_id, now, write=True)
+    ext = get_owned(conn, customer_id, extension_id, for_update=True)
+    values: dict[str, Any] = {}
+    location = locations_service.get_owned(conn, customer_id, location_id or ext["location_id"])
+    if location_id is not None:
+        values["location_id"] = location_id
+    if display_name is not None:
+        values["display_name"] = display_name
+    new_geo = ext["geo_number"] if geo_number is _UNSET else geo_number
+    if new_geo is not None:
+        heads = HeadNumberIndex(head_numbers_repo.list_for_customer(conn, customer_id))
+        # Re-checked on a move too: the number must stay in the area of the location (R13).
+        _check_geo(new_geo, location, heads)
+        if new_geo != ext["geo_number"] and repo.geo_number_exists(conn, new_geo):
+            raise errors.NumberInUse(f"{new_geo} is assigned to another extension")
+    if geo_number is not _UNSET:
+        values["geo_number"] = geo_number
+    if values:
+        repo.update_fields(conn, extension_id, values)
+    return get_owned(conn, customer_id, extension_id)
+
+
+def delete(
+    conn: Connection, actor: Actor, customer_id: int, extension_id: int, now: datetime
+) -> None:
+    authorize(conn, actor, customer_id, now, write=True)
+    get_owned(conn, customer_id, extension_id)
+    repo.delete_one(conn, extension_id)
+    customers_repo.add_to_counter(conn, customer_id, "extension_count", -1)
+
+
+# --- bulk import ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    extension_count: int
+
+
+def _text(row: dict[str, Any], key: str) -> str | None:
+    value = row.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string")
+    return value
+
+
+def import_rows(
+    conn: Connection, actor: Actor, customer_id: int, rows: list[Any], now: datetime
+) -> ImportResult:
+    """Validates every row first, then writes all of them in this transaction (COPY on
+    PostgreSQL) or none. Each row: number, location_id or location (name), optional
+    display_name and geo_number."""
+    customer = authorize(conn, actor, customer_id, now, write=True)
+    check_limits(customer, len(rows))
+    locations = locations_repo.list_for_customer(conn, customer_id)
+    by_id = {loc["id"]: loc for loc in locations}
+    by_name = {loc["name"]: loc for loc in locations}
+    heads = HeadNumberIndex(head_numbers_repo.list_for_customer(conn, customer_id))
+    existing = repo.numbers_of_customer(conn, customer_id)
+    existing_geo = repo.geo_numbers_of_customer(conn, customer_id)
+    seen: set[str] = set()
+    seen_geo: set[str] = set()
+    problems: list[dict[str, object]] = []
+    out: list[dict[str, Any]] = []
+    for index, row in enumerate(rows, start=1):
+        try:
+            if not isinstance(row, dict):
+                raise ValueError("each row must be an object")
+            unknown = set(row) - {"number", "location_id", "location", "display_name", "geo_number"}
+            if unknown:
+                raise ValueError(f"unknown fields: {', '.join(sorted(map(str, unknown)))[:200]}")
+            number = _text(row, "number")
+            if number is None or not EXTENSION_NUMBER.fullmatch(number):
+                raise ValueError("number must have 2-8 digits and no leading 0")
+            loc_id = row.get("location_id")
+            if isinstance(loc_id, str) and loc_id.isdigit() and len(loc_id) < 10:
+                loc_id = int(loc_id)
+            location = None
+            if loc_id not in (None, ""):
+                if type(loc_id) is not int:
+                    raise ValueError("location_id must be an integer")
+                location = by_id.get(loc_id)
+            else:
+                name = _text(row, "location")
+                location = by_name.get(name) if name is not None else None
+            if location is None:
+                raise ValueError("location_id/location does not name a location of this customer")
+            display_name = _text(row, "display_name") or ""
+            if len(display_name) > MAX_DISPLAY_NAME or not display_name.isprintable():
+                raise ValueError("display_name must be printable, at most 100 characters")
+            geo = _text(row, "geo_number")
+            if number in seen or number in existing:
+                raise errors.ExtensionNumberInUse(f"extension {number} exists already")
+            seen.add(number)
+            if geo is not None:
+                if not GEO_NUMBER.fullmatch(geo):
+                    raise ValueError("geo_number must be a German number in E.164 form")
+                _check_geo(geo, location, heads)
+                if geo in seen_geo or geo in existing_geo:
+                    raise errors.NumberInUse(f"{geo} is assigned to another extension")
+                seen_geo.add(geo)
+            out.append(
+                {
+                    "customer_id": customer_id,
+                    "location_id": location["id"],
+                    "number": number,
+                    "display_name": display_name,
+                    "geo_number": geo,
+                    "device_count": 0,
+                    "created_at": now,
+                }
+            )
+        except (ValueError, errors.DomainError) as exc:
+            code = exc.code if isinstance(exc, errors.DomainError) else "invalid_row"
+            if len(problems) < MAX_IMPORT_ERRORS_REPORTED:
+                problems.append({"row": index, "code": code, "message": str(exc)})
+            else:
+                break
+    if problems:
+        raise errors.ImportInvalid(
+            f"{len(problems)}{'+' if len(problems) >= MAX_IMPORT_ERRORS_REPORTED else ''} invalid "
+            f"rows (first: {problems[0]['message']}); nothing was imported",
+            rows=problems,
+        )
+    repo.insert_many(conn, out)
+    customers_repo.add_to_counter(conn, customer_id, "extension_count", len(out))
+    return ImportResult(created=len(out), extension_count=customer["extension_count"] + len(out))

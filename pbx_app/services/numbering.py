@@ -1,0 +1,48 @@
+"""German numbering rules: area codes and geographic numbers (R13)."""
+
+from __future__ import annotations
+
+import re
+
+from pbx_app import errors
+
+# Geographic area codes (Ortsnetzkennzahlen): 0 + 2-5 digits, first digit 2-9. Excluded: 01x
+# (mobile, services), 032 (national numbers), 0700/0800/0900 (personal, freephone, premium).
+_AREA_CODE = re.compile(r"0[2-9][0-9]{1,4}")
+_NON_GEOGRAPHIC = ("032", "0700", "0800", "0900")
+# E.164 for Germany: +49, then the area code without its 0, then the subscriber number.
+_GERMAN_E164 = re.compile(r"\+49[1-9][0-9]{4,12}")
+
+
+def validate_area_code(area_code: str) -> str:
+    if not _AREA_CODE.fullmatch(area_code) or area_code.startswith(_NON_GEOGRAPHIC):
+        raise errors.InvalidAreaCode(
+            f"{area_code!r} is not a German geographic area code (R13: numbers are bound to an area)"
+        )
+    return area_code
+
+
+def validate_e164(number: str) -> str:
+    if not _GERMAN_E164.fullmatch(number):
+        raise errors.NumberAreaMismatch(
+            f"{number!r} is not a German geographic number in E.164 form (+49...)"
+        )
+    return number
+
+
+def in_area(number: str, area_code: str) -> bool:
+    """German area codes are prefix-free, so a prefix match decides the area."""
+    return number.startswith("+49" + area_code[1:])
+
+
+def require_in_area(number: str, area_code: str, location_name: str) -> None:
+    validate_e164(number)
+    if not in_area(number, area_code):
+        raise errors.NumberAreaMismatch(
+            f"{number} is not in area {area_code} of location {location_name!r}; geographic numbers "
+            "are bound to their area and need a location there (R13)"
+        )
+
+
+def block_digits(block_size: int) -> int:
+    return {1: 0, 10: 1, 100: 2, 1000: 3, 10000: 4}[block_size]
