@@ -54,7 +54,7 @@ class Site(pulumi.ComponentResource):
             f"{site}-db", platform, site, images[ServiceKind.DB], secrets, child, primary_db
         )
         self.sip_proxy = SipProxy(
-            f"{site}-sip-proxy", platform, site, images[ServiceKind.SIP_PROXY], child
+            f"{site}-sip-proxy", platform, site, images[ServiceKind.SIP_PROXY], secrets, child
         )
         self.media_relay = MediaRelay(
             f"{site}-media-relay", platform, site, images[ServiceKind.MEDIA_RELAY], child

@@ -18,6 +18,9 @@ class Secrets:
     db_password: pulumi.Input[str]
     db_replication_password: pulumi.Input[str]
     app_secret_key: pulumi.Input[str]
+    tls_certificate: pulumi.Input[str]
+    tls_private_key: pulumi.Input[str]
+    tls_ca_certificate: pulumi.Input[str]
 
 
 @dataclass
@@ -29,6 +32,7 @@ class ContainerSpec:
     start_period: str = "30s"
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     capabilities: list[str] = field(default_factory=list)
+    uploads: list[docker.ContainerUploadArgs] = field(default_factory=list)
 
 
 class ServiceGroup(pulumi.ComponentResource):
@@ -67,6 +71,37 @@ class ServiceGroup(pulumi.ComponentResource):
 
 class SipProxy(ServiceGroup):
     kind = ServiceKind.SIP_PROXY
+
+    def __init__(
+        self,
+        name: str,
+        platform: Platform,
+        site: str,
+        image: docker.Image,
+        secrets: Secrets,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        self.secrets = secrets
+        super().__init__(name, platform, site, image, opts)
+
+    def spec(self, inst: Instance) -> ContainerSpec:
+        # SIP/TLS and WSS material; the key is readable by its owner only.
+        tls = "/etc/kamailio/tls"
+        return ContainerSpec(
+            uploads=[
+                docker.ContainerUploadArgs(
+                    file=f"{tls}/server.pem", content=self.secrets.tls_certificate
+                ),
+                docker.ContainerUploadArgs(
+                    file=f"{tls}/server.key",
+                    content=self.secrets.tls_private_key,
+                    permissions="0600",
+                ),
+                docker.ContainerUploadArgs(
+                    file=f"{tls}/ca.pem", content=self.secrets.tls_ca_certificate
+                ),
+            ]
+        )
 
 
 class MediaRelay(ServiceGroup):
@@ -237,7 +272,8 @@ def _container(
         uploads=[
             docker.ContainerUploadArgs(file=f.path, content=f.content)
             for f in config_files(platform, inst)
-        ],
+        ]
+        + spec.uploads,
         # Lab: static addresses on the site network and the backbone. Production: SIP and RTP
         # on host networking (no NAT between the phone and the proxy's advertised address).
         networks_advanced=[

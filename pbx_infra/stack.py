@@ -17,6 +17,9 @@ def main() -> None:
         db_password=config.require_secret("dbPassword"),
         db_replication_password=config.require_secret("dbReplicationPassword"),
         app_secret_key=config.require_secret("appSecretKey"),
+        tls_certificate=config.require_secret("tlsCertificate"),
+        tls_private_key=config.require_secret("tlsPrivateKey"),
+        tls_ca_certificate=config.require_secret("tlsCaCertificate"),
     )
     PbxPlatform(platform, secrets)
     pulumi.export("mode", platform.mode)

@@ -19,6 +19,7 @@ import docker
 
 from .. import topology
 from ..platform import endpoints
+from ..tls import lab_material
 from ..topology import Platform, ServiceKind
 from .declared import REPO, declare, stack_config
 from .realise import Realiser, health_of
@@ -27,8 +28,12 @@ LAB_DIR = REPO / ".lab"
 SECRET_KEYS = ("dbPassword", "dbReplicationPassword", "appSecretKey")
 
 
-def lab_secrets() -> dict[str, str]:
-    """Generated once per checkout and kept in .lab/ (git-ignored): re-runs keep the same ones."""
+def lab_secrets(platform: Platform) -> dict[str, str]:
+    """Generated once per checkout and kept in .lab/ (git-ignored): re-runs keep the same ones.
+
+    The TLS material comes from the lab CA in .lab/tls/; production sets the same keys as
+    Pulumi config secrets.
+    """
     path = LAB_DIR / "secrets.json"
     LAB_DIR.mkdir(exist_ok=True)
     current: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
@@ -37,7 +42,12 @@ def lab_secrets() -> dict[str, str]:
         current.update({k: secrets.token_urlsafe(24) for k in missing})
         path.write_text(json.dumps(current, indent=2))
         path.chmod(0o600)
-    return current
+    tls = lab_material(platform, LAB_DIR / "tls")
+    return current | {
+        "tlsCertificate": tls.certificate,
+        "tlsPrivateKey": tls.private_key,
+        "tlsCaCertificate": tls.ca_certificate,
+    }
 
 
 def load_platform(stack: str) -> Platform:
@@ -49,7 +59,7 @@ def up(stack: str, timeout: float) -> int:
     started = time.monotonic()
     platform = load_platform(stack)  # fails here, naming the key, before anything is created
     print(f"[1/4] declaring stack '{stack}' (Pulumi program under the mock monitor)", flush=True)
-    declared = declare(stack, stack_config(stack, lab_secrets()))
+    declared = declare(stack, stack_config(stack, lab_secrets(platform)))
     print(f"      {len(declared)} resources declared", flush=True)
     print("[2/4] realising on the local Docker Engine", flush=True)
     realiser = Realiser()

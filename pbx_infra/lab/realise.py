@@ -298,7 +298,7 @@ def _tar(uploads: list[dict[str, Any]]) -> bytes:
             data = upload["content"].encode()
             info = tarfile.TarInfo(upload["file"].lstrip("/"))
             info.size = len(data)
-            info.mode = 0o644
+            info.mode = int(upload.get("permissions") or "0644", 8)
             info.mtime = int(time.time())
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()

@@ -8,7 +8,14 @@ import pytest
 
 from pbx_infra.lab.declared import Declared, declare, stack_config
 
-SECRETS = {"dbPassword": "db-pw", "dbReplicationPassword": "repl-pw", "appSecretKey": "app-key"}
+SECRETS = {
+    "dbPassword": "db-pw",
+    "dbReplicationPassword": "repl-pw",
+    "appSecretKey": "app-key",
+    "tlsCertificate": "-----CERT-----",
+    "tlsPrivateKey": "-----KEY-----",
+    "tlsCaCertificate": "-----CA-----",
+}
 
 
 class Stack:

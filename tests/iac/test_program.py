@@ -114,7 +114,8 @@ def test_secrets_reach_containers_only_through_config(lab: Stack) -> None:
 def test_lab_images_are_built_locally_once_each(lab: Stack) -> None:
     images = {i.inputs["imageName"]: i.inputs for i in lab.of_type("image:Image")}
     assert set(images) == {
-        f"pbx/{n}:lab" for n in ("kamailio", "rtpengine", "postgres", "pbx-app", "labdns", "smtpsink")
+        f"pbx/{n}:lab"
+        for n in ("kamailio", "rtpengine", "postgres", "pbx-app", "labdns", "smtpsink")
     }
     for image in images.values():
         assert image["skipPush"] is True
@@ -160,3 +161,15 @@ def test_bad_config_declares_nothing(lab_config: dict) -> None:
     with pytest.raises(topology.TopologyError, match=r"sites\[1\]\.subnet"):
         declare("lab", config, recorder)
     assert recorder.declared == []
+
+
+def test_proxies_get_tls_material_with_a_private_key_mode(lab: Stack, production: Stack) -> None:
+    for stack in (lab, production):
+        for proxy in (
+            c for c in stack.containers.values() if stack.labels(c)["pbx.service"] == "sip-proxy"
+        ):
+            files = {u["file"]: u for u in proxy["uploads"]}
+            assert files["/etc/kamailio/tls/server.pem"]["content"] == "-----CERT-----"
+            assert files["/etc/kamailio/tls/server.key"]["content"] == "-----KEY-----"
+            assert files["/etc/kamailio/tls/server.key"]["permissions"] == "0600"
+            assert files["/etc/kamailio/tls/ca.pem"]["content"] == "-----CA-----"

@@ -31,8 +31,16 @@ def test_lab_and_production_configs_are_valid(lab_config, production_config) -> 
         (lambda c: c["sites"][0].update(subnet="10.0.0.0/28"), "sites[0].subnet", "too small"),
         (lambda c: c["sites"][0].pop("subnet"), "sites[0].subnet", "required in lab"),
         (lambda c: c.pop("backbone"), "pbx:platform.backbone", "required in lab"),
-        (lambda c: c["sites"][0]["services"].update(sip_proxy=0), "services.sip_proxy", "greater than or equal to 1"),
-        (lambda c: c["sites"][0]["services"].update(pbx_app=10), "services.pbx_app", "less than or equal to 9"),
+        (
+            lambda c: c["sites"][0]["services"].update(sip_proxy=0),
+            "services.sip_proxy",
+            "greater than or equal to 1",
+        ),
+        (
+            lambda c: c["sites"][0]["services"].update(pbx_app=10),
+            "services.pbx_app",
+            "less than or equal to 9",
+        ),
         (lambda c: c["sites"][1].update(rtp_ports=[30001, 30999]), "sites[1].rtp_ports", "even"),
         (lambda c: c["sites"][1].update(rtp_ports=[30000, 30010]), "sites[1].rtp_ports", "100"),
         (lambda c: c.update(mode="staging"), "pbx:platform.mode", "'lab' or 'production'"),

@@ -1,0 +1,147 @@
+"""TLS material for SIP/TLS and WSS: a lab CA and server certificate, generated once per checkout.
+
+Production takes its certificate, key and CA chain from stack secrets (`pbx:tlsCertificate`,
+`pbx:tlsPrivateKey`, `pbx:tlsCaCertificate`); the lab generates the same three with this module
+and hands them to the Pulumi program the same way, so both paths share one code path after that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .topology import Platform, ServiceKind
+
+RENEW_BEFORE = dt.timedelta(days=30)  # the SRE check fails below this (tls_material role)
+SERVER_LIFETIME = dt.timedelta(days=397)
+CA_LIFETIME = dt.timedelta(days=3650)
+
+
+@dataclass(frozen=True)
+class TlsMaterial:
+    certificate: str  # PEM, server certificate
+    private_key: str  # PEM, PKCS#8
+    ca_certificate: str  # PEM, the issuing CA (clients trust this)
+
+
+def server_names(platform: Platform) -> tuple[list[str], list[str]]:
+    """DNS names and IP addresses a client may use to reach any proxy (SRV target or address)."""
+    proxies = platform.instances(ServiceKind.SIP_PROXY)
+    names = [platform.sip_domain, *(p.fqdn(platform) for p in proxies)]
+    addresses = [str(p.address) for p in proxies]
+    return names, addresses
+
+
+def lab_material(platform: Platform, directory: Path) -> TlsMaterial:
+    """Load the lab's CA and certificate from `directory`, (re)issuing what is missing or stale."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_cert = _lab_ca(platform, directory)
+    names, addresses = server_names(platform)
+    cert_path, key_path = directory / "server.pem", directory / "server.key"
+    if cert_path.exists() and key_path.exists():
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        if _covers(cert, names, addresses) and _fresh(cert):
+            return TlsMaterial(cert_path.read_text(), key_path.read_text(), _pem(ca_cert))
+    key = ec.generate_private_key(ec.SECP256R1())
+    san = [x509.DNSName(n) for n in names] + [
+        x509.IPAddress(ipaddress.IPv4Address(a)) for a in addresses
+    ]
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, platform.sip_domain)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + SERVER_LIFETIME)
+        .add_extension(x509.SubjectAlternativeName(san), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    _write(key_path, _key_pem(key), 0o600)
+    _write(cert_path, _pem(cert), 0o644)
+    return TlsMaterial(_pem(cert), _key_pem(key), _pem(ca_cert))
+
+
+def _lab_ca(
+    platform: Platform, directory: Path
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key_path, cert_path = directory / "ca.key", directory / "ca.pem"
+    if key_path.exists() and cert_path.exists():
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return key, x509.load_pem_x509_certificate(cert_path.read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{platform.name} lab CA")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + CA_LIFETIME)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    _write(key_path, _key_pem(key), 0o600)
+    _write(cert_path, _pem(cert), 0o644)
+    return key, cert
+
+
+def _covers(cert: x509.Certificate, names: list[str], addresses: list[str]) -> bool:
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    have_names = set(san.get_values_for_type(x509.DNSName))
+    have_ips = {str(a) for a in san.get_values_for_type(x509.IPAddress)}
+    return set(names) <= have_names and set(addresses) <= have_ips
+
+
+def _fresh(cert: x509.Certificate) -> bool:
+    return cert.not_valid_after_utc - dt.datetime.now(dt.UTC) > RENEW_BEFORE
+
+
+def _pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def _write(path: Path, text: str, mode: int) -> None:
+    path.touch(mode=mode, exist_ok=True)
+    path.chmod(mode)
+    path.write_text(text)
