@@ -104,3 +104,10 @@ def max_device_count(conn: Connection, customer_id: int) -> int:
 
 def delete_one(conn: Connection, extension_id: int) -> None:
     conn.execute(delete(extensions).where(extensions.c.id == extension_id))
+
+
+def id_by_number(conn: Connection, customer_id: int, number: str) -> int:
+    q = select(extensions.c.id).where(
+        extensions.c.customer_id == customer_id, extensions.c.number == number
+    )
+    return int(conn.execute(q).scalar_one())

@@ -1,0 +1,159 @@
+"""Operator CLI: python -m pbx_app serve|migrate|healthcheck|import-extensions|seed-demo|create-operator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from pbx_app.settings import Settings
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from pbx_app.app import create_app
+    from pbx_app.db import Database
+
+    db = Database(settings.database_url)
+    # Several nodes may start at once; migrate() serialises them with an advisory lock.
+    db.migrate()
+    uvicorn.run(
+        create_app(settings, db),
+        host=settings.listen_host,
+        port=settings.listen_port,
+        log_level="info",
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _migrate(settings: Settings) -> int:
+    from pbx_app.db import Database
+
+    db = Database(settings.database_url)
+    db.migrate()
+    db.dispose()
+    print("database schema is up to date")
+    return 0
+
+
+def _healthcheck(settings: Settings) -> int:
+    url = f"http://127.0.0.1:{settings.listen_port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - fixed loopback URL
+            ok = response.status == 200
+            print(response.read().decode(errors="replace"))
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+    return 0 if ok else 1
+
+
+def _import_extensions(settings: Settings, customer_id: int, path: Path) -> int:
+    from pbx_app import errors
+    from pbx_app.db import Database, utcnow
+    from pbx_app.services import extensions
+    from pbx_app.services.access import SYSTEM
+    from pbx_app.services.extension_files import parse_import
+
+    kind = "application/json" if path.suffix.lower() == ".json" else "text/csv"
+    db = Database(settings.database_url)
+    try:
+        rows = parse_import(kind, path.read_bytes())
+        with db.transaction() as conn:
+            result = extensions.import_rows(conn, SYSTEM, customer_id, rows, utcnow())
+    except errors.DomainError as exc:
+        body: dict[str, object] = {"code": exc.code, "message": exc.message}
+        if isinstance(exc, errors.ImportInvalid):
+            body["rows"] = exc.rows[:20]
+        print(json.dumps({"error": body}, indent=2), file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    print(json.dumps({"created": result.created, "extension_count": result.extension_count}))
+    return 0
+
+
+def _seed_demo(settings: Settings, out: Path) -> int:
+    from pbx_app.db import Database
+    from pbx_app.seed import seed_demo
+
+    db = Database(settings.database_url)
+    db.migrate()
+    data = seed_demo(settings, db, out)
+    db.dispose()
+    print(f"demo tenant {data['customer_id']} ready; credentials in {out}")
+    return 0
+
+
+def _create_operator(settings: Settings, email: str) -> int:
+    from pbx_app.db import Database, utcnow
+    from pbx_app.repositories import users as users_repo
+    from pbx_app.security import generate_password
+    from pbx_app.services import users
+    from pbx_app.services.access import Role
+
+    db = Database(settings.database_url)
+    password = generate_password()
+    with db.transaction() as conn:
+        email = users.normalise_email(email)
+        existing = users_repo.get_by_email(conn, email)
+        if existing is not None and existing["role"] != Role.OPERATOR.value:
+            print(f"{email} exists and is not an operator", file=sys.stderr)
+            return 2
+        user_id = (
+            existing["id"]
+            if existing
+            else users_repo.insert(
+                conn,
+                {
+                    "customer_id": None,
+                    "email": email,
+                    "display_name": "Operator",
+                    "role": Role.OPERATOR.value,
+                    "password_hash": None,
+                    "created_at": utcnow(),
+                },
+            )
+        )
+        users.set_password_directly(conn, int(user_id), password, utcnow())
+    print(json.dumps({"email": email, "password": password}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pbx_app")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="migrate, then serve the API (PBX_LISTEN)")
+    sub.add_parser("migrate", help="upgrade the database schema")
+    sub.add_parser("healthcheck", help="exit 0 if /healthz answers 200")
+    imp = sub.add_parser("import-extensions", help="bulk import extensions (CSV or JSON)")
+    imp.add_argument("--customer", type=int, required=True)
+    imp.add_argument("file", type=Path)
+    seed = sub.add_parser("seed-demo", help="create or keep the lab's demo tenant")
+    seed.add_argument("--out", type=Path, required=True)
+    op = sub.add_parser("create-operator", help="create an operator, print a new password")
+    op.add_argument("--email", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings.from_env()
+    if args.command == "serve":
+        return _serve(settings)
+    if args.command == "migrate":
+        return _migrate(settings)
+    if args.command == "healthcheck":
+        return _healthcheck(settings)
+    if args.command == "import-extensions":
+        return _import_extensions(settings, args.customer, args.file)
+    if args.command == "seed-demo":
+        return _seed_demo(settings, args.out)
+    return _create_operator(settings, args.email)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

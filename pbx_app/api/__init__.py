@@ -1,0 +1,1 @@
+"""HTTP layer: request validation, status codes, authentication. No product rules here."""

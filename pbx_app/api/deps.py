@@ -1,0 +1,84 @@
+"""Shared request plumbing: application context, authentication, common parameter types."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+from pydantic import AfterValidator, Field
+
+from pbx_app import errors
+from pbx_app.db import Database, utcnow
+from pbx_app.mail import Mailer
+from pbx_app.services import users as users_service
+from pbx_app.services.access import Actor
+from pbx_app.settings import Settings
+
+SESSION_COOKIE = "pbx_session"
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    mailer: Mailer
+
+
+def context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def now() -> datetime:
+    return utcnow()
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def current_actor(request: Request, ctx: Annotated[AppContext, Depends(context)]) -> Actor:
+    """Bearer tokens for integrations, the session cookie for the portal."""
+    token = _bearer(request)
+    kinds: tuple[str, ...] = ("api", "session")
+    if token is None:
+        token = request.cookies.get(SESSION_COOKIE)
+        kinds = ("session",)
+    if not token or len(token) > 200 or not token.isascii():
+        raise errors.NotAuthenticated("log in, or send a valid bearer token")
+    with ctx.db.transaction() as conn:
+        return users_service.authenticate(conn, ctx.settings.secret_key, token, kinds, now())
+
+
+Ctx = Annotated[AppContext, Depends(context)]
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+# Path and query parameters bounded to what the database can hold.
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+
+
+def _safe_text(value: str) -> str:
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
+            raise ValueError("control characters and unassigned code points are not allowed")
+    return value
+
+
+SafeText = AfterValidator(_safe_text)
+Name = Annotated[str, Field(strict=True, min_length=1, max_length=100), SafeText]
+LongName = Annotated[str, Field(strict=True, min_length=1, max_length=200), SafeText]
+OptionalName = Annotated[str, Field(strict=True, min_length=0, max_length=100), SafeText]
+StrictId = Annotated[int, Field(strict=True, ge=1, le=2_147_483_647)]
+E164 = Annotated[str, Field(strict=True, pattern=r"^\+49[1-9][0-9]{4,12}$")]
+EmailText = Annotated[str, Field(strict=True, min_length=3, max_length=254), SafeText]
+PasswordText = Annotated[str, Field(strict=True, min_length=1, max_length=128), SafeText]
+ExtensionNumber = Annotated[str, Field(strict=True, pattern=r"^[1-9][0-9]{1,7}$")]

@@ -1,0 +1,97 @@
+"""Devices of an extension (R4) and zero-touch provisioning by MAC (R10)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from pydantic import Field
+
+from pbx_app.api.deps import CurrentActor, Ctx, Id, SafeText, now
+from pbx_app.api.models import Body
+from pbx_app.services import devices as service
+
+router = APIRouter(tags=["devices"])
+
+MacText = Annotated[str, Field(strict=True, pattern=r"^[0-9A-Fa-f]{2}([:.-]?[0-9A-Fa-f]{2}){5}$")]
+SipPassword = Annotated[str, Field(strict=True, min_length=12, max_length=64), SafeText]
+
+
+class DeviceCreate(Body):
+    sip_username: Annotated[str, Field(strict=True, pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")] | None = (
+        None
+    )
+    sip_password: SipPassword | None = None
+    mac: MacText | None = None
+    model: Annotated[str, Field(strict=True, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")] | None = None
+
+
+class PasswordReset(Body):
+    sip_password: SipPassword | None = None
+
+
+def _with_secret(creds: service.DeviceCredentials) -> dict[str, Any]:
+    # The plain SIP password is shown once; only HA1 is stored.
+    return {**service.public(creds.device), "sip_password": creds.sip_password}
+
+
+@router.post("/customers/{customer_id}/extensions/{extension_id}/devices", status_code=201)
+def create_device(
+    customer_id: Id, extension_id: Id, body: DeviceCreate, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        creds = service.create(
+            conn,
+            actor,
+            customer_id,
+            extension_id,
+            service.NewDevice(**body.model_dump()),
+            now(),
+            ctx.settings.sip_domain,
+        )
+    return _with_secret(creds)
+
+
+@router.get("/customers/{customer_id}/extensions/{extension_id}/devices")
+def list_devices(
+    customer_id: Id, extension_id: Id, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        rows = service.list_(conn, actor, customer_id, extension_id, now())
+    return {"items": [service.public(r) for r in rows]}
+
+
+@router.post("/customers/{customer_id}/extensions/{extension_id}/devices/{device_id}/password")
+def reset_device_password(
+    customer_id: Id,
+    extension_id: Id,
+    device_id: Id,
+    body: PasswordReset,
+    actor: CurrentActor,
+    ctx: Ctx,
+) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        creds = service.reset_password(
+            conn, actor, customer_id, extension_id, device_id, now(), body.sip_password
+        )
+    return _with_secret(creds)
+
+
+@router.delete(
+    "/customers/{customer_id}/extensions/{extension_id}/devices/{device_id}", status_code=204, response_model=None
+)
+def delete_device(
+    customer_id: Id, extension_id: Id, device_id: Id, actor: CurrentActor, ctx: Ctx
+) -> None:
+    with ctx.db.transaction() as conn:
+        service.delete(conn, actor, customer_id, extension_id, device_id, now())
+
+
+@router.post("/provisioning/{mac}")
+def provision(
+    mac: Annotated[str, Path(pattern=r"^[0-9A-Fa-f]{2}([:.-]?[0-9A-Fa-f]{2}){5}$")],
+    actor: CurrentActor,
+    ctx: Ctx,
+) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        return service.provisioning_config(conn, actor, mac, now())

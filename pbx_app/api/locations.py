@@ -1,0 +1,54 @@
+"""Locations (branches) with address and German area code (R13)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from pydantic import Field
+
+from pbx_app.api.deps import CurrentActor, Ctx, Id, LongName, Name, now
+from pbx_app.api.models import Body
+from pbx_app.services import locations as service
+
+router = APIRouter(tags=["locations"])
+
+
+class LocationCreate(Body):
+    name: Name
+    street: LongName
+    postal_code: Annotated[str, Field(strict=True, pattern=r"^[0-9]{5}$")]
+    city: Name
+    area_code: Annotated[str, Field(strict=True, pattern=r"^0[0-9]{2,5}$")]
+
+
+@router.post("/customers/{customer_id}/locations", status_code=201)
+def create_location(
+    customer_id: Id, body: LocationCreate, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        row = service.create(
+            conn, actor, customer_id, service.NewLocation(**body.model_dump()), now()
+        )
+    return service.public(row)
+
+
+@router.get("/customers/{customer_id}/locations")
+def list_locations(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        rows = service.list_(conn, actor, customer_id, now())
+    return {"items": [service.public(r) for r in rows]}
+
+
+@router.get("/customers/{customer_id}/locations/{location_id}")
+def get_location(
+    customer_id: Id, location_id: Id, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        return service.public(service.get(conn, actor, customer_id, location_id, now()))
+
+
+@router.delete("/customers/{customer_id}/locations/{location_id}", status_code=204, response_model=None)
+def delete_location(customer_id: Id, location_id: Id, actor: CurrentActor, ctx: Ctx) -> None:
+    with ctx.db.transaction() as conn:
+        service.delete(conn, actor, customer_id, location_id, now())

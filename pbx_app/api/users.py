@@ -1,0 +1,61 @@
+"""Users of a customer (R6): created by an admin, onboarded by an e-mailed password link."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter
+
+from pbx_app.api.deps import CurrentActor, Ctx, EmailText, Id, OptionalName, now
+from pbx_app.api.models import Body
+from pbx_app.services import users as service
+from pbx_app.services.access import Role
+
+router = APIRouter(tags=["users"])
+
+
+class UserCreate(Body):
+    email: EmailText
+    role: Literal["customer_admin", "user"] = "user"
+    display_name: OptionalName = ""
+
+
+def links(ctx: Ctx) -> service.Links:
+    return service.Links(
+        public_url=ctx.settings.effective_public_url,
+        secret_key=ctx.settings.secret_key,
+        ttl=timedelta(hours=ctx.settings.password_link_ttl_hours),
+    )
+
+
+@router.post("/customers/{customer_id}/users", status_code=201)
+def create_user(
+    customer_id: Id, body: UserCreate, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        row = service.create(
+            conn,
+            actor,
+            customer_id,
+            body.email,
+            Role(body.role),
+            body.display_name,
+            ctx.mailer,
+            links(ctx),
+            now(),
+        )
+    return service.public(row)
+
+
+@router.get("/customers/{customer_id}/users")
+def list_users(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        rows = service.list_(conn, actor, customer_id, now())
+    return {"items": [service.public(r) for r in rows]}
+
+
+@router.delete("/customers/{customer_id}/users/{user_id}", status_code=204, response_model=None)
+def delete_user(customer_id: Id, user_id: Id, actor: CurrentActor, ctx: Ctx) -> None:
+    with ctx.db.transaction() as conn:
+        service.delete(conn, actor, customer_id, user_id, now())

@@ -1,0 +1,178 @@
+"""The lab's demo tenant (idempotent): `python -m pbx_app seed-demo --out PATH`.
+
+The generated plaintext credentials live only in the output file. Re-runs keep them; if the
+file is gone but the tenant exists, the demo passwords are reset and the file is rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+
+from pbx_app.db import Database, utcnow
+from pbx_app.repositories import customers as customers_repo
+from pbx_app.repositories import devices as devices_repo
+from pbx_app.repositories import extensions as extensions_repo
+from pbx_app.repositories import head_numbers as head_numbers_repo
+from pbx_app.repositories import locations as locations_repo
+from pbx_app.repositories import users as users_repo
+from pbx_app.security import generate_password, verify_password
+from pbx_app.services import customers, devices, extensions, head_numbers, locations, users
+from pbx_app.services.access import SYSTEM, Role
+from pbx_app.settings import Settings
+
+DEMO_CUSTOMER = "Demo GmbH"
+DEMO_ADMIN = "admin@demo.pbx.test"
+EXTENSIONS = range(100, 200)
+# (location, street, postal code, city, area code, head number with a 1,000 block)
+SITES = (
+    ("Frankfurt", "Mainzer Landstrasse 1", "60329", "Frankfurt am Main", "069", "+49699876"),
+    ("Berlin", "Friedrichstrasse 1", "10117", "Berlin", "030", "+49309876"),
+)
+
+
+def _site_for(number: int) -> int:
+    return 0 if number < 150 else 1
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _ensure_tenant(conn: Connection, settings: Settings) -> int:
+    now = utcnow()
+    customer = customers_repo.get_by_name(conn, DEMO_CUSTOMER)
+    if customer is None:
+        customer = customers.create(
+            conn,
+            SYSTEM,
+            customers.NewCustomer(
+                name=DEMO_CUSTOMER,
+                tariff="premium",
+                contract_start=date(2026, 1, 1),
+                term_months=24,
+                business_option=True,
+                booked_licences=len(EXTENSIONS),
+            ),
+            now,
+        )
+    cid = int(customer["id"])
+    loc_ids: list[int] = []
+    for name, street, postal, city, area, head in SITES:
+        loc = locations_repo.get_by_name(conn, cid, name)
+        if loc is None:
+            loc = locations.create(
+                conn, SYSTEM, cid, locations.NewLocation(name, street, postal, city, area), now
+            )
+        loc_ids.append(int(loc["id"]))
+        if not head_numbers_repo.number_exists(conn, head):
+            head_numbers.create(
+                conn, SYSTEM, cid, head_numbers.NewHeadNumber(int(loc["id"]), head, 1000), now
+            )
+    existing = extensions_repo.numbers_of_customer(conn, cid)
+    for number in EXTENSIONS:
+        if str(number) not in existing:
+            site = _site_for(number)
+            extensions.create(
+                conn,
+                SYSTEM,
+                cid,
+                extensions.NewExtension(
+                    location_id=loc_ids[site],
+                    number=str(number),
+                    display_name=f"Demo {number}",
+                    geo_number=f"{SITES[site][5]}{number}",
+                ),
+                now,
+            )
+    return cid
+
+
+def seed_demo(settings: Settings, db: Database, out: Path) -> dict[str, Any]:
+    previous = _load(out) if out.exists() else {}
+    old_devices = {
+        str(d.get("extension")): d for d in previous.get("devices", []) if isinstance(d, dict)
+    }
+    admin_password = str(previous.get("admin_password") or generate_password())
+    result_devices: list[dict[str, str]] = []
+    with db.transaction() as conn:
+        cid = _ensure_tenant(conn, settings)
+        customer = customers_repo.get(conn, cid)
+        assert customer is not None
+        realm = devices.realm_of(customer, settings.sip_domain)
+        now = utcnow()
+        admin = users_repo.get_by_email(conn, DEMO_ADMIN)
+        if admin is None:
+            admin_id = users_repo.insert(
+                conn,
+                {
+                    "customer_id": cid,
+                    "email": DEMO_ADMIN,
+                    "display_name": "Demo admin",
+                    "role": Role.CUSTOMER_ADMIN.value,
+                    "password_hash": None,
+                    "created_at": now,
+                },
+            )
+            users.set_password_directly(conn, admin_id, admin_password, now)
+        elif not verify_password(admin["password_hash"], admin_password):
+            users.set_password_directly(conn, int(admin["id"]), admin_password, now)
+        for number in EXTENSIONS:
+            username = f"demo-{number}"
+            old = old_devices.get(str(number), {})
+            password = str(old.get("sip_password") or generate_password())
+            device = devices_repo.get_by_sip_username(conn, username)
+            if device is None:
+                ext_id = extensions_repo.id_by_number(conn, cid, str(number))
+                devices.create(
+                    conn,
+                    SYSTEM,
+                    cid,
+                    ext_id,
+                    devices.NewDevice(sip_username=username, sip_password=password),
+                    now,
+                    settings.sip_domain,
+                )
+            else:
+                wanted = devices.credential_values(username, device["realm"], password)
+                if device["ha1"] != wanted["ha1"]:
+                    devices_repo.update_fields(conn, int(device["id"]), wanted)
+                realm = device["realm"]
+            result_devices.append(
+                {
+                    "extension": str(number),
+                    "sip_username": username,
+                    "sip_password": password,
+                    "sip_domain": realm,
+                }
+            )
+    data: dict[str, Any] = {
+        **previous,
+        "api_base_url": f"{settings.effective_public_url}/api/v1",
+        "admin_email": DEMO_ADMIN,
+        "admin_password": admin_password,
+        "sip_domain": realm,
+        "customer_id": cid,
+        "devices": result_devices,
+    }
+    _write_private(out, data)
+    return data
+
+
+def _write_private(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".seed-")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
