@@ -1,0 +1,181 @@
+"""Each service template renders from its sample `node` and the service accepts the result."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from . import samples
+from .conftest import docker, image
+
+KAMAILIO_CFG = "/etc/kamailio/kamailio.cfg"
+
+
+def substdef(text: str, name: str) -> str:
+    m = re.search(rf'^#!substdef "!{name}!(.*)!g"$', text, re.M)
+    assert m, f"no substdef for {name}"
+    return m.group(1)
+
+
+# ---- kamailio -------------------------------------------------------------------------------
+
+
+def test_kamailio_node_cfg_places_every_value(render):
+    node = samples.KAMAILIO_FRA_1
+    text = render("kamailio/node.cfg.j2", node)
+    assert substdef(text, "PBX_NODE_NAME") == "fra-sip-proxy-1"
+    assert substdef(text, "PBX_SITE") == "fra"
+    assert substdef(text, "PBX_ADVERTISE") == node["advertise"]
+    assert substdef(text, "PBX_INTERNAL") == node["internal"]
+    assert substdef(text, "PBX_SIP_DOMAIN") == "pbx.lab"
+    assert substdef(text, "PBX_SIP_PORT") == "5060"
+    assert substdef(text, "PBX_TLS_PORT") == "5061"
+    assert substdef(text, "PBX_WSS_PORT") == "8443"
+    assert substdef(text, "PBX_RPC_PORT") == "2049"
+    assert substdef(text, "PBX_DMQ_PEERS").split(",") == node["dmq_peers"]
+    assert substdef(text, "PBX_RTPENGINE_LOCAL").split() == node["rtpengines"]["local"]
+    assert substdef(text, "PBX_RTPENGINE_REMOTE").split() == node["rtpengines"]["remote"]
+    assert substdef(text, "PBX_APP_URLS").split(",") == node["apps"]
+
+    listens = re.findall(r"^listen=(.*)$", text, re.M)
+    public, internal = node["listen"]
+    assert listens == [
+        f"udp:{public}:5060 advertise {node['advertise']}:5060",
+        f"tcp:{public}:5060 advertise {node['advertise']}:5060",
+        f"udp:{internal}:5060",
+        f"tcp:{internal}:5060",
+    ]
+
+
+def test_kamailio_node_cfg_renders_empty_lists(render):
+    text = render("kamailio/node.cfg.j2", samples.KAMAILIO_MINIMAL)
+    assert substdef(text, "PBX_DMQ_PEERS") == ""
+    assert substdef(text, "PBX_RTPENGINE_REMOTE") == ""
+    assert len(re.findall(r"^listen=", text, re.M)) == 2
+
+
+@pytest.mark.parametrize("key", sorted(samples.KAMAILIO_FRA_1))
+def test_kamailio_node_cfg_requires_every_key(render, key):
+    node = copy.deepcopy(samples.KAMAILIO_FRA_1)
+    del node[key]
+    with pytest.raises(jinja2.UndefinedError):
+        render("kamailio/node.cfg.j2", node)
+
+
+def test_kamailio_routing_config_is_the_same_for_every_node():
+    """Per-node values live only in node.cfg: the routing file names no address."""
+    text = (Path(__file__).resolve().parents[2] / "kamailio/kamailio.cfg").read_text()
+    assert 'include_file "/etc/kamailio/node.cfg"' in text
+    assert not re.search(r"\b\d+\.\d+\.\d+\.\d+\b", text)
+    assert 'modparam("ctl", "binrpc", "tcp:PBX_INTERNAL:PBX_RPC_PORT")' in text
+
+
+@pytest.mark.parametrize(
+    "node", [samples.KAMAILIO_FRA_1, samples.KAMAILIO_MINIMAL], ids=lambda n: n["name"]
+)
+def test_kamailio_accepts_rendered_config(built_images, render, tmp_path, node):
+    node_cfg = tmp_path / "node.cfg"
+    node_cfg.write_text(render("kamailio/node.cfg.j2", node))
+    node_cfg.chmod(0o644)
+    result = docker(
+        "run", "--rm", "--network", "none",
+        "-v", f"{node_cfg}:/etc/kamailio/node.cfg:ro",
+        "--entrypoint", "kamailio", image("kamailio"), "-c", "-f", KAMAILIO_CFG,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "config file ok" in output
+    for address in node["listen"]:
+        assert f"udp: {address} [{address}]:{node['sip_port']}" in output
+        assert f"tcp: {address} [{address}]:{node['sip_port']}" in output
+    assert f"advertise udp:{node['advertise']}:{node['sip_port']}" in output
+
+
+# ---- rtpengine ------------------------------------------------------------------------------
+
+
+def conf_values(text: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s*([a-z-]+)\s*=\s*(.*?)\s*$", line)
+        if m:
+            assert m.group(1) not in values, f"{m.group(1)} set twice"
+            values[m.group(1)] = m.group(2)
+    return values
+
+
+def test_rtpengine_conf_places_every_value(render):
+    node = samples.RTPENGINE_FRA
+    text = render("rtpengine/rtpengine.conf.j2", node)
+    assert "[rtpengine]" in text.splitlines()
+    values = conf_values(text)
+    assert values["interface"] == f"{node['interface']}!{node['advertise']}"
+    assert values["listen-ng"] == node["ng_listen"]
+    assert values["listen-cli"] == node["cli_listen"]
+    assert values["port-min"] == str(node["port_min"])
+    assert values["port-max"] == str(node["port_max"])
+    assert values["tos"] == "184"  # numeric EF, never a symbolic name
+    assert values["table"] == "-1"  # no kernel module in containers
+    assert values["foreground"] == "true"
+    assert values["log-stderr"] == "true"
+    assert node["name"] in text
+
+
+@pytest.mark.parametrize("key", sorted(samples.RTPENGINE_FRA))
+def test_rtpengine_conf_requires_every_key(render, key):
+    node = dict(samples.RTPENGINE_FRA)
+    del node[key]
+    with pytest.raises(jinja2.UndefinedError):
+        render("rtpengine/rtpengine.conf.j2", node)
+
+
+# ---- labdns ---------------------------------------------------------------------------------
+
+
+def test_dnsmasq_conf_places_every_record(render):
+    node = samples.DNS_FRA
+    text = render("labdns/dnsmasq.conf.j2", node)
+    lines = text.splitlines()
+    assert f"listen-address={node['listen']}" in lines
+    assert f"local=/{node['domain']}/" in lines
+    assert "no-resolv" in lines
+    assert not any(line.startswith(("server=", "dhcp-range")) for line in lines)
+    assert [line for line in lines if line.startswith("host-record=")] == [
+        f"host-record={a['name']},{a['address']}" for a in node["a_records"]
+    ]
+    assert [line for line in lines if line.startswith("srv-host=")] == [
+        f"srv-host={s['name']},{s['target']},{s['port']},{s['priority']},{s['weight']}"
+        for s in node["srv_records"]
+    ]
+
+
+def test_dnsmasq_accepts_rendered_config(built_images, render, tmp_path):
+    conf = tmp_path / "pbx.conf"
+    conf.write_text(render("labdns/dnsmasq.conf.j2", samples.DNS_FRA))
+    conf.chmod(0o644)
+    result = docker(
+        "run", "--rm", "--network", "none",
+        "-v", f"{conf}:/etc/dnsmasq.d/pbx.conf:ro",
+        "--entrypoint", "dnsmasq", image("labdns"), "--test", "--conf-file=/etc/dnsmasq.d/pbx.conf",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "syntax check OK" in result.stdout + result.stderr
+
+
+# ---- every image ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["kamailio", "rtpengine", "postgres", "labdns", "smtpsink"])
+def test_image_declares_the_healthcheck(built_images, name):
+    result = docker(
+        "image", "inspect", "--format", "{{json .Config.Healthcheck.Test}}", image(name)
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == '["CMD","pbx-healthcheck"]'
+    which = docker("run", "--rm", "--network", "none", "--entrypoint", "test", image(name),
+                   "-x", "/usr/local/bin/pbx-healthcheck")  # fmt: skip
+    assert which.returncode == 0, f"{image(name)} has no executable /usr/local/bin/pbx-healthcheck"
