@@ -1,0 +1,259 @@
+"""The proofs of each image, repeated against real containers on throwaway networks.
+
+Networks `imgtest-<pid>-*` in 10.231.60.0/23 (not the lab's range), containers and volumes
+named `imgtest-<pid>-*`; everything is removed afterwards. Health is polled with a short
+`--health-interval` so the image's own `pbx-healthcheck` runs within seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from . import samples
+from .conftest import docker, image
+
+PREFIX = f"imgtest-{os.getpid()}"
+SITE_NET, SITE = f"{PREFIX}-site", "10.231.60"
+BACKBONE_NET, BACKBONE = f"{PREFIX}-backbone", "10.231.61"
+
+
+def relocate(node: dict[str, Any]) -> dict[str, Any]:
+    """A sample node moved onto this module's networks (10.231.1.x -> site, 10.231.0.x -> bb)."""
+    text = json.dumps(node).replace("10.231.1.", f"{SITE}.").replace("10.231.0.", f"{BACKBONE}.")
+    return dict(json.loads(text))
+
+
+class Lab:
+    def __init__(self) -> None:
+        self.containers: list[str] = []
+        self.volumes: list[str] = []
+
+    def run(self, name: str, img: str, ip: str, *args: str, backbone_ip: str = "") -> str:
+        full = f"{PREFIX}-{name}"
+        self.containers.append(full)
+        docker("create", "--name", full, "--network", SITE_NET, "--ip", ip,
+               "--health-interval", "2s", "--health-start-period", "60s",
+               *args, img, check=True)  # fmt: skip
+        if backbone_ip:
+            docker("network", "connect", "--ip", backbone_ip, BACKBONE_NET, full, check=True)
+        docker("start", full, check=True)
+        return full
+
+    def upload(self, container: str, path: str, content: str, tmp_path: Any) -> None:
+        """Like the IaC layer: put the rendered file in place before the container starts."""
+        local = tmp_path / os.path.basename(path)
+        local.write_text(content)
+        local.chmod(0o644)
+        docker("cp", str(local), f"{container}:{path}", check=True)
+
+    def wait_healthy(self, container: str, timeout: float = 90) -> str:
+        deadline = time.monotonic() + timeout
+        status = ""
+        while time.monotonic() < deadline:
+            status = docker(
+                "inspect", "--format", "{{.State.Status}} {{.State.Health.Status}}", container
+            ).stdout.strip()
+            if status == "running healthy":
+                return docker("exec", container, "pbx-healthcheck").stdout.strip()
+            if status.startswith("exited"):
+                break
+            time.sleep(1)
+        logs = docker("logs", "--tail", "30", container)
+        raise AssertionError(f"{container}: {status}\n{logs.stdout}{logs.stderr}")
+
+    def remove(self) -> None:
+        for container in reversed(self.containers):
+            docker("rm", "-fv", container)
+        for volume in self.volumes:
+            docker("volume", "rm", volume)
+
+
+@pytest.fixture(scope="module")
+def lab(built_images) -> Iterator[Lab]:
+    docker("network", "create", "--subnet", f"{SITE}.0/24", SITE_NET, check=True)
+    docker("network", "create", "--subnet", f"{BACKBONE}.0/24", BACKBONE_NET, check=True)
+    the_lab = Lab()
+    try:
+        yield the_lab
+    finally:
+        the_lab.remove()
+        docker("network", "rm", SITE_NET, BACKBONE_NET)
+
+
+def create_started(lab: Lab, name: str, img: str, ip: str, path: str, content: str,
+                   tmp_path: Any, backbone_ip: str = "") -> str:  # fmt: skip
+    full = f"{PREFIX}-{name}"
+    lab.containers.append(full)
+    docker("create", "--name", full, "--network", SITE_NET, "--ip", ip,
+           "--health-interval", "2s", img, check=True)  # fmt: skip
+    if backbone_ip:
+        docker("network", "connect", "--ip", backbone_ip, BACKBONE_NET, full, check=True)
+    lab.upload(full, path, content, tmp_path)
+    docker("start", full, check=True)
+    return full
+
+
+SIP_INVITE = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 5060)); ip, port = s.getsockname()
+s.send((f"INVITE sip:100@pbx.lab SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK-t1;rport\r\n"
+        f"Max-Forwards: 70\r\nFrom: <sip:200@pbx.lab>;tag=t1\r\nTo: <sip:100@pbx.lab>\r\n"
+        f"Call-ID: imgtest-invite\r\nCSeq: 1 INVITE\r\nContact: <sip:200@{ip}:{port}>\r\n"
+        f"Content-Length: 0\r\n\r\n").encode())
+s.settimeout(3); print(s.recv(65535).decode().split("\r\n")[0])
+"""
+
+NG_PING = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+host, port = sys.argv[1].rsplit(":", 1)
+s.sendto(b"imgtest1 d7:command4:pinge", (host, int(port))); print(s.recv(999).decode())
+"""
+
+
+def test_kamailio_pair(lab, render, tmp_path):
+    nodes = [relocate(samples.KAMAILIO_FRA_1), relocate(samples.KAMAILIO_FRA_2)]
+    first, second = (
+        create_started(
+            lab,
+            f"kam{i}",
+            image("kamailio"),
+            node["listen"][0],
+            "/etc/kamailio/node.cfg",
+            render("kamailio/node.cfg.j2", node),
+            tmp_path,
+            backbone_ip=node["internal"],
+        )  # fmt: skip
+        for i, node in enumerate(nodes, 1)
+    )
+    assert lab.wait_healthy(first).startswith("OK: OPTIONS")
+    lab.wait_healthy(second)
+    internal = nodes[0]["internal"]
+
+    # The other proxy probes over the backbone, as the other site's proxies will.
+    probe = docker("exec", "-e", f"PBX_HEALTH_TARGET={internal}:5060", second, "pbx-healthcheck")
+    assert probe.returncode == 0, probe.stdout
+    assert "SIP/2.0 200" in probe.stdout
+
+    rpc = docker("exec", second, "kamcmd", "-s", f"tcp:{internal}:2049", "core.uptime")
+    assert rpc.returncode == 0, rpc.stderr
+    assert "uptime" in rpc.stdout
+    public = nodes[0]["listen"][0]
+    closed = docker("exec", second, "kamcmd", "-s", f"tcp:{public}:2049", "core.uptime")
+    assert closed.returncode != 0, "management RPC must not listen on the public address"
+
+    local = docker("exec", first, "kamcli", "uptime")
+    assert local.returncode == 0, local.stderr
+    assert "uptime" in local.stdout
+
+    invite = docker("exec", second, "python3", "-c", SIP_INVITE, public)
+    assert invite.stdout.strip() == "SIP/2.0 503 Service not yet available"
+
+
+def test_rtpengine(lab, render, tmp_path):
+    node = relocate(samples.RTPENGINE_FRA)
+    relay = create_started(lab, "rtp", image("rtpengine"), node["interface"],
+                           "/etc/rtpengine/rtpengine.conf",
+                           render("rtpengine/rtpengine.conf.j2", node), tmp_path)  # fmt: skip
+    assert "pong" in lab.wait_healthy(relay)
+    # From another container (the kamailio image has python3), like a proxy would.
+    client = f"{PREFIX}-rtp-client"
+    lab.containers.append(client)
+    pong = docker("run", "--name", client, "--network", SITE_NET, "--entrypoint", "python3",
+                  image("kamailio"), "-c", NG_PING, node["ng_listen"])  # fmt: skip
+    assert pong.stdout.strip() == "imgtest1 d6:result4:ponge", pong.stderr
+    ctl = docker("exec", relay, "rtpengine-ctl", "-ip", "127.0.0.1", "-port", "9900",
+                 "list", "numsessions")  # fmt: skip
+    assert "Current sessions total: 0" in ctl.stdout, ctl.stdout + ctl.stderr
+
+
+def test_labdns(lab, render, tmp_path):
+    node = relocate(samples.DNS_FRA)
+    dns = create_started(lab, "dns", image("labdns"), node["listen"], "/etc/dnsmasq.d/pbx.conf",
+                         render("labdns/dnsmasq.conf.j2", node), tmp_path)  # fmt: skip
+    assert "_sip._udp.pbx.lab" in lab.wait_healthy(dns)
+    client = f"{PREFIX}-dns-client"
+    lab.containers.append(client)
+    answer = docker("run", "--name", client, "--network", SITE_NET, "--entrypoint", "dig",
+                    image("labdns"), "+short", f"@{node['listen']}", "SRV",
+                    "_sip._udp.pbx.lab")  # fmt: skip
+    records = sorted(line.split() for line in answer.stdout.splitlines())
+    assert records == sorted(
+        [str(s["priority"]), str(s["weight"]), str(s["port"]), s["target"] + "."]
+        for s in node["srv_records"]
+        if s["name"] == "_sip._udp.pbx.lab"
+    )
+
+
+def test_postgres_primary_and_standby(lab):
+    common = [
+        "-e", "PBX_DB_PASSWORD=app-secret",
+        "-e", "PBX_DB_REPLICATION_PASSWORD=repl-secret",
+        "-e", f"PBX_DB_ALLOWED_CIDRS={SITE}.0/24,{BACKBONE}.0/24",
+    ]  # fmt: skip
+    lab.volumes += [f"{PREFIX}-db1", f"{PREFIX}-db2"]
+    primary = lab.run("db1", image("postgres"), f"{SITE}.41",
+                      "-v", f"{PREFIX}-db1:/var/lib/postgresql/data",
+                      "-e", "PBX_DB_ROLE=primary", "-e", "PBX_DB_STANDBY_SLOTS=standby_ber",
+                      *common)  # fmt: skip
+    standby = lab.run("db2", image("postgres"), f"{SITE}.42",
+                      "-v", f"{PREFIX}-db2:/var/lib/postgresql/data",
+                      "-e", "PBX_DB_ROLE=standby", "-e", f"PBX_DB_PRIMARY_HOST={SITE}.41",
+                      "-e", "PBX_DB_SLOT=standby_ber", *common)  # fmt: skip
+    assert lab.wait_healthy(primary).startswith("OK: primary")
+    assert "streaming" in lab.wait_healthy(standby)
+
+    def psql(container: str, host: str, sql: str) -> Any:
+        return docker("exec", "-e", "PGPASSWORD=app-secret", container, "psql", "-X", "-At",
+                      "-h", host, "-U", "pbx", "-d", "pbx", "-c", sql)  # fmt: skip
+
+    write = psql(standby, f"{SITE}.41", "CREATE TABLE probe (note text); "
+                 "INSERT INTO probe VALUES ('written on primary')")  # fmt: skip
+    assert write.returncode == 0, write.stderr
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        read = psql(primary, f"{SITE}.42", "SELECT note FROM probe")
+        if read.stdout.strip() == "written on primary":
+            break
+        time.sleep(0.5)
+    assert read.stdout.strip() == "written on primary", read.stderr
+    refused = psql(primary, f"{SITE}.42", "INSERT INTO probe VALUES ('on standby')")
+    assert refused.returncode != 0
+    assert "read-only transaction" in refused.stderr
+
+
+def test_smtpsink(lab):
+    sink = lab.run("smtp", image("smtpsink"), f"{SITE}.25")
+    assert lab.wait_healthy(sink).startswith("OK: SMTP")
+    send = (
+        "import smtplib\n"
+        "from email.message import EmailMessage\n"
+        "m = EmailMessage(); m['From'] = 'noreply@pbx.lab'; m['To'] = 'Anna <anna@kunde.example>'\n"
+        "m['Subject'] = 'Willkommen – Passwort setzen'; m.set_content('Hallo Anna, ümlaut')\n"
+        f"smtplib.SMTP('{SITE}.25', 25).send_message(m)\n"
+    )
+    client = f"{PREFIX}-smtp-client"
+    lab.containers.append(client)
+    sent = docker("run", "--name", client, "--network", SITE_NET, "--entrypoint", "python3",
+                  image("smtpsink"), "-c", send)  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    messages = json.loads(docker("exec", sink, "sink-messages", check=True).stdout)
+    assert messages == [
+        {
+            "from": "noreply@pbx.lab",
+            "to": "Anna <anna@kunde.example>",
+            "subject": "Willkommen – Passwort setzen",
+            "body": "Hallo Anna, ümlaut\n",
+            "envelope_from": "noreply@pbx.lab",
+            "envelope_to": ["anna@kunde.example"],
+            "date": "",
+            "message_id": "",
+        }
+    ]
