@@ -75,7 +75,7 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab(built_images) -> Iterator[Lab]:
+def lab(built_images: None) -> Iterator[Lab]:
     docker("network", "create", "--subnet", f"{SITE}.0/24", SITE_NET, check=True)
     docker("network", "create", "--subnet", f"{BACKBONE}.0/24", BACKBONE_NET, check=True)
     the_lab = Lab()
@@ -103,7 +103,8 @@ SIP_INVITE = r"""
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.connect((sys.argv[1], 5060)); ip, port = s.getsockname()
-s.send((f"INVITE sip:100@pbx.lab SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK-t1;rport\r\n"
+s.send((f"INVITE sip:100@pbx.lab SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK-t1;rport\r\n"
         f"Max-Forwards: 70\r\nFrom: <sip:200@pbx.lab>;tag=t1\r\nTo: <sip:100@pbx.lab>\r\n"
         f"Call-ID: imgtest-invite\r\nCSeq: 1 INVITE\r\nContact: <sip:200@{ip}:{port}>\r\n"
         f"Content-Length: 0\r\n\r\n").encode())
@@ -130,7 +131,7 @@ def test_kamailio_pair(lab, render, tmp_path):
             render("kamailio/node.cfg.j2", node),
             tmp_path,
             backbone_ip=node["internal"],
-        )  # fmt: skip
+        )
         for i, node in enumerate(nodes, 1)
     )
     assert lab.wait_healthy(first).startswith("OK: OPTIONS")
@@ -236,7 +237,7 @@ def test_smtpsink(lab):
         "import smtplib\n"
         "from email.message import EmailMessage\n"
         "m = EmailMessage(); m['From'] = 'noreply@pbx.lab'; m['To'] = 'Anna <anna@kunde.example>'\n"
-        "m['Subject'] = 'Willkommen – Passwort setzen'; m.set_content('Hallo Anna, ümlaut')\n"
+        "m['Subject'] = 'Willkommen: Passwort setzen'; m.set_content('Hallo Anna, ümlaut')\n"
         f"smtplib.SMTP('{SITE}.25', 25).send_message(m)\n"
     )
     client = f"{PREFIX}-smtp-client"
@@ -249,7 +250,7 @@ def test_smtpsink(lab):
         {
             "from": "noreply@pbx.lab",
             "to": "Anna <anna@kunde.example>",
-            "subject": "Willkommen – Passwort setzen",
+            "subject": "Willkommen: Passwort setzen",
             "body": "Hallo Anna, ümlaut\n",
             "envelope_from": "noreply@pbx.lab",
             "envelope_to": ["anna@kunde.example"],
