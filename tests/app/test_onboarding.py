@@ -1,0 +1,88 @@
+"""R6: an admin creates a user; the e-mail with a single-use, expiring link reaches the SMTP sink."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pbx_app import errors
+from pbx_app.app import create_app
+from pbx_app.db import Database, utcnow
+from pbx_app.mail import SmtpMailer
+from pbx_app.repositories import users as users_repo
+from pbx_app.services import users
+from pbx_app.services.access import Role
+from tests.app.conftest import SmtpSink, login, make_settings, new_customer, new_user
+
+
+def admin_client(db: Database, smtp_port: int) -> tuple[TestClient, int]:
+    cid = new_customer(db)
+    new_user(db, "boss@acme.test", Role.CUSTOMER_ADMIN, cid)
+    settings = make_settings(db, smtp_port=smtp_port)
+    app = create_app(settings, db, SmtpMailer("127.0.0.1", smtp_port, settings.mail_from))
+    return login(TestClient(app), "boss@acme.test"), cid
+
+
+def link_token(body: str) -> str:
+    match = re.search(r"http://127\.0\.0\.1:8000/set-password\?token=(\S+)", body)
+    assert match, body
+    return parse_qs(urlparse(match.group(0)).query)["token"][0]
+
+
+def test_onboarding_mail_link_sets_the_password_exactly_once(db: Database, smtp_sink: SmtpSink) -> None:
+    client, cid = admin_client(db, smtp_sink.port)
+    r = client.post(f"/api/v1/customers/{cid}/users", json={"email": "New.Hire@Acme.test", "role": "user"})
+    assert r.status_code == 201, r.text
+    assert r.json()["password_set"] is False
+    (mail,) = smtp_sink.wait_for(1)
+    assert mail["To"] == "new.hire@acme.test"
+    assert mail["From"] == "pbx@lab.test"
+    token = link_token(mail.get_payload(decode=True).decode())
+    page = client.get(f"/set-password?token={token}")
+    assert page.status_code == 200
+    assert token in page.text
+    anonymous = TestClient(client.app)
+    r = anonymous.post("/api/v1/auth/set-password", json={"token": token, "password": "short"})
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "password_too_weak"
+    new_password = "a much better passphrase"
+    r = anonymous.post("/api/v1/auth/set-password", json={"token": token, "password": new_password})
+    assert r.status_code == 200, r.text
+    r = anonymous.post("/api/v1/auth/set-password", json={"token": token, "password": "another passphrase!"})
+    assert r.status_code == 410
+    assert r.json()["error"]["code"] == "password_link_invalid"
+    r = anonymous.post("/api/v1/auth/login", json={"email": "new.hire@acme.test", "password": new_password})
+    assert r.status_code == 200
+    r = anonymous.post("/api/v1/auth/login", json={"email": "new.hire@acme.test", "password": "another passphrase!"})
+    assert r.status_code == 401
+
+
+def test_password_link_expires(db: Database, smtp_sink: SmtpSink) -> None:
+    client, cid = admin_client(db, smtp_sink.port)
+    assert client.post(f"/api/v1/customers/{cid}/users", json={"email": "late@acme.test"}).status_code == 201
+    token = link_token(smtp_sink.wait_for(1)[0].get_payload(decode=True).decode())
+    with pytest.raises(errors.PasswordLinkInvalid), db.transaction() as conn:
+        users.set_password_with_link(conn, "test-secret", token, "a fine passphrase", utcnow() + timedelta(hours=73))
+    with db.transaction() as conn:  # still valid within 72 hours
+        users.set_password_with_link(conn, "test-secret", token, "a fine passphrase", utcnow() + timedelta(hours=71))
+
+
+def test_no_user_without_the_mail(db: Database) -> None:
+    client, cid = admin_client(db, smtp_port=1)  # nothing listens there
+    r = client.post(f"/api/v1/customers/{cid}/users", json={"email": "ghost@acme.test"})
+    assert r.status_code == 503
+    assert r.json()["error"]["code"] == "mail_delivery_failed"
+    with db.transaction() as conn:
+        assert users_repo.get_by_email(conn, "ghost@acme.test") is None
+
+
+def test_duplicate_email_refused(db: Database, smtp_sink: SmtpSink) -> None:
+    client, cid = admin_client(db, smtp_sink.port)
+    r = client.post(f"/api/v1/customers/{cid}/users", json={"email": "boss@acme.test"})
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "email_in_use"
+    assert smtp_sink.messages == []
