@@ -307,3 +307,14 @@ def test_porting_numbers_must_be_in_the_locations_area(db: Database) -> None:
     new = porting.NewPortingRequest(loc, ["+4969555001", "+4930555002"], "Old Telco", date(2027, 1, 15))
     with pytest.raises(errors.NumberAreaMismatch), db.transaction() as conn:
         porting.create(conn, SYSTEM, cid, new, utcnow())
+
+
+def test_bulk_import_of_249000_extensions_within_60_seconds_on_postgresql(pg_db: Database) -> None:
+    import time
+
+    cid = new_customer(pg_db, booked_licences=MAX_EXTENSIONS_PER_CUSTOMER - 5)
+    loc = add_location(pg_db, cid)
+    started = time.perf_counter()
+    import_range(pg_db, cid, loc, 100_000, MAX_EXTENSIONS_PER_CUSTOMER)
+    assert time.perf_counter() - started <= 60
+    assert extension_count(pg_db, cid) == MAX_EXTENSIONS_PER_CUSTOMER

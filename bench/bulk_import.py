@@ -1,0 +1,153 @@
+"""Benchmark: bulk import of 249,000 extensions for one customer through the REST API against
+PostgreSQL (budget: 60 s on a 2-core machine), plus single-create latency p50/p99.
+
+Run: .venv/bin/python bench/bulk_import.py   (writes bench/results/bulk_import.json)
+Uses $PBX_BENCH_DATABASE_URL if set, else a throwaway PostgreSQL cluster (fsync on).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT = ROOT / "bench" / "results" / "bulk_import.json"
+EXTENSIONS = 249_000
+SINGLE_CREATES = 500
+BUDGET_S = 60.0
+
+
+def _pg_cluster_module() -> Any:
+    spec = importlib.util.spec_from_file_location("pg_cluster", ROOT / "tests" / "app" / "pg_cluster.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "pbx_app", *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    return out.stdout
+
+
+def run() -> dict[str, Any]:
+    pg = _pg_cluster_module()
+    cluster = None
+    url = os.environ.get("PBX_BENCH_DATABASE_URL")
+    if not url:
+        cluster = pg.ThrowawayCluster(durable=True)
+        cluster.start()
+        url = cluster.url()
+    port = pg.free_port()
+    env = {
+        **os.environ,
+        "PBX_DATABASE_URL": url,
+        "PBX_LISTEN": f"127.0.0.1:{port}",
+        "PBX_SECRET_KEY": "bench",
+        "PYTHONPATH": str(ROOT),
+    }
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        _cli(env, "migrate")
+        operator = json.loads(_cli(env, "create-operator", "--email", "bench-operator@pbx.test"))
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pbx_app", "serve"], env=env, cwd=ROOT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not come up")
+            time.sleep(0.1)
+        with httpx.Client(base_url=f"{base}/api/v1", timeout=120) as c:
+            r = c.post("/auth/login", json={"email": operator["email"], "password": operator["password"]})
+            r.raise_for_status()
+            today = datetime.now(UTC).date().isoformat()
+            cust = c.post("/customers", json={
+                "name": f"Bench {time.time_ns()}", "tariff": "basic", "contract_start": today,
+                "booked_licences": EXTENSIONS - 5,
+            }).json()
+            cid = cust["id"]
+            loc = c.post(f"/customers/{cid}/locations", json={
+                "name": "HQ", "street": "Mainzer Landstrasse 1", "postal_code": "60329",
+                "city": "Frankfurt", "area_code": "069",
+            }).json()["id"]
+            csv_body = "number,location_id,display_name\n" + "".join(
+                f"{n},{loc},User {n}\n" for n in range(100_000, 100_000 + EXTENSIONS)
+            )
+            t0 = time.perf_counter()
+            r = c.post(f"/customers/{cid}/extensions/import", content=csv_body.encode(),
+                       headers={"content-type": "text/csv"})
+            bulk_s = time.perf_counter() - t0
+            r.raise_for_status()
+            assert r.json()["extension_count"] == EXTENSIONS, r.text
+            # the 249,001st is refused
+            over = c.post(f"/customers/{cid}/extensions", json={"location_id": loc, "number": "99999"})
+            assert over.status_code == 409, over.text
+
+            cust2 = c.post("/customers", json={
+                "name": f"Bench single {time.time_ns()}", "tariff": "basic", "contract_start": today,
+                "booked_licences": SINGLE_CREATES,
+            }).json()["id"]
+            loc2 = c.post(f"/customers/{cust2}/locations", json={
+                "name": "HQ", "street": "S 1", "postal_code": "10117", "city": "Berlin", "area_code": "030",
+            }).json()["id"]
+            latencies = []
+            for n in range(SINGLE_CREATES):
+                t = time.perf_counter()
+                r = c.post(f"/customers/{cust2}/extensions", json={"location_id": loc2, "number": str(1000 + n)})
+                latencies.append((time.perf_counter() - t) * 1000)
+                assert r.status_code == 201, r.text
+        q = statistics.quantiles(latencies, n=100)
+        return {
+            "benchmark": "bulk_import",
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "database": "postgresql (throwaway cluster, fsync on)" if cluster else "PBX_BENCH_DATABASE_URL",
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "path": "POST /api/v1/customers/{id}/extensions/import (text/csv), one transaction, COPY",
+            "bulk_extensions": EXTENSIONS,
+            "bulk_seconds": round(bulk_s, 2),
+            "bulk_budget_seconds": BUDGET_S,
+            "bulk_within_budget": bulk_s <= BUDGET_S,
+            "bulk_rows_per_second": round(EXTENSIONS / bulk_s),
+            "single_create_requests": SINGLE_CREATES,
+            "single_create_p50_ms": round(statistics.median(latencies), 2),
+            "single_create_p99_ms": round(q[98], 2),
+        }
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        if cluster is not None:
+            cluster.stop()
+
+
+def main() -> int:
+    result = run()
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0 if result["bulk_within_budget"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
