@@ -29,8 +29,11 @@ BUDGET_S = 60.0
 
 
 def _pg_cluster_module() -> Any:
-    spec = importlib.util.spec_from_file_location("pg_cluster", ROOT / "tests" / "app" / "pg_cluster.py")
-    assert spec and spec.loader
+    spec = importlib.util.spec_from_file_location(
+        "pg_cluster", ROOT / "tests" / "app" / "pg_cluster.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -38,7 +41,12 @@ def _pg_cluster_module() -> Any:
 
 def _cli(env: dict[str, str], *args: str) -> str:
     out = subprocess.run(
-        [sys.executable, "-m", "pbx_app", *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+        [sys.executable, "-m", "pbx_app", *args],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout
 
@@ -64,8 +72,11 @@ def run() -> dict[str, Any]:
         _cli(env, "migrate")
         operator = json.loads(_cli(env, "create-operator", "--email", "bench-operator@pbx.test"))
         server = subprocess.Popen(
-            [sys.executable, "-m", "pbx_app", "serve"], env=env, cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "pbx_app", "serve"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -79,51 +90,87 @@ def run() -> dict[str, Any]:
                 raise RuntimeError("server did not come up")
             time.sleep(0.1)
         with httpx.Client(base_url=f"{base}/api/v1", timeout=120) as c:
-            r = c.post("/auth/login", json={"email": operator["email"], "password": operator["password"]})
+            r = c.post(
+                "/auth/login", json={"email": operator["email"], "password": operator["password"]}
+            )
             r.raise_for_status()
             today = datetime.now(UTC).date().isoformat()
-            cust = c.post("/customers", json={
-                "name": f"Bench {time.time_ns()}", "tariff": "basic", "contract_start": today,
-                "booked_licences": EXTENSIONS - 5,
-            }).json()
+            cust = c.post(
+                "/customers",
+                json={
+                    "name": f"Bench {time.time_ns()}",
+                    "tariff": "basic",
+                    "contract_start": today,
+                    "booked_licences": EXTENSIONS - 5,
+                },
+            ).json()
             cid = cust["id"]
-            loc = c.post(f"/customers/{cid}/locations", json={
-                "name": "HQ", "street": "Mainzer Landstrasse 1", "postal_code": "60329",
-                "city": "Frankfurt", "area_code": "069",
-            }).json()["id"]
+            loc = c.post(
+                f"/customers/{cid}/locations",
+                json={
+                    "name": "HQ",
+                    "street": "Mainzer Landstrasse 1",
+                    "postal_code": "60329",
+                    "city": "Frankfurt",
+                    "area_code": "069",
+                },
+            ).json()["id"]
             csv_body = "number,location_id,display_name\n" + "".join(
                 f"{n},{loc},User {n}\n" for n in range(100_000, 100_000 + EXTENSIONS)
             )
             t0 = time.perf_counter()
-            r = c.post(f"/customers/{cid}/extensions/import", content=csv_body.encode(),
-                       headers={"content-type": "text/csv"})
+            r = c.post(
+                f"/customers/{cid}/extensions/import",
+                content=csv_body.encode(),
+                headers={"content-type": "text/csv"},
+            )
             bulk_s = time.perf_counter() - t0
             r.raise_for_status()
             assert r.json()["extension_count"] == EXTENSIONS, r.text
             # the 249,001st is refused
-            over = c.post(f"/customers/{cid}/extensions", json={"location_id": loc, "number": "99999"})
+            over = c.post(
+                f"/customers/{cid}/extensions", json={"location_id": loc, "number": "99999"}
+            )
             assert over.status_code == 409, over.text
 
-            cust2 = c.post("/customers", json={
-                "name": f"Bench single {time.time_ns()}", "tariff": "basic", "contract_start": today,
-                "booked_licences": SINGLE_CREATES,
-            }).json()["id"]
-            loc2 = c.post(f"/customers/{cust2}/locations", json={
-                "name": "HQ", "street": "S 1", "postal_code": "10117", "city": "Berlin", "area_code": "030",
-            }).json()["id"]
+            cust2 = c.post(
+                "/customers",
+                json={
+                    "name": f"Bench single {time.time_ns()}",
+                    "tariff": "basic",
+                    "contract_start": today,
+                    "booked_licences": SINGLE_CREATES,
+                },
+            ).json()["id"]
+            loc2 = c.post(
+                f"/customers/{cust2}/locations",
+                json={
+                    "name": "HQ",
+                    "street": "S 1",
+                    "postal_code": "10117",
+                    "city": "Berlin",
+                    "area_code": "030",
+                },
+            ).json()["id"]
             latencies = []
             for n in range(SINGLE_CREATES):
                 t = time.perf_counter()
-                r = c.post(f"/customers/{cust2}/extensions", json={"location_id": loc2, "number": str(1000 + n)})
+                r = c.post(
+                    f"/customers/{cust2}/extensions",
+                    json={"location_id": loc2, "number": str(1000 + n)},
+                )
                 latencies.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 201, r.text
         q = statistics.quantiles(latencies, n=100)
         return {
             "benchmark": "bulk_import",
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "database": "postgresql (throwaway cluster, fsync on)" if cluster else "PBX_BENCH_DATABASE_URL",
+            "database": "postgresql (throwaway cluster, fsync on)"
+            if cluster
+            else "PBX_BENCH_DATABASE_URL",
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            "path": "POST /api/v1/customers/{id}/extensions/import (text/csv), one transaction, COPY",
+            "path": "POST /api/v1/customers/{id}/extensions/import (text/csv), "
+            "one transaction, COPY",
             "bulk_extensions": EXTENSIONS,
             "bulk_seconds": round(bulk_s, 2),
             "bulk_budget_seconds": BUDGET_S,

@@ -1,3 +1,6 @@
-"""pbx_app: the bundled PBX application (customers, locations, numbers, extensions, users, devices)."""
+"""pbx_app: the bundled PBX application.
+
+Customers, locations, numbers, extensions, users and devices with the product's limits.
+"""
 
 __version__ = "0.1.0"

@@ -1,4 +1,7 @@
-"""Operator CLI: python -m pbx_app serve|migrate|healthcheck|import-extensions|seed-demo|create-operator."""
+"""Operator CLI: python -m pbx_app <command>.
+
+Commands: serve, migrate, healthcheck, import-extensions, seed-demo, create-operator.
+"""
 
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ def _migrate(settings: Settings) -> int:
 def _healthcheck(settings: Settings) -> int:
     url = f"http://127.0.0.1:{settings.listen_port}/healthz"
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - fixed loopback URL
+        with urllib.request.urlopen(url, timeout=5) as response:
             ok = response.status == 200
             print(response.read().decode(errors="replace"))
     except (urllib.error.URLError, OSError) as exc:

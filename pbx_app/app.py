@@ -10,7 +10,16 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pbx_app import __version__
-from pbx_app.api import auth, customers, devices, extensions, head_numbers, locations, porting, users
+from pbx_app.api import (
+    auth,
+    customers,
+    devices,
+    extensions,
+    head_numbers,
+    locations,
+    porting,
+    users,
+)
 from pbx_app.api import errors as api_errors
 from pbx_app.api.deps import AppContext
 from pbx_app.db import Database
@@ -62,8 +71,8 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-_SET_PASSWORD_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Set password</title>
-</head><body><h1>Set your PBX password</h1>
+ONBOARDING_PAGE_HTML = """<!doctype html><html><head><meta charset="utf-8">
+<title>Set password</title></head><body><h1>Set your PBX password</h1>
 <form id="f"><input type="hidden" id="token" value="{token}">
 <label>New password <input type="password" id="pw" minlength="12" required></label>
 <button>Set password</button></form><p id="out"></p>
@@ -118,7 +127,7 @@ def create_app(
     @app.get("/set-password", response_class=HTMLResponse, include_in_schema=False)
     def set_password_page(request: Request) -> HTMLResponse:
         token = html.escape(request.query_params.get("token", "")[:200], quote=True)
-        return HTMLResponse(_SET_PASSWORD_PAGE.format(token=token, prefix=API_PREFIX))
+        return HTMLResponse(ONBOARDING_PAGE_HTML.format(token=token, prefix=API_PREFIX))
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -84,6 +84,8 @@ def migrate(engine: Engine) -> None:
     cfg = alembic_config()
     with engine.begin() as conn:
         if is_postgresql(conn):
-            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_ADVISORY_LOCK_ID})
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_ADVISORY_LOCK_ID}
+            )
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -103,7 +103,8 @@ devices = Table(
     ),
     Column("sip_username", String(64), nullable=False, unique=True),
     Column("realm", String(253), nullable=False),
-    # Kamailio auth_db: ha1 = md5(username:realm:password), ha1b = md5(username@domain:realm:password).
+    # Kamailio auth_db: ha1 = md5(username:realm:password),
+    # ha1b = md5(username@domain:realm:password).
     Column("ha1", String(32), nullable=False),
     Column("ha1b", String(32), nullable=False),
     Column("mac", String(12), nullable=True, unique=True),

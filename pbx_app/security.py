@@ -19,7 +19,7 @@ _ALPHABET = string.ascii_letters + string.digits
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return str(_hasher.hash(password))
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:

@@ -22,7 +22,7 @@ class Settings:
     smtp_port: int = 25
     mail_from: str = "pbx@localhost"
     sip_domain: str = "sip.pbx.test"
-    secret_key: str = "insecure-development-key"
+    secret_key: str = "insecure-development-key"  # noqa: S105 - set PBX_SECRET_KEY in the lab
     site: str = "local"
     node_name: str = "pbx-app"
     # Product limits (R14, R15, R4) live in pbx_app.limits; these are operational knobs only.

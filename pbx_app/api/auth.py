@@ -10,8 +10,8 @@ from pydantic import Field
 
 from pbx_app.api.deps import (
     SESSION_COOKIE,
-    CurrentActor,
     Ctx,
+    CurrentActor,
     EmailText,
     Id,
     Name,

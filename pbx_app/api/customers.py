@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter
 from pydantic import Field
 
-from pbx_app.api.deps import CurrentActor, Ctx, Id, Limit, LongName, Offset, SafeText, now
+from pbx_app.api.deps import Ctx, CurrentActor, Id, Limit, LongName, Offset, SafeText, now
 from pbx_app.api.models import Body
 from pbx_app.services import customers as service
 

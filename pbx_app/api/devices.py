@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import Field
 
-from pbx_app.api.deps import CurrentActor, Ctx, Id, SafeText, now
+from pbx_app.api.deps import Ctx, CurrentActor, Id, SafeText, now
 from pbx_app.api.models import Body
 from pbx_app.services import devices as service
 
@@ -18,9 +18,9 @@ SipPassword = Annotated[str, Field(strict=True, min_length=12, max_length=64), S
 
 
 class DeviceCreate(Body):
-    sip_username: Annotated[str, Field(strict=True, pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")] | None = (
-        None
-    )
+    sip_username: (
+        Annotated[str, Field(strict=True, pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")] | None
+    ) = None
     sip_password: SipPassword | None = None
     mac: MacText | None = None
     model: Annotated[str, Field(strict=True, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")] | None = None
@@ -78,7 +78,9 @@ def reset_device_password(
 
 
 @router.delete(
-    "/customers/{customer_id}/extensions/{extension_id}/devices/{device_id}", status_code=204, response_model=None
+    "/customers/{customer_id}/extensions/{extension_id}/devices/{device_id}",
+    status_code=204,
+    response_model=None,
 )
 def delete_device(
     customer_id: Id, extension_id: Id, device_id: Id, actor: CurrentActor, ctx: Ctx

@@ -1,4 +1,7 @@
-"""The one place where violated rules become HTTP answers: {"error": {"code", "message", "rule"}}."""
+"""The one place where violated rules become HTTP answers.
+
+Body: {"error": {"code", "message", "rule"}}.
+"""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from pbx_app.api.deps import (
     E164,
-    CurrentActor,
     Ctx,
+    CurrentActor,
     ExtensionNumber,
     Id,
     Limit,
@@ -21,8 +21,8 @@ from pbx_app.api.deps import (
 )
 from pbx_app.api.models import Body
 from pbx_app.services import extensions as service
-from pbx_app.services.extension_files import parse_import
 from pbx_app.services.access import Actor
+from pbx_app.services.extension_files import parse_import
 
 router = APIRouter(tags=["extensions"])
 
@@ -84,7 +84,9 @@ def update_extension(
     return service.public(row)
 
 
-@router.delete("/customers/{customer_id}/extensions/{extension_id}", status_code=204, response_model=None)
+@router.delete(
+    "/customers/{customer_id}/extensions/{extension_id}", status_code=204, response_model=None
+)
 def delete_extension(customer_id: Id, extension_id: Id, actor: CurrentActor, ctx: Ctx) -> None:
     with ctx.db.transaction() as conn:
         service.delete(conn, actor, customer_id, extension_id, now())

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter
 from pydantic import Field
 
-from pbx_app.api.deps import E164, CurrentActor, Ctx, Id, Limit, Offset, StrictId, now
+from pbx_app.api.deps import E164, Ctx, CurrentActor, Id, Limit, Offset, StrictId, now
 from pbx_app.api.models import Body
 from pbx_app.services import head_numbers as service
 
@@ -54,9 +54,9 @@ def list_head_numbers(
     return {"items": [service.public(r) for r in rows]}
 
 
-@router.delete("/customers/{customer_id}/head-numbers/{head_number_id}", status_code=204, response_model=None)
-def delete_head_number(
-    customer_id: Id, head_number_id: Id, actor: CurrentActor, ctx: Ctx
-) -> None:
+@router.delete(
+    "/customers/{customer_id}/head-numbers/{head_number_id}", status_code=204, response_model=None
+)
+def delete_head_number(customer_id: Id, head_number_id: Id, actor: CurrentActor, ctx: Ctx) -> None:
     with ctx.db.transaction() as conn:
         service.delete(conn, actor, customer_id, head_number_id, now())

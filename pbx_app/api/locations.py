@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import Field
 
-from pbx_app.api.deps import CurrentActor, Ctx, Id, LongName, Name, now
+from pbx_app.api.deps import Ctx, CurrentActor, Id, LongName, Name, now
 from pbx_app.api.models import Body
 from pbx_app.services import locations as service
 
@@ -41,14 +41,14 @@ def list_locations(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, 
 
 
 @router.get("/customers/{customer_id}/locations/{location_id}")
-def get_location(
-    customer_id: Id, location_id: Id, actor: CurrentActor, ctx: Ctx
-) -> dict[str, Any]:
+def get_location(customer_id: Id, location_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
         return service.public(service.get(conn, actor, customer_id, location_id, now()))
 
 
-@router.delete("/customers/{customer_id}/locations/{location_id}", status_code=204, response_model=None)
+@router.delete(
+    "/customers/{customer_id}/locations/{location_id}", status_code=204, response_model=None
+)
 def delete_location(customer_id: Id, location_id: Id, actor: CurrentActor, ctx: Ctx) -> None:
     with ctx.db.transaction() as conn:
         service.delete(conn, actor, customer_id, location_id, now())

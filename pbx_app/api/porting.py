@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter
 from pydantic import Field
 
-from pbx_app.api.deps import E164, CurrentActor, Ctx, Id, Name, OptionalName, StrictId, now
+from pbx_app.api.deps import E164, Ctx, CurrentActor, Id, Name, OptionalName, StrictId, now
 from pbx_app.api.models import Body
 from pbx_app.services import porting as service
 

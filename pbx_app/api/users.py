@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 
-from pbx_app.api.deps import CurrentActor, Ctx, EmailText, Id, OptionalName, now
+from pbx_app.api.deps import Ctx, CurrentActor, EmailText, Id, OptionalName, now
 from pbx_app.api.models import Body
 from pbx_app.services import users as service
 from pbx_app.services.access import Role
@@ -30,9 +30,7 @@ def links(ctx: Ctx) -> service.Links:
 
 
 @router.post("/customers/{customer_id}/users", status_code=201)
-def create_user(
-    customer_id: Id, body: UserCreate, actor: CurrentActor, ctx: Ctx
-) -> dict[str, Any]:
+def create_user(customer_id: Id, body: UserCreate, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
         row = service.create(
             conn,

@@ -30,10 +30,10 @@ def insert_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
         assert raw is not None
-        with raw.cursor() as cur:  # type: ignore[attr-defined]
-            with cur.copy(f"COPY extensions ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(tuple(row[c] for c in _COPY_COLUMNS))
+        statement = f"COPY extensions ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+        with raw.cursor() as cur, cur.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(tuple(row[c] for c in _COPY_COLUMNS))
         return
     conn.execute(extensions.insert(), rows)
 
@@ -50,12 +50,16 @@ def get(
 
 
 def number_exists(conn: Connection, customer_id: int, number: str) -> bool:
-    q = select(exists().where(extensions.c.customer_id == customer_id, extensions.c.number == number))
+    q = select(
+        exists().where(extensions.c.customer_id == customer_id, extensions.c.number == number)
+    )
     return bool(conn.execute(q).scalar())
 
 
 def geo_number_exists(conn: Connection, geo_number: str) -> bool:
-    return bool(conn.execute(select(exists().where(extensions.c.geo_number == geo_number))).scalar())
+    return bool(
+        conn.execute(select(exists().where(extensions.c.geo_number == geo_number))).scalar()
+    )
 
 
 def numbers_of_customer(conn: Connection, customer_id: int) -> set[str]:

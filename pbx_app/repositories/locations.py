@@ -14,7 +14,9 @@ def insert(conn: Connection, values: dict[str, Any]) -> int:
 
 
 def get(conn: Connection, customer_id: int, location_id: int) -> RowMapping | None:
-    q = select(locations).where(locations.c.customer_id == customer_id, locations.c.id == location_id)
+    q = select(locations).where(
+        locations.c.customer_id == customer_id, locations.c.id == location_id
+    )
     return conn.execute(q).mappings().first()
 
 

@@ -147,7 +147,10 @@ def update(
         _check_tariff(changes["tariff"])
         values["tariff"] = changes["tariff"]
     if "business_option" in changes:
-        if not changes["business_option"] and extensions_repo.max_device_count(conn, customer_id) > 1:
+        if (
+            not changes["business_option"]
+            and extensions_repo.max_device_count(conn, customer_id) > 1
+        ):
             raise errors.DeviceLimitReached(
                 "without the Business Option an extension has 1 device (R4); remove extra devices "
                 "before cancelling the option"

@@ -176,9 +176,7 @@ def delete(
     extensions_repo.add_device_count(conn, extension_id, -1)
 
 
-def provisioning_config(
-    conn: Connection, actor: Actor, mac: str, now: datetime
-) -> dict[str, Any]:
+def provisioning_config(conn: Connection, actor: Actor, mac: str, now: datetime) -> dict[str, Any]:
     """Zero-touch provisioning (R10) for a certified phone. Only HA1 is stored, so handing the
     phone a password means issuing a fresh one: each provisioning run rotates the credential."""
     device = repo.get_by_mac(conn, normalise_mac(mac))

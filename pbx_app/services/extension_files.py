@@ -25,7 +25,9 @@ def parse_import(content_type: str, raw: bytes) -> list[Any]:
         if isinstance(data, dict) and set(data) == {"extensions"}:
             data = data["extensions"]
         if not isinstance(data, list) or not data:
-            raise errors.ImportInvalid('JSON must be a non-empty list of rows or {"extensions": [...]}')
+            raise errors.ImportInvalid(
+                'JSON must be a non-empty list of rows or {"extensions": [...]}'
+            )
         return data
     if "csv" in content_type or "text/plain" in content_type:
         try:
@@ -35,7 +37,9 @@ def parse_import(content_type: str, raw: bytes) -> list[Any]:
             rows: list[Any] = []
             for row in reader:
                 if None in row or any(v is None for v in row.values()):
-                    raise errors.ImportInvalid(f"CSV line {reader.line_num}: wrong number of fields")
+                    raise errors.ImportInvalid(
+                        f"CSV line {reader.line_num}: wrong number of fields"
+                    )
                 rows.append(row)
             if not rows:
                 raise errors.ImportInvalid("the file has no rows")

@@ -37,7 +37,8 @@ class NewExtension:
 
 def public(row: RowMapping) -> dict[str, Any]:
     return {
-        k: row[k] for k in ("id", "location_id", "number", "display_name", "geo_number", "device_count")
+        k: row[k]
+        for k in ("id", "location_id", "number", "display_name", "geo_number", "device_count")
     }
 
 
@@ -58,9 +59,7 @@ def check_limits(customer: RowMapping, adding: int) -> None:
         )
 
 
-def _check_geo(
-    geo_number: str, location: RowMapping, heads: HeadNumberIndex
-) -> None:
+def _check_geo(geo_number: str, location: RowMapping, heads: HeadNumberIndex) -> None:
     if not in_area(geo_number, location["area_code"]):
         raise errors.NumberAreaMismatch(
             f"{geo_number} is not in area {location['area_code']} of location "

@@ -17,7 +17,8 @@ _GERMAN_E164 = re.compile(r"\+49[1-9][0-9]{4,12}")
 def validate_area_code(area_code: str) -> str:
     if not _AREA_CODE.fullmatch(area_code) or area_code.startswith(_NON_GEOGRAPHIC):
         raise errors.InvalidAreaCode(
-            f"{area_code!r} is not a German geographic area code (R13: numbers are bound to an area)"
+            f"{area_code!r} is not a German geographic area code "
+            "(R13: numbers are bound to an area)"
         )
     return area_code
 
@@ -39,8 +40,8 @@ def require_in_area(number: str, area_code: str, location_name: str) -> None:
     validate_e164(number)
     if not in_area(number, area_code):
         raise errors.NumberAreaMismatch(
-            f"{number} is not in area {area_code} of location {location_name!r}; geographic numbers "
-            "are bound to their area and need a location there (R13)"
+            f"{number} is not in area {area_code} of location {location_name!r}; geographic "
+            "numbers are bound to their area and need a location there (R13)"
         )
 
 

@@ -115,9 +115,7 @@ def create(
 
 def check_password_policy(password: str) -> None:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise errors.PasswordTooWeak(
-            f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters"
-        )
+        raise errors.PasswordTooWeak(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters")
     if len(set(password)) < 5:
         raise errors.PasswordTooWeak("a password needs at least 5 different characters")
 
@@ -222,9 +220,7 @@ def list_(conn: Connection, actor: Actor, customer_id: int, now: datetime) -> li
     return repo.list_for_customer(conn, customer_id)
 
 
-def delete(
-    conn: Connection, actor: Actor, customer_id: int, user_id: int, now: datetime
-) -> None:
+def delete(conn: Connection, actor: Actor, customer_id: int, user_id: int, now: datetime) -> None:
     authorize(conn, actor, customer_id, now, write=True)
     user = repo.get(conn, user_id)
     if user is None or user["customer_id"] != customer_id:

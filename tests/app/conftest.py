@@ -115,7 +115,7 @@ class SmtpSink:
     messages: list[Message] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.arrived:
             self.messages.append(message_from_bytes(envelope.original_content))
             self.arrived.notify_all()

@@ -23,7 +23,9 @@ class PostgresBinariesMissing(RuntimeError):
 def find_bindir() -> Path:
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+        key=lambda p: (
+            int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0
+        ),
     )
     if not candidates:
         found = shutil.which("initdb")

@@ -1,4 +1,5 @@
-"""The operator CLI: migrate (concurrent, advisory lock), seed-demo, import-extensions, healthcheck."""
+"""The operator CLI: migrate (concurrent, advisory lock), seed-demo, import-extensions,
+healthcheck."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from pbx_app.security import verify_password
 from tests.app.conftest import PgServer, make_settings, new_customer, start_server, stop_server
 
 
-def test_four_nodes_migrating_at_once_do_not_race(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_four_nodes_migrating_at_once_do_not_race(
+    pg_server: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sqlalchemy import create_engine, text
 
     name = "pbx_migrate_race"
@@ -56,7 +59,9 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, db: Database, *args: str) -> int:
     return main(list(args))
 
 
-def test_seed_demo_is_idempotent_and_keeps_credentials(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_seed_demo_is_idempotent_and_keeps_credentials(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "seed.json"
     assert run_cli(monkeypatch, db, "seed-demo", "--out", str(out)) == 0
     first = json.loads(out.read_text())
@@ -70,7 +75,11 @@ def test_seed_demo_is_idempotent_and_keeps_credentials(db: Database, tmp_path: P
     with db.transaction() as conn:
         assert len(conn.execute(select(extensions.c.id)).all()) == 100
         rows = {r["sip_username"]: r for r in conn.execute(select(devices)).mappings()}
-        admin = conn.execute(select(users).where(users.c.email == first["admin_email"])).mappings().one()
+        admin = (
+            conn.execute(select(users).where(users.c.email == first["admin_email"]))
+            .mappings()
+            .one()
+        )
     assert len(rows) == 100
     for d in first["devices"]:
         raw = f"{d['sip_username']}:{d['sip_domain']}:{d['sip_password']}".encode()
@@ -82,28 +91,59 @@ def test_seed_demo_is_idempotent_and_keeps_credentials(db: Database, tmp_path: P
     third = json.loads(out.read_text())
     assert third["admin_password"] != first["admin_password"]
     with db.transaction() as conn:
-        admin = conn.execute(select(users).where(users.c.email == first["admin_email"])).mappings().one()
-        d0 = conn.execute(select(devices).where(devices.c.sip_username == third["devices"][0]["sip_username"])).mappings().one()
+        admin = (
+            conn.execute(select(users).where(users.c.email == first["admin_email"]))
+            .mappings()
+            .one()
+        )
+        d0 = (
+            conn.execute(
+                select(devices).where(devices.c.sip_username == third["devices"][0]["sip_username"])
+            )
+            .mappings()
+            .one()
+        )
     assert verify_password(admin["password_hash"], third["admin_password"])
     d = third["devices"][0]
-    assert d0["ha1"] == hashlib.md5(f"{d['sip_username']}:{d['sip_domain']}:{d['sip_password']}".encode()).hexdigest()
+    assert (
+        d0["ha1"]
+        == hashlib.md5(
+            f"{d['sip_username']}:{d['sip_domain']}:{d['sip_password']}".encode()
+        ).hexdigest()
+    )
 
 
-def test_import_extensions_cli(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_extensions_cli(
+    db: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     cid = new_customer(db, booked_licences=10)
     from pbx_app.db import utcnow
     from pbx_app.services import locations
     from pbx_app.services.access import SYSTEM
 
     with db.transaction() as conn:
-        locations.create(conn, SYSTEM, cid, locations.NewLocation("HQ", "S", "60329", "F", "069"), utcnow())
+        locations.create(
+            conn, SYSTEM, cid, locations.NewLocation("HQ", "S", "60329", "F", "069"), utcnow()
+        )
     csv_file = tmp_path / "ext.csv"
-    csv_file.write_text("number,location,display_name\n" + "".join(f"{n},HQ,User {n}\n" for n in range(100, 110)))
+    csv_file.write_text(
+        "number,location,display_name\n" + "".join(f"{n},HQ,User {n}\n" for n in range(100, 110))
+    )
     assert run_cli(monkeypatch, db, "import-extensions", "--customer", str(cid), str(csv_file)) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"created": 10, "extension_count": 10}
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {
+        "created": 10,
+        "extension_count": 10,
+    }
     json_file = tmp_path / "ext.json"
-    json_file.write_text(json.dumps([{"number": str(n), "location": "HQ"} for n in range(200, 206)]))
-    assert run_cli(monkeypatch, db, "import-extensions", "--customer", str(cid), str(json_file)) == 2
+    json_file.write_text(
+        json.dumps([{"number": str(n), "location": "HQ"} for n in range(200, 206)])
+    )
+    assert (
+        run_cli(monkeypatch, db, "import-extensions", "--customer", str(cid), str(json_file)) == 2
+    )
     assert "extension_licences_exhausted" in capsys.readouterr().err
     with db.transaction() as conn:
         assert len(conn.execute(select(extensions.c.id)).all()) == 10

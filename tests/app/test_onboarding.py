@@ -1,9 +1,11 @@
-"""R6: an admin creates a user; the e-mail with a single-use, expiring link reaches the SMTP sink."""
+"""R6: an admin creates a user; the e-mail with a single-use, expiring link reaches the SMTP
+sink."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
+from email.message import Message
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -27,21 +29,31 @@ def admin_client(db: Database, smtp_port: int) -> tuple[TestClient, int]:
     return login(TestClient(app), "boss@acme.test"), cid
 
 
+def mail_body(mail: Message) -> str:
+    payload = mail.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode()
+
+
 def link_token(body: str) -> str:
     match = re.search(r"http://127\.0\.0\.1:8000/set-password\?token=(\S+)", body)
     assert match, body
     return parse_qs(urlparse(match.group(0)).query)["token"][0]
 
 
-def test_onboarding_mail_link_sets_the_password_exactly_once(db: Database, smtp_sink: SmtpSink) -> None:
+def test_onboarding_mail_link_sets_the_password_exactly_once(
+    db: Database, smtp_sink: SmtpSink
+) -> None:
     client, cid = admin_client(db, smtp_sink.port)
-    r = client.post(f"/api/v1/customers/{cid}/users", json={"email": "New.Hire@Acme.test", "role": "user"})
+    r = client.post(
+        f"/api/v1/customers/{cid}/users", json={"email": "New.Hire@Acme.test", "role": "user"}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["password_set"] is False
     (mail,) = smtp_sink.wait_for(1)
     assert mail["To"] == "new.hire@acme.test"
     assert mail["From"] == "pbx@lab.test"
-    token = link_token(mail.get_payload(decode=True).decode())
+    token = link_token(mail_body(mail))
     page = client.get(f"/set-password?token={token}")
     assert page.status_code == 200
     assert token in page.text
@@ -52,23 +64,37 @@ def test_onboarding_mail_link_sets_the_password_exactly_once(db: Database, smtp_
     new_password = "a much better passphrase"
     r = anonymous.post("/api/v1/auth/set-password", json={"token": token, "password": new_password})
     assert r.status_code == 200, r.text
-    r = anonymous.post("/api/v1/auth/set-password", json={"token": token, "password": "another passphrase!"})
+    r = anonymous.post(
+        "/api/v1/auth/set-password", json={"token": token, "password": "another passphrase!"}
+    )
     assert r.status_code == 410
     assert r.json()["error"]["code"] == "password_link_invalid"
-    r = anonymous.post("/api/v1/auth/login", json={"email": "new.hire@acme.test", "password": new_password})
+    r = anonymous.post(
+        "/api/v1/auth/login", json={"email": "new.hire@acme.test", "password": new_password}
+    )
     assert r.status_code == 200
-    r = anonymous.post("/api/v1/auth/login", json={"email": "new.hire@acme.test", "password": "another passphrase!"})
+    r = anonymous.post(
+        "/api/v1/auth/login",
+        json={"email": "new.hire@acme.test", "password": "another passphrase!"},
+    )
     assert r.status_code == 401
 
 
 def test_password_link_expires(db: Database, smtp_sink: SmtpSink) -> None:
     client, cid = admin_client(db, smtp_sink.port)
-    assert client.post(f"/api/v1/customers/{cid}/users", json={"email": "late@acme.test"}).status_code == 201
-    token = link_token(smtp_sink.wait_for(1)[0].get_payload(decode=True).decode())
+    assert (
+        client.post(f"/api/v1/customers/{cid}/users", json={"email": "late@acme.test"}).status_code
+        == 201
+    )
+    token = link_token(mail_body(smtp_sink.wait_for(1)[0]))
     with pytest.raises(errors.PasswordLinkInvalid), db.transaction() as conn:
-        users.set_password_with_link(conn, "test-secret", token, "a fine passphrase", utcnow() + timedelta(hours=73))
+        users.set_password_with_link(
+            conn, "test-secret", token, "a fine passphrase", utcnow() + timedelta(hours=73)
+        )
     with db.transaction() as conn:  # still valid within 72 hours
-        users.set_password_with_link(conn, "test-secret", token, "a fine passphrase", utcnow() + timedelta(hours=71))
+        users.set_password_with_link(
+            conn, "test-secret", token, "a fine passphrase", utcnow() + timedelta(hours=71)
+        )
 
 
 def test_no_user_without_the_mail(db: Database) -> None:

@@ -34,13 +34,17 @@ def live(pg_db: Database) -> Iterator[tuple[Database, LiveServer]]:
         stop_server(server)
 
 
-def race(fn: Callable[[httpx.Client, int], list[httpx.Response]], base_url: str, token: str) -> list[httpx.Response]:
+def race(
+    fn: Callable[[httpx.Client, int], list[httpx.Response]], base_url: str, token: str
+) -> list[httpx.Response]:
     barrier = threading.Barrier(CLIENTS)
     results: list[httpx.Response] = []
     lock = threading.Lock()
 
     def worker(i: int) -> None:
-        with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
+        with httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as c:
             barrier.wait()
             out = fn(c, i)
         with lock:
@@ -58,20 +62,33 @@ def setup_customer(db: Database, **kw: object) -> tuple[int, int, str]:
     cid = new_customer(db, **kw)  # type: ignore[arg-type]
     new_user(db, f"admin{cid}@race.test", Role.CUSTOMER_ADMIN, cid)
     with db.transaction() as conn:
-        loc = locations.create(conn, SYSTEM, cid, locations.NewLocation("F", "S", "60329", "F", "069"), utcnow())
+        loc = locations.create(
+            conn, SYSTEM, cid, locations.NewLocation("F", "S", "60329", "F", "069"), utcnow()
+        )
     return cid, int(loc["id"]), token_for(db, make_settings(db), f"admin{cid}@race.test")
 
 
-def test_extension_licence_limit_holds_under_32_racing_clients(live: tuple[Database, LiveServer]) -> None:
+def test_extension_licence_limit_holds_under_32_racing_clients(
+    live: tuple[Database, LiveServer],
+) -> None:
     db, server = live
     cid, loc, token = setup_customer(db, booked_licences=15)  # 20 allowed
     with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}) as c:
         for n in range(10):
-            assert c.post(f"/api/v1/customers/{cid}/extensions", json={"location_id": loc, "number": f"1{n:02d}"}).status_code == 201
+            assert (
+                c.post(
+                    f"/api/v1/customers/{cid}/extensions",
+                    json={"location_id": loc, "number": f"1{n:02d}"},
+                ).status_code
+                == 201
+            )
 
     def add(c: httpx.Client, i: int) -> list[httpx.Response]:
         return [
-            c.post(f"/api/v1/customers/{cid}/extensions", json={"location_id": loc, "number": f"{i + 2}{k:02d}"})
+            c.post(
+                f"/api/v1/customers/{cid}/extensions",
+                json={"location_id": loc, "number": f"{i + 2}{k:02d}"},
+            )
             for k in range(3)
         ]
 
@@ -79,10 +96,14 @@ def test_extension_licence_limit_holds_under_32_racing_clients(live: tuple[Datab
     codes = Counter(r.status_code for r in results)
     assert codes[201] == 10, codes
     assert codes[409] == CLIENTS * 3 - 10, codes
-    assert {r.json()["error"]["code"] for r in results if r.status_code == 409} == {"extension_licences_exhausted"}
+    assert {r.json()["error"]["code"] for r in results if r.status_code == 409} == {
+        "extension_licences_exhausted"
+    }
     with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}) as c:
         customer = c.get(f"/api/v1/customers/{cid}").json()
-        listed = c.get(f"/api/v1/customers/{cid}/extensions", params={"limit": 1000}).json()["items"]
+        listed = c.get(f"/api/v1/customers/{cid}/extensions", params={"limit": 1000}).json()[
+            "items"
+        ]
     assert customer["extension_count"] == 20
     assert len(listed) == 20
 
@@ -95,7 +116,12 @@ def test_head_number_limit_holds_under_32_racing_clients(live: tuple[Database, L
         head_numbers.create_many(conn, SYSTEM, cid, batch, utcnow())
 
     def add(c: httpx.Client, i: int) -> list[httpx.Response]:
-        return [c.post(f"/api/v1/customers/{cid}/head-numbers", json={"location_id": loc, "number": f"+4969{300000 + i}"})]
+        return [
+            c.post(
+                f"/api/v1/customers/{cid}/head-numbers",
+                json={"location_id": loc, "number": f"+4969{300000 + i}"},
+            )
+        ]
 
     results = race(add, server.base_url, token)
     codes = Counter(r.status_code for r in results)
@@ -103,7 +129,11 @@ def test_head_number_limit_holds_under_32_racing_clients(live: tuple[Database, L
     with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}) as c:
         assert c.get(f"/api/v1/customers/{cid}").json()["head_number_count"] == 1000
         total = sum(
-            len(c.get(f"/api/v1/customers/{cid}/head-numbers", params={"limit": 1000, "offset": o}).json()["items"])
+            len(
+                c.get(
+                    f"/api/v1/customers/{cid}/head-numbers", params={"limit": 1000, "offset": o}
+                ).json()["items"]
+            )
             for o in (0, 1000)
         )
     assert total == 1000
@@ -113,7 +143,9 @@ def test_device_limit_holds_under_32_racing_clients(live: tuple[Database, LiveSe
     db, server = live
     cid, loc, token = setup_customer(db, business_option=True)
     with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}) as c:
-        ext = c.post(f"/api/v1/customers/{cid}/extensions", json={"location_id": loc, "number": "100"}).json()["id"]
+        ext = c.post(
+            f"/api/v1/customers/{cid}/extensions", json={"location_id": loc, "number": "100"}
+        ).json()["id"]
 
     def add(c: httpx.Client, i: int) -> list[httpx.Response]:
         return [c.post(f"/api/v1/customers/{cid}/extensions/{ext}/devices", json={})]

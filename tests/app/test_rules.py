@@ -23,7 +23,11 @@ from tests.app.conftest import new_customer
 def add_location(db: Database, cid: int, name: str = "Frankfurt", area: str = "069") -> int:
     with db.transaction() as conn:
         loc = locations.create(
-            conn, SYSTEM, cid, locations.NewLocation(name, "Street 1", "60329", name, area), utcnow()
+            conn,
+            SYSTEM,
+            cid,
+            locations.NewLocation(name, "Street 1", "60329", name, area),
+            utcnow(),
         )
     return int(loc["id"])
 
@@ -122,9 +126,13 @@ def test_head_number_limit_is_exactly_1000(db: Database) -> None:
     with db.transaction() as conn:
         head_numbers.create_many(conn, SYSTEM, cid, batch, utcnow())
     with db.transaction() as conn:  # the 1,000th
-        head_numbers.create(conn, SYSTEM, cid, head_numbers.NewHeadNumber(loc, "+4969200000"), utcnow())
+        head_numbers.create(
+            conn, SYSTEM, cid, head_numbers.NewHeadNumber(loc, "+4969200000"), utcnow()
+        )
     with pytest.raises(errors.HeadNumberLimitReached), db.transaction() as conn:  # the 1,001st
-        head_numbers.create(conn, SYSTEM, cid, head_numbers.NewHeadNumber(loc, "+4969200001"), utcnow())
+        head_numbers.create(
+            conn, SYSTEM, cid, head_numbers.NewHeadNumber(loc, "+4969200001"), utcnow()
+        )
     with db.transaction() as conn:
         q = select(func.count()).select_from(head_numbers_table)
         assert conn.execute(q).scalar_one() == MAX_HEAD_NUMBERS_PER_CUSTOMER
@@ -145,7 +153,9 @@ def test_head_number_of_another_area_is_rejected_for_a_location(db: Database) ->
     cid = new_customer(db)
     frankfurt = add_location(db, cid, "Frankfurt", "069")
     with pytest.raises(errors.NumberAreaMismatch), db.transaction() as conn:
-        head_numbers.create(conn, SYSTEM, cid, head_numbers.NewHeadNumber(frankfurt, "+4930123456"), utcnow())
+        head_numbers.create(
+            conn, SYSTEM, cid, head_numbers.NewHeadNumber(frankfurt, "+4930123456"), utcnow()
+        )
 
 
 def test_geo_number_must_match_the_extensions_location(db: Database) -> None:
@@ -154,7 +164,9 @@ def test_geo_number_must_match_the_extensions_location(db: Database) -> None:
     berlin = add_location(db, cid, "Berlin", "030")
     with db.transaction() as conn:
         for loc, number in ((frankfurt, "+496912345"), (berlin, "+493012345")):
-            head_numbers.create(conn, SYSTEM, cid, head_numbers.NewHeadNumber(loc, number, 100), utcnow())
+            head_numbers.create(
+                conn, SYSTEM, cid, head_numbers.NewHeadNumber(loc, number, 100), utcnow()
+            )
     create_ext(db, cid, frankfurt, "100", "+49691234510")
     with pytest.raises(errors.NumberAreaMismatch):
         create_ext(db, cid, frankfurt, "101", "+49301234511")  # Berlin number, Frankfurt location
@@ -188,7 +200,9 @@ def test_device_limit(db: Database, business_option: bool, allowed: int) -> None
         assert conn.execute(q).scalar_one() == allowed
 
 
-def test_business_option_cannot_be_dropped_while_extensions_have_three_devices(db: Database) -> None:
+def test_business_option_cannot_be_dropped_while_extensions_have_three_devices(
+    db: Database,
+) -> None:
     cid = new_customer(db, business_option=True)
     ext = create_ext(db, cid, add_location(db, cid), "100")
     for _ in range(2):
@@ -203,7 +217,13 @@ def test_sip_credentials_are_stored_as_ha1_only(db: Database) -> None:
     ext = create_ext(db, cid, add_location(db, cid), "100")
     with db.transaction() as conn:
         creds = devices.create(
-            conn, SYSTEM, cid, ext, devices.NewDevice("acme-100", "s3cret-password-1"), utcnow(), "sip.test"
+            conn,
+            SYSTEM,
+            cid,
+            ext,
+            devices.NewDevice("acme-100", "s3cret-password-1"),
+            utcnow(),
+            "sip.test",
         )
     expected = hashlib.md5(b"acme-100:acme.sip.test:s3cret-password-1").hexdigest()
     assert creds.device["ha1"] == expected
@@ -215,14 +235,34 @@ def test_provisioning_only_for_certified_phones(db: Database) -> None:
     cid = new_customer(db, business_option=True)
     ext = create_ext(db, cid, add_location(db, cid), "100")
     with db.transaction() as conn:
-        devices.create(conn, SYSTEM, cid, ext, devices.NewDevice(mac="00:15:65:AA:BB:CC", model="yealink-t54w"), utcnow(), "sip.test")
-        devices.create(conn, SYSTEM, cid, ext, devices.NewDevice(mac="00:15:65:AA:BB:CD", model="noname-1"), utcnow(), "sip.test")
+        devices.create(
+            conn,
+            SYSTEM,
+            cid,
+            ext,
+            devices.NewDevice(mac="00:15:65:AA:BB:CC", model="yealink-t54w"),
+            utcnow(),
+            "sip.test",
+        )
+        devices.create(
+            conn,
+            SYSTEM,
+            cid,
+            ext,
+            devices.NewDevice(mac="00:15:65:AA:BB:CD", model="noname-1"),
+            utcnow(),
+            "sip.test",
+        )
     with db.transaction() as conn:
         config = devices.provisioning_config(conn, SYSTEM, "001565aabbcc", utcnow())
     assert config["extension"] == "100"
     username, realm, password = config["sip_username"], config["sip_domain"], config["sip_password"]
     with db.transaction() as conn:
-        row = conn.execute(select(devices_table).where(devices_table.c.sip_username == username)).mappings().one()
+        row = (
+            conn.execute(select(devices_table).where(devices_table.c.sip_username == username))
+            .mappings()
+            .one()
+        )
     assert row["ha1"] == hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
     with pytest.raises(errors.DeviceNotCertified), db.transaction() as conn:
         devices.provisioning_config(conn, SYSTEM, "00-15-65-aa-bb-cd", utcnow())
@@ -277,7 +317,9 @@ def test_porting_state_machine_with_audit_trail(db: Database) -> None:
     cid = new_customer(db)
     loc = add_location(db, cid)
     admin = Actor(user_id=None, customer_id=cid, role=Role.CUSTOMER_ADMIN)
-    new = porting.NewPortingRequest(loc, ["+4969555001", "+4969555002"], "Old Telco", date(2027, 1, 15))
+    new = porting.NewPortingRequest(
+        loc, ["+4969555001", "+4969555002"], "Old Telco", date(2027, 1, 15)
+    )
     with db.transaction() as conn:
         req = porting.create(conn, admin, cid, new, utcnow())
         porting.transition(conn, admin, cid, req["id"], "submitted", "please port", utcnow())
@@ -304,7 +346,9 @@ def test_porting_state_machine_with_audit_trail(db: Database) -> None:
 def test_porting_numbers_must_be_in_the_locations_area(db: Database) -> None:
     cid = new_customer(db)
     loc = add_location(db, cid, "Frankfurt", "069")
-    new = porting.NewPortingRequest(loc, ["+4969555001", "+4930555002"], "Old Telco", date(2027, 1, 15))
+    new = porting.NewPortingRequest(
+        loc, ["+4969555001", "+4930555002"], "Old Telco", date(2027, 1, 15)
+    )
     with pytest.raises(errors.NumberAreaMismatch), db.transaction() as conn:
         porting.create(conn, SYSTEM, cid, new, utcnow())
 
