@@ -84,9 +84,11 @@ def seed_demo(client: docker.DockerClient, platform: Platform) -> dict[str, Any]
     """Create (or keep) the demo tenant via the app's CLI; write .lab/demo-tenant.json."""
     app = client.containers.get(platform.instances(ServiceKind.PBX_APP)[0].container_name(platform))
     out = LAB_DIR / "demo-tenant.json"
-    inside = "/tmp/demo-tenant.json"
+    workdir = app.attrs["Config"]["WorkingDir"]  # the app user's own directory
+    inside = f"{workdir}/demo-tenant.json"
     if out.exists():  # hand the previous credentials back so a re-run keeps them
-        app.put_archive("/tmp", _tar_one("demo-tenant.json", out.read_bytes()))
+        uid, gid = (int(app.exec_run(["id", flag]).output) for flag in ("-u", "-g"))
+        app.put_archive(workdir, _tar_one("demo-tenant.json", out.read_bytes(), uid, gid))
     result = app.exec_run(["python3", "-m", "pbx_app", "seed-demo", "--out", inside])
     if result.exit_code != 0:
         raise RuntimeError(f"seed-demo failed: {result.output.decode(errors='replace')}")
@@ -115,12 +117,13 @@ def proxy_addresses(platform: Platform) -> dict[str, dict[str, list[str]]]:
     return result
 
 
-def _tar_one(name: str, data: bytes) -> bytes:
+def _tar_one(name: str, data: bytes, uid: int, gid: int) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         info = tarfile.TarInfo(name)
         info.size = len(data)
         info.mode = 0o600
+        info.uid, info.gid = uid, gid
         tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 

@@ -49,7 +49,7 @@ def test_media_relay_answers_ng_ping(host, target) -> None:
 @by_kind(ServiceKind.DB)
 def test_database_role_and_replication(host, target, platform) -> None:
     primary = target.instance.site == platform.primary_site.name
-    role = host.run("psql -U postgres -tAc 'select pg_is_in_recovery()'")
+    role = host.run("runuser -u postgres -- psql -tAc 'select pg_is_in_recovery()'")
     assert role.rc == 0, where(target, f"postgres does not answer: {role.stderr.strip()}")
     assert role.stdout.strip() == ("f" if primary else "t"), where(
         target, "primary is in recovery" if primary else "standby is not in recovery"
@@ -59,7 +59,7 @@ def test_database_role_and_replication(host, target, platform) -> None:
             "select status, coalesce(extract(epoch from now() - last_msg_receipt_time), -1)"
             " from pg_stat_wal_receiver"
         )
-        out = host.run(f'psql -U postgres -tAc "{query}"').stdout.strip()
+        out = host.run(f'runuser -u postgres -- psql -tAc "{query}"').stdout.strip()
         status, _, lag = out.partition("|")
         assert status == "streaming", where(
             target, f"standby is not streaming ({out or 'no WAL receiver'})"

@@ -57,6 +57,7 @@ def test_proxies_answer_the_other_sites_proxies_over_the_backbone(platform, engi
 
 def test_management_rpc_answers_on_the_internal_address_only(platform, engine) -> None:
     fra, ber = (platform.instances(ServiceKind.SIP_PROXY, s)[0] for s in ("fra", "ber"))
+    neighbour = platform.instances(ServiceKind.SIP_PROXY, "fra")[1]  # same site network as fra
     code, out = exec_in(
         engine,
         fra.container_name(platform),
@@ -72,10 +73,10 @@ def test_management_rpc_answers_on_the_internal_address_only(platform, engine) -
         fra.container_name(platform),
         "kamcmd",
         "-s",
-        f"tcp:{ber.address}:2049",
+        f"tcp:{neighbour.address}:2049",
         "core.uptime",
     )
-    assert code != 0, f"RPC must not answer on the site-facing address {ber.address}: {out}"
+    assert code != 0, f"RPC must not answer on the site-facing address {neighbour.address}: {out}"
 
 
 def test_standby_streams_from_the_primary(platform, engine) -> None:
@@ -83,9 +84,11 @@ def test_standby_streams_from_the_primary(platform, engine) -> None:
     code, out = exec_in(
         engine,
         standby,
-        "psql",
-        "-U",
+        "runuser",
+        "-u",
         "postgres",
+        "--",
+        "psql",
         "-tAc",
         "select status, sender_host from pg_stat_wal_receiver",
     )
