@@ -21,6 +21,7 @@ _STYLE = {
     ServiceKind.DB: ("PostgreSQL 17", "#e2d9f3"),
     ServiceKind.DNS: ("dnsmasq (lab)", "#eeeeee"),
     ServiceKind.SMTP: ("SMTP sink (lab)", "#eeeeee"),
+    ServiceKind.CARRIER: ("simulated carrier (lab)", "#f8d7da"),
 }
 
 

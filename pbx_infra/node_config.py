@@ -68,7 +68,17 @@ def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
             )
         ],
         "sip_domain": platform.sip_domain,
+        "dmq_port": platform.ports.dmq,
+        "carrier": carrier_socket(platform),
     }
+
+
+def carrier_socket(platform: Platform) -> str:
+    """Where calls to external numbers go: the operator's trunk, or the lab's simulated carrier."""
+    if platform.carrier_trunk:
+        return platform.carrier_trunk
+    carrier = platform.instances(ServiceKind.CARRIER)[0]
+    return f"udp:{carrier.address}:{platform.ports.sip}"
 
 
 def rtpengine_node(platform: Platform, inst: Instance) -> dict[str, Any]:

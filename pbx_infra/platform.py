@@ -8,7 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from .node_config import app_port
-from .services import Database, LabDns, MediaRelay, PbxApp, Secrets, SipProxy, SmtpSink
+from .services import Carrier, Database, LabDns, MediaRelay, PbxApp, Secrets, SipProxy, SmtpSink
 from .topology import Platform, ServiceKind
 
 LOCAL_DOCKER = "unix:///var/run/docker.sock"
@@ -32,6 +32,7 @@ IMAGE_SOURCES = {
     ServiceKind.PBX_APP: ImageSource("pbx-app", ".", "pbx_app/Dockerfile"),
     ServiceKind.DNS: ImageSource("labdns", "labdns", "labdns/Dockerfile"),
     ServiceKind.SMTP: ImageSource("smtpsink", "smtpsink", "smtpsink/Dockerfile"),
+    ServiceKind.CARRIER: ImageSource("carrier", "carrier", "carrier/Dockerfile"),
 }
 
 
@@ -67,6 +68,11 @@ class Site(pulumi.ComponentResource):
         self.dns = (
             LabDns(f"{site}-dns", platform, site, images[ServiceKind.DNS], child)
             if ServiceKind.DNS in kinds
+            else None
+        )
+        self.carrier = (
+            Carrier(f"{site}-carrier", platform, site, images[ServiceKind.CARRIER], child)
+            if ServiceKind.CARRIER in kinds
             else None
         )
         app_opts = child
@@ -169,6 +175,7 @@ def endpoints(platform: Platform) -> list[dict[str, object]]:
         ServiceKind.DB: [f"postgresql://{{i}}:{ports.db}"],
         ServiceKind.DNS: [f"dns:{{a}}:{ports.dns}"],
         ServiceKind.SMTP: [f"smtp:{{i}}:{ports.smtp}"],
+        ServiceKind.CARRIER: [f"sip:{{a}}:{ports.sip}"],
     }
     rows: list[dict[str, object]] = []
     for inst in platform.instances():

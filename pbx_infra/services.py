@@ -21,6 +21,8 @@ class Secrets:
     tls_certificate: pulumi.Input[str]
     tls_private_key: pulumi.Input[str]
     tls_ca_certificate: pulumi.Input[str]
+    db_kamailio_password: pulumi.Input[str]
+    internal_api_token: pulumi.Input[str]
 
 
 @dataclass
@@ -87,7 +89,18 @@ class SipProxy(ServiceGroup):
     def spec(self, inst: Instance) -> ContainerSpec:
         # SIP/TLS and WSS material; the key is readable by its owner only.
         tls = "/etc/kamailio/tls"
+        # Device credentials come from the site's own database node (the standby in the second
+        # site): a read-only role, local reads, no cross-site round trip on every REGISTER.
+        local_db = self.platform.instances(ServiceKind.DB, inst.site)[0]
         return ContainerSpec(
+            envs=[
+                pulumi.Output.concat(
+                    "PBX_DB_URL=postgres://kamailio:",
+                    self.secrets.db_kamailio_password,
+                    f"@{local_db.reach}:{self.platform.ports.db}/pbx",
+                ),
+                pulumi.Output.concat("PBX_INTERNAL_TOKEN=", self.secrets.internal_api_token),
+            ],
             uploads=[
                 docker.ContainerUploadArgs(
                     file=f"{tls}/server.pem", content=self.secrets.tls_certificate
@@ -100,12 +113,16 @@ class SipProxy(ServiceGroup):
                 docker.ContainerUploadArgs(
                     file=f"{tls}/ca.pem", content=self.secrets.tls_ca_certificate
                 ),
-            ]
+            ],
         )
 
 
 class MediaRelay(ServiceGroup):
     kind = ServiceKind.MEDIA_RELAY
+
+
+class Carrier(ServiceGroup):
+    kind = ServiceKind.CARRIER
 
 
 class LabDns(ServiceGroup):
@@ -152,6 +169,7 @@ class Database(ServiceGroup):
                 "PBX_DB_REPLICATION_PASSWORD=", self.secrets.db_replication_password
             ),
             f"PBX_DB_ALLOWED_CIDRS={','.join(_platform_cidrs(platform))}",
+            pulumi.Output.concat("PBX_DB_KAMAILIO_PASSWORD=", self.secrets.db_kamailio_password),
         ]
         volume = docker.ContainerVolumeArgs(
             volume_name=self.volume.name, container_path="/var/lib/postgresql/data"
@@ -215,6 +233,7 @@ class PbxApp(ServiceGroup):
                     f"@{primary.reach}:{platform.ports.db}/pbx",
                 ),
                 pulumi.Output.concat("PBX_SECRET_KEY=", self.secrets.app_secret_key),
+                pulumi.Output.concat("PBX_INTERNAL_TOKEN=", self.secrets.internal_api_token),
                 f"PBX_LISTEN={listen}",
                 f"PBX_PUBLIC_URL=http://{first_app.address}:{app_port(platform, first_app)}",
                 f"PBX_SMTP_HOST={smtp_host}",

@@ -20,6 +20,8 @@ def main() -> None:
         tls_certificate=config.require_secret("tlsCertificate"),
         tls_private_key=config.require_secret("tlsPrivateKey"),
         tls_ca_certificate=config.require_secret("tlsCaCertificate"),
+        db_kamailio_password=config.require_secret("dbKamailioPassword"),
+        internal_api_token=config.require_secret("internalApiToken"),
     )
     PbxPlatform(platform, secrets)
     pulumi.export("mode", platform.mode)

@@ -32,6 +32,7 @@ class ServiceKind(StrEnum):
     DB = "db"
     DNS = "dns"
     SMTP = "smtp"
+    CARRIER = "carrier"  # lab only: a simulated PSTN carrier behind the trunk
 
 
 # Host offset of each service inside a lab site subnet (instance n adds n-1). The backbone address
@@ -43,6 +44,7 @@ _LAB_HOST_OFFSET = {
     ServiceKind.DB: 41,
     ServiceKind.SMTP: 25,
     ServiceKind.DNS: 53,
+    ServiceKind.CARRIER: 5,
 }
 BACKBONE_SITE_STRIDE = 100
 _MAX_PER_KIND = 9  # keeps each kind inside its block of ten host addresses
@@ -55,6 +57,7 @@ class Ports(BaseModel):
     sip_tls: int = 5061
     sip_wss: int = 8443
     rpc: int = 2049  # Kamailio management RPC (ctl), internal networks only
+    dmq: int = 5090  # Kamailio DMQ replication between proxies, internal networks only
     rtpengine_ng: int = 2223
     app: int = 8000
     db: int = 5432
@@ -131,6 +134,10 @@ class Platform(BaseModel):
     ports: Ports = Ports()
     backbone: Backbone | None = None
     smtp_relay: str | None = None  # production: the operator's mail relay; the lab runs a sink
+    # production: the carrier trunk for external numbers (the lab runs a simulated carrier)
+    carrier_trunk: Annotated[str, Field(pattern=r"^(udp|tcp|tls):[A-Za-z0-9.-]+:\d+$")] | None = (
+        None
+    )
     sites: tuple[Site, ...]
 
     @model_validator(mode="after")
@@ -167,6 +174,10 @@ class Platform(BaseModel):
     def _check_production(self) -> None:
         if self.smtp_relay is None:
             raise _KeyError("smtp_relay", "is required in production (onboarding e-mail, fax)")
+        if self.carrier_trunk is None:
+            raise _KeyError(
+                "carrier_trunk", "is required in production (calls to external numbers)"
+            )
         for i, site in enumerate(self.sites):
             if site.docker_host is None or not site.docker_host.startswith("ssh://"):
                 raise _KeyError(f"sites[{i}].docker_host", "production sites need an ssh:// URL")
@@ -254,7 +265,7 @@ class Instance:
 
     @property
     def name(self) -> str:
-        if self.kind in (ServiceKind.DB, ServiceKind.SMTP, ServiceKind.DNS):
+        if self.kind in (ServiceKind.DB, ServiceKind.SMTP, ServiceKind.DNS, ServiceKind.CARRIER):
             return f"{self.site}-{self.kind}"
         return f"{self.site}-{self.kind}-{self.ordinal}"
 
@@ -283,6 +294,7 @@ def _derive_instances(platform: Platform) -> list[Instance]:
             counts[ServiceKind.DNS] = 1
             if index == 0:
                 counts[ServiceKind.SMTP] = 1
+                counts[ServiceKind.CARRIER] = 1
         for kind, count in counts.items():
             for ordinal in range(1, count + 1):
                 out.append(_place(platform, index, site, kind, ordinal))
@@ -296,6 +308,12 @@ def _place(platform: Platform, index: int, site: Site, kind: ServiceKind, ordina
         assert platform.backbone is not None
         offset = _LAB_HOST_OFFSET[kind] + ordinal - 1
         address = site.subnet.network_address + offset
+        # The carrier stands outside both sites: it sits on the backbone only.
+        if kind is ServiceKind.CARRIER:
+            address = platform.backbone.subnet.network_address + offset
+            return Instance(
+                kind, site.name, ordinal, address, None, ((platform.network_name(None), address),)
+            )
         # DNS answers the site's own clients only; everything else also joins the backbone.
         if kind is ServiceKind.DNS:
             return Instance(

@@ -25,7 +25,13 @@ from .declared import REPO, declare, stack_config
 from .realise import Realiser, health_of
 
 LAB_DIR = REPO / ".lab"
-SECRET_KEYS = ("dbPassword", "dbReplicationPassword", "appSecretKey")
+SECRET_KEYS = (
+    "dbPassword",
+    "dbReplicationPassword",
+    "dbKamailioPassword",
+    "appSecretKey",
+    "internalApiToken",
+)
 
 
 def lab_secrets(platform: Platform) -> dict[str, str]:

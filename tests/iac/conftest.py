@@ -15,6 +15,8 @@ SECRETS = {
     "tlsCertificate": "-----CERT-----",
     "tlsPrivateKey": "-----KEY-----",
     "tlsCaCertificate": "-----CA-----",
+    "dbKamailioPassword": "kam-pw",
+    "internalApiToken": "int-token",
 }
 
 

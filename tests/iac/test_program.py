@@ -8,10 +8,19 @@ import pytest
 
 from pbx_infra import topology
 from pbx_infra.lab.declared import Recorder, declare, stack_config
+from pbx_infra.node_config import kamailio_node
+from pbx_infra.topology import ServiceKind
 
 from .conftest import SECRETS, Stack
 
 SITES = ("fra", "ber")
+
+
+def node_cfg(container: dict) -> dict:
+    (upload,) = [u for u in container["uploads"] if u["file"] == "/etc/kamailio/node.cfg"]
+    return upload
+
+
 PER_SITE_LAB = {"sip-proxy": 2, "media-relay": 1, "pbx-app": 2, "db": 1, "dns": 1}
 
 
@@ -69,8 +78,7 @@ def test_proxy_config_names_every_other_proxy_as_dmq_peer_by_ip(lab: Stack) -> N
     proxies = [c for c in lab.containers.values() if lab.labels(c)["pbx.service"] == "sip-proxy"]
     assert len(proxies) == 4
     for proxy in proxies:
-        (upload,) = proxy["uploads"]
-        assert upload["file"] == "/etc/kamailio/node.cfg"
+        upload = node_cfg(proxy)
         backbone = {n["name"]: n["ipv4Address"] for n in proxy["networksAdvanced"]}
         for other in proxies:
             other_ip = {n["name"]: n["ipv4Address"] for n in other["networksAdvanced"]}[
@@ -115,7 +123,7 @@ def test_lab_images_are_built_locally_once_each(lab: Stack) -> None:
     images = {i.inputs["imageName"]: i.inputs for i in lab.of_type("image:Image")}
     assert set(images) == {
         f"pbx/{n}:lab"
-        for n in ("kamailio", "rtpengine", "postgres", "pbx-app", "labdns", "smtpsink")
+        for n in ("kamailio", "rtpengine", "postgres", "pbx-app", "labdns", "smtpsink", "carrier")
     }
     for image in images.values():
         assert image["skipPush"] is True
@@ -139,7 +147,7 @@ def test_production_runs_sip_and_rtp_on_host_networking(production: Stack) -> No
 def test_production_proxies_bind_their_own_public_addresses(production: Stack) -> None:
     bound = []
     for proxy in production.by_service("fra", "sip-proxy"):
-        (upload,) = proxy["uploads"]
+        upload = node_cfg(proxy)
         bound.append([ip for ip in ("192.0.2.10", "192.0.2.11") if ip in upload["content"]])
     assert sorted(map(tuple, bound)) == [("192.0.2.10",), ("192.0.2.11",)]
 
@@ -173,3 +181,19 @@ def test_proxies_get_tls_material_with_a_private_key_mode(lab: Stack, production
             assert files["/etc/kamailio/tls/server.key"]["content"] == "-----KEY-----"
             assert files["/etc/kamailio/tls/server.key"]["permissions"] == "0600"
             assert files["/etc/kamailio/tls/ca.pem"]["content"] == "-----CA-----"
+
+
+def test_lab_carrier_sits_on_the_backbone_only(lab: Stack) -> None:
+    (carrier,) = [c for c in lab.containers.values() if lab.labels(c)["pbx.service"] == "carrier"]
+    assert [n["name"] for n in carrier["networksAdvanced"]] == ["pbx-lab-backbone"]
+    platform = topology.load(json.loads(stack_config("lab")["pbx:platform"]))
+    for proxy in platform.instances(ServiceKind.SIP_PROXY):
+        assert kamailio_node(platform, proxy)["carrier"] == "udp:172.30.0.5:5060"
+
+
+def test_proxies_read_credentials_from_their_own_sites_database(lab: Stack) -> None:
+    for site, db in (("fra", "172.30.0.41"), ("ber", "172.30.0.141")):
+        for proxy in lab.by_service(site, "sip-proxy"):
+            url = lab.env(proxy)["PBX_DB_URL"]
+            assert url == f"postgres://kamailio:kam-pw@{db}:5432/pbx"
+            assert lab.env(proxy)["PBX_INTERNAL_TOKEN"] == "int-token"

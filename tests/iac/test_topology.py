@@ -66,6 +66,8 @@ def test_bad_lab_config_names_the_key(lab_config, mutate, key: str, why: str) ->
         (lambda c: c["sites"][0].pop("docker_host"), "sites[0].docker_host", "ssh://"),
         (lambda c: c["sites"][1].update(docker_host="ftp://x"), "sites[1].docker_host", "URL"),
         (lambda c: c.pop("smtp_relay"), "pbx:platform.smtp_relay", "required in production"),
+        (lambda c: c.pop("carrier_trunk"), "pbx:platform.carrier_trunk", "required in production"),
+        (lambda c: c.update(carrier_trunk="sip:x"), "pbx:platform.carrier_trunk", "pattern"),
         (
             lambda c: c["sites"][1].update(public_addresses=["198.51.100.10"]),
             "sites[1].public_addresses",
