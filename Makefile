@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 REQS := $(wildcard requirements/*.txt)
 PYTEST := $(PY) -m pytest
 
-.PHONY: help venv lab down status test test-unit test-lab lint host verify bench diagram clean-venv
+.PHONY: help venv lab down status test test-unit test-lab lint host verify bench diagram inventories clean-venv
 
 help:
 	@echo "make lab     bring up both sites on the local Docker Engine, print endpoints + demo tenant"
@@ -75,3 +75,7 @@ diagram: venv
 	@$(PY) -m pbx_infra.diagram lab > docs/topology.dot
 	@dot -Tsvg docs/topology.dot -o docs/topology.svg
 	@echo "docs/topology.svg updated"
+
+# Ansible inventories for production and the lab's stand-in hosts, from the stack configs.
+inventories: venv
+	@$(PY) -m pbx_infra.inventory

@@ -1,0 +1,46 @@
+"""The Ansible inventories are generated from the stack configs and kept in step with them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pbx_infra import topology
+from pbx_infra.inventory import INVENTORIES, ansible_inventory, render_inventory
+from pbx_infra.lab.declared import REPO, stack_config
+
+
+@pytest.mark.parametrize("stack", sorted(INVENTORIES))
+def test_committed_inventory_matches_the_stack(stack: str) -> None:
+    platform = topology.load(json.loads(stack_config(stack)["pbx:platform"]))
+    for rel, content in render_inventory(stack, platform).items():
+        path = REPO / "inventories" / INVENTORIES[stack] / rel
+        assert path.read_text() == content, f"{path} is stale: run `make inventories`"
+
+
+def test_production_inventory_has_one_ssh_host_per_site(production_config) -> None:
+    hosts, group_vars = ansible_inventory(topology.load(production_config))
+    groups = hosts["all"]["children"]
+    assert set(groups["docker_hosts"]["hosts"]) == {
+        "pbx-fra-1.example-pbx.de",
+        "pbx-ber-1.example-pbx.de",
+    }
+    fra = groups["site_fra"]["hosts"]["pbx-fra-1.example-pbx.de"]
+    assert fra["ansible_user"] == "deploy"
+    assert fra["pbx_planned_channels"] == 2000
+    assert fra["pbx_public_addresses"] == ["192.0.2.10", "192.0.2.11"]
+    assert group_vars["pbx_platform_addresses"] == [
+        "10.10.1.10",
+        "10.10.1.11",
+        "10.10.2.10",
+        "10.10.2.11",
+    ]
+    assert group_vars["pbx_ports"]["dmq"] == 5090
+
+
+def test_a_new_site_value_reaches_the_inventory(production_config) -> None:
+    production_config["sites"][1]["uplink_kbit"] = 12345
+    hosts, _ = ansible_inventory(topology.load(production_config))
+    ber = hosts["all"]["children"]["site_ber"]["hosts"]["pbx-ber-1.example-pbx.de"]
+    assert ber["pbx_uplink_kbit"] == 12345
