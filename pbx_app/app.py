@@ -16,6 +16,7 @@ from pbx_app.api import (
     devices,
     extensions,
     head_numbers,
+    internal,
     locations,
     porting,
     users,
@@ -108,6 +109,7 @@ def create_app(
     api_errors.install(app)
     for module in (auth, customers, locations, head_numbers, extensions, devices, users, porting):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(internal.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_root() -> JSONResponse:

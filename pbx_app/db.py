@@ -40,6 +40,8 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
+            if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+                return  # Database.read(): plain reads, no write lock
             # IMMEDIATE takes the write lock up front: SQLite's equivalent of locking the customer
             # row, so count-then-insert is atomic there too.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -52,10 +54,18 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """Reads without a transaction of their own (autocommit): each statement is one round
+        trip, no BEGIN/COMMIT. For hot paths such as Kamailio's routing questions."""
+        with self._autocommit.connect() as conn:
             yield conn
 
     def ping(self) -> bool:

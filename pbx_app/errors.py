@@ -156,3 +156,18 @@ class MailDeliveryFailed(DomainError):
 
 class InvalidNumberFormat(DomainError):
     code = "invalid_number_format"
+
+
+# --- internal API (Kamailio -> app) ---------------------------------------------------------
+class InternalApiDisabled(DomainError):
+    """PBX_INTERNAL_TOKEN is not set: the internal API refuses every request."""
+
+    code = "internal_api_disabled"
+    rule = "R2"
+
+
+class InternalTokenInvalid(DomainError):
+    """X-PBX-Internal-Token is missing or does not match PBX_INTERNAL_TOKEN."""
+
+    code = "internal_token_invalid"
+    rule = "R2"

@@ -36,6 +36,8 @@ customers = Table(
     Column("name", String(200), nullable=False),
     Column("tariff", String(20), nullable=False),
     Column("business_option", Boolean, nullable=False, default=False),
+    # R2: the customer's media policy; Kamailio reads it from kamailio_subscriber / the route API.
+    Column("srtp_required", Boolean, nullable=False, default=False),
     Column("sip_domain", String(253), nullable=True, unique=True),
     Column("contract_start", Date, nullable=False),
     Column("term_months", Integer, nullable=False),

@@ -29,6 +29,8 @@ class Settings:
     password_link_ttl_hours: int = 72
     session_ttl_hours: int = 12
     max_body_bytes: int = 64 * 1024 * 1024
+    # Shared secret of the internal API (/internal/v1, used by Kamailio); empty disables it.
+    internal_token: str = ""
 
     @property
     def listen_host(self) -> str:
@@ -60,4 +62,5 @@ class Settings:
             secret_key=e.get("PBX_SECRET_KEY", cls.secret_key),
             site=e.get("PBX_SITE", cls.site),
             node_name=e.get("PBX_NODE_NAME", cls.node_name),
+            internal_token=e.get("PBX_INTERNAL_TOKEN", ""),
         )

@@ -25,6 +25,8 @@ class CustomerCreate(Body):
     contract_start: date
     term_months: Annotated[int, Field(strict=True, ge=1, le=120)] = 24
     business_option: Annotated[bool, Field(strict=True)] = False
+    # R2: require SRTP for every call of this customer's devices (Kamailio/rtpengine enforce it).
+    srtp_required: Annotated[bool, Field(strict=True)] = False
     trial: Annotated[bool, Field(strict=True)] = False
     booked_licences: Licences = 0
     sip_domain: (
@@ -41,6 +43,7 @@ class CustomerUpdate(Body):
     name: LongName | None = None
     tariff: TariffName | None = None
     business_option: Annotated[bool, Field(strict=True)] | None = None
+    srtp_required: Annotated[bool, Field(strict=True)] | None = None
     trial: Literal[False] | None = None
 
 

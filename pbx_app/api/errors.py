@@ -48,6 +48,8 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.PasswordTooWeak: 422,
     errors.ImportInvalid: 422,
     errors.MailDeliveryFailed: 503,
+    errors.InternalTokenInvalid: 401,
+    errors.InternalApiDisabled: 503,
 }
 
 

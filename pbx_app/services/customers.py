@@ -25,6 +25,7 @@ class NewCustomer:
     trial: bool = False
     booked_licences: int = 0
     sip_domain: str | None = None
+    srtp_required: bool = False
 
 
 def public(customer: RowMapping, now: datetime) -> dict[str, Any]:
@@ -34,6 +35,7 @@ def public(customer: RowMapping, now: datetime) -> dict[str, Any]:
         "name": customer["name"],
         "tariff": customer["tariff"],
         "business_option": customer["business_option"],
+        "srtp_required": customer["srtp_required"],
         "sip_domain": customer["sip_domain"],
         "contract_start": customer["contract_start"].isoformat(),
         "term_months": customer["term_months"],
@@ -84,6 +86,7 @@ def create(conn: Connection, actor: Actor, new: NewCustomer, now: datetime) -> R
             "name": new.name,
             "tariff": new.tariff,
             "business_option": new.business_option,
+            "srtp_required": new.srtp_required,
             "sip_domain": new.sip_domain,
             "contract_start": new.contract_start,
             "term_months": new.term_months,
@@ -135,7 +138,7 @@ def list_visible(
 def update(
     conn: Connection, actor: Actor, customer_id: int, changes: dict[str, Any], now: datetime
 ) -> RowMapping:
-    """Operator changes: name, tariff, Business Option, trial conversion."""
+    """Operator changes: name, tariff, Business Option, SRTP policy, trial conversion."""
     require_operator(actor)
     customer = repo.get(conn, customer_id, for_update=True)
     if customer is None:
@@ -156,6 +159,8 @@ def update(
                 "before cancelling the option"
             )
         values["business_option"] = changes["business_option"]
+    if "srtp_required" in changes:
+        values["srtp_required"] = bool(changes["srtp_required"])
     if changes.get("trial") is False:
         values["trial_ends_at"] = None
     if values:

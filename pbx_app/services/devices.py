@@ -32,6 +32,10 @@ CERTIFIED_MODELS = frozenset(
     }
 )
 SIP_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
+# The address of record of an extension (Kamailio registers all its devices under it):
+# c<customer id>x<extension number>; extension numbers have no leading 0, so it is unique across
+# customers. Device usernames may not take this shape.
+AOR = re.compile(r"c([1-9][0-9]{0,9})x([1-9][0-9]{1,7})")
 _MAC_SEPARATORS = re.compile(r"[:\-.]")
 _MAC = re.compile(r"[0-9a-f]{12}")
 
@@ -100,6 +104,10 @@ def create(
     username = new.sip_username or f"c{customer_id}-{ext['number']}-{secrets.token_hex(3)}"
     if not SIP_USERNAME.fullmatch(username):
         raise errors.InvalidNumberFormat("a SIP username has 3-64 of a-z 0-9 . _ -")
+    if AOR.fullmatch(username):
+        raise errors.InvalidNumberFormat(
+            "a SIP username may not look like an address of record (c<customer>x<extension>)"
+        )
     if repo.sip_username_exists(conn, username):
         raise errors.SipUsernameInUse(f"SIP username {username!r} is taken")
     mac = normalise_mac(new.mac) if new.mac else None

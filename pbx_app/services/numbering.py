@@ -47,3 +47,25 @@ def require_in_area(number: str, area_code: str, location_name: str) -> None:
 
 def block_digits(block_size: int) -> int:
     return {1: 0, 10: 1, 100: 2, 1000: 3, 10000: 4}[block_size]
+
+
+# Dialled public numbers: E.164 (+49..., any country), international (00...), national (0...).
+_DIALLED_E164 = re.compile(r"\+([1-9][0-9]{6,14})")
+_DIALLED_INTERNATIONAL = re.compile(r"00([1-9][0-9]{6,14})")
+_DIALLED_NATIONAL = re.compile(r"0([1-9][0-9]{5,12})")
+GERMANY = "49"
+
+
+def dialled_to_e164(dialled: str) -> str | None:
+    """``+4969123456``, ``004969123456`` and ``069123456`` all give ``+4969123456``; anything
+    else (too short or long, letters, an extension number) gives None."""
+    for pattern, prefix in (
+        (_DIALLED_E164, "+"),
+        (_DIALLED_INTERNATIONAL, "+"),
+        (_DIALLED_NATIONAL, "+" + GERMANY),
+    ):
+        match = pattern.fullmatch(dialled)
+        if match:
+            number = prefix + match.group(1)
+            return number if len(number) <= 16 else None
+    return None
