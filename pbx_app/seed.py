@@ -1,4 +1,9 @@
-"""The lab's demo tenant (idempotent): `python -m pbx_app seed-demo --out PATH`.
+"""The lab's demo tenants (idempotent): `python -m pbx_app seed-demo --out PATH`.
+
+"Demo GmbH" (Business Option, extensions 100-199 in Frankfurt 069 and Berlin 030, each with a
+DID) and "Other GmbH" (no Business Option, extensions 100-109 in Munich 089) to show tenant
+isolation. Output: `devices` and `other_devices`, each entry with extension, sip_username,
+sip_password, sip_domain, aor and did (E.164).
 
 The generated plaintext credentials live only in the output file. Re-runs keep them; if the
 file is gone but the tenant exists, the demo passwords are reset and the file is rewritten.
@@ -9,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from pbx_app.db import Database, utcnow
+from pbx_app.limits import BASE_PACKAGE_EXTENSIONS
 from pbx_app.repositories import customers as customers_repo
 from pbx_app.repositories import devices as devices_repo
 from pbx_app.repositories import extensions as extensions_repo
@@ -23,7 +30,15 @@ from pbx_app.repositories import head_numbers as head_numbers_repo
 from pbx_app.repositories import locations as locations_repo
 from pbx_app.repositories import users as users_repo
 from pbx_app.security import generate_password, verify_password
-from pbx_app.services import customers, devices, extensions, head_numbers, locations, users
+from pbx_app.services import (
+    customers,
+    devices,
+    extensions,
+    head_numbers,
+    locations,
+    routing,
+    users,
+)
 from pbx_app.services.access import SYSTEM, Role
 from pbx_app.settings import Settings
 
@@ -35,10 +50,32 @@ SITES = (
     ("Frankfurt", "Mainzer Landstrasse 1", "60329", "Frankfurt am Main", "069", "+49699876"),
     ("Berlin", "Friedrichstrasse 1", "10117", "Berlin", "030", "+49309876"),
 )
+# A second tenant without the Business Option, to demonstrate tenant isolation: its devices may
+# reach the demo tenant only through public numbers (DIDs), never by extension or AOR.
+OTHER_CUSTOMER = "Other GmbH"
+OTHER_EXTENSIONS = range(100, 110)
+OTHER_SITES = (("Muenchen", "Leopoldstrasse 1", "80802", "Muenchen", "089", "+49895554"),)
+
+
+@dataclass(frozen=True)
+class Tenant:
+    name: str
+    extensions: range
+    sites: tuple[tuple[str, str, str, str, str, str], ...]
+    username_prefix: str
+    business_option: bool
+
+    def site_for(self, number: int) -> int:
+        # Demo: 100-149 Frankfurt, 150-199 Berlin (R13: each extension at its location).
+        return 0 if number < 150 or len(self.sites) == 1 else 1
+
+
+DEMO = Tenant(DEMO_CUSTOMER, EXTENSIONS, SITES, "demo", business_option=True)
+OTHER = Tenant(OTHER_CUSTOMER, OTHER_EXTENSIONS, OTHER_SITES, "other", business_option=False)
 
 
 def _site_for(number: int) -> int:
-    return 0 if number < 150 else 1
+    return DEMO.site_for(number)
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -49,26 +86,27 @@ def _load(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _ensure_tenant(conn: Connection, settings: Settings) -> int:
+def _ensure_tenant(conn: Connection, settings: Settings, tenant: Tenant = DEMO) -> int:
     now = utcnow()
-    customer = customers_repo.get_by_name(conn, DEMO_CUSTOMER)
+    customer = customers_repo.get_by_name(conn, tenant.name)
     if customer is None:
         customer = customers.create(
             conn,
             SYSTEM,
             customers.NewCustomer(
-                name=DEMO_CUSTOMER,
-                tariff="premium",
+                name=tenant.name,
+                tariff="premium" if tenant.business_option else "basic",
                 contract_start=date(2026, 1, 1),
                 term_months=24,
-                business_option=True,
-                booked_licences=len(EXTENSIONS),
+                business_option=tenant.business_option,
+                booked_licences=max(0, len(tenant.extensions) - BASE_PACKAGE_EXTENSIONS),
+                srtp_required=False,
             ),
             now,
         )
     cid = int(customer["id"])
     loc_ids: list[int] = []
-    for name, street, postal, city, area, head in SITES:
+    for name, street, postal, city, area, head in tenant.sites:
         loc = locations_repo.get_by_name(conn, cid, name)
         if loc is None:
             loc = locations.create(
@@ -80,9 +118,9 @@ def _ensure_tenant(conn: Connection, settings: Settings) -> int:
                 conn, SYSTEM, cid, head_numbers.NewHeadNumber(int(loc["id"]), head, 1000), now
             )
     existing = extensions_repo.numbers_of_customer(conn, cid)
-    for number in EXTENSIONS:
+    for number in tenant.extensions:
         if str(number) not in existing:
-            site = _site_for(number)
+            site = tenant.site_for(number)
             extensions.create(
                 conn,
                 SYSTEM,
@@ -90,26 +128,73 @@ def _ensure_tenant(conn: Connection, settings: Settings) -> int:
                 extensions.NewExtension(
                     location_id=loc_ids[site],
                     number=str(number),
-                    display_name=f"Demo {number}",
-                    geo_number=f"{SITES[site][5]}{number}",
+                    display_name=f"{tenant.username_prefix.title()} {number}",
+                    # The DID rule of pbx_app.services.routing: head number + extension number.
+                    geo_number=f"{tenant.sites[site][5]}{number}",
                 ),
                 now,
             )
     return cid
 
 
+def _ensure_devices(
+    conn: Connection,
+    settings: Settings,
+    tenant: Tenant,
+    cid: int,
+    previous: list[Any],
+) -> tuple[str, list[dict[str, str]]]:
+    """One device per extension; passwords from the previous output file are kept."""
+    old_devices = {str(d.get("extension")): d for d in previous if isinstance(d, dict)}
+    customer = customers_repo.get(conn, cid)
+    assert customer is not None
+    realm = devices.realm_of(customer, settings.sip_domain)
+    geo = {
+        row["number"]: row["geo_number"]
+        for row in extensions_repo.list_for_customer(conn, cid, 100_000, 0)
+    }
+    now = utcnow()
+    out: list[dict[str, str]] = []
+    for number in tenant.extensions:
+        username = f"{tenant.username_prefix}-{number}"
+        old = old_devices.get(str(number), {})
+        password = str(old.get("sip_password") or generate_password())
+        device = devices_repo.get_by_sip_username(conn, username)
+        if device is None:
+            ext_id = extensions_repo.id_by_number(conn, cid, str(number))
+            devices.create(
+                conn,
+                SYSTEM,
+                cid,
+                ext_id,
+                devices.NewDevice(sip_username=username, sip_password=password),
+                now,
+                settings.sip_domain,
+            )
+        else:
+            wanted = devices.credential_values(username, device["realm"], password)
+            if device["ha1"] != wanted["ha1"]:
+                devices_repo.update_fields(conn, int(device["id"]), wanted)
+            realm = device["realm"]
+        entry = {
+            "extension": str(number),
+            "sip_username": username,
+            "sip_password": password,
+            "sip_domain": realm,
+            "aor": routing.aor(cid, str(number)),
+        }
+        if geo.get(str(number)):
+            entry["did"] = str(geo[str(number)])
+        out.append(entry)
+    return realm, out
+
+
 def seed_demo(settings: Settings, db: Database, out: Path) -> dict[str, Any]:
     previous = _load(out) if out.exists() else {}
-    old_devices = {
-        str(d.get("extension")): d for d in previous.get("devices", []) if isinstance(d, dict)
-    }
     admin_password = str(previous.get("admin_password") or generate_password())
-    result_devices: list[dict[str, str]] = []
     with db.transaction() as conn:
-        cid = _ensure_tenant(conn, settings)
-        customer = customers_repo.get(conn, cid)
-        assert customer is not None
-        realm = devices.realm_of(customer, settings.sip_domain)
+        cid = _ensure_tenant(conn, settings, DEMO)
+        other_cid = _ensure_tenant(conn, settings, OTHER)
         now = utcnow()
         admin = users_repo.get_by_email(conn, DEMO_ADMIN)
         if admin is None:
@@ -127,35 +212,12 @@ def seed_demo(settings: Settings, db: Database, out: Path) -> dict[str, Any]:
             users.set_password_directly(conn, admin_id, admin_password, now)
         elif not verify_password(admin["password_hash"], admin_password):
             users.set_password_directly(conn, int(admin["id"]), admin_password, now)
-        for number in EXTENSIONS:
-            username = f"demo-{number}"
-            old = old_devices.get(str(number), {})
-            password = str(old.get("sip_password") or generate_password())
-            device = devices_repo.get_by_sip_username(conn, username)
-            if device is None:
-                ext_id = extensions_repo.id_by_number(conn, cid, str(number))
-                devices.create(
-                    conn,
-                    SYSTEM,
-                    cid,
-                    ext_id,
-                    devices.NewDevice(sip_username=username, sip_password=password),
-                    now,
-                    settings.sip_domain,
-                )
-            else:
-                wanted = devices.credential_values(username, device["realm"], password)
-                if device["ha1"] != wanted["ha1"]:
-                    devices_repo.update_fields(conn, int(device["id"]), wanted)
-                realm = device["realm"]
-            result_devices.append(
-                {
-                    "extension": str(number),
-                    "sip_username": username,
-                    "sip_password": password,
-                    "sip_domain": realm,
-                }
-            )
+        realm, result_devices = _ensure_devices(
+            conn, settings, DEMO, cid, previous.get("devices") or []
+        )
+        _, other_devices = _ensure_devices(
+            conn, settings, OTHER, other_cid, previous.get("other_devices") or []
+        )
     data: dict[str, Any] = {
         **previous,
         "api_base_url": f"{settings.effective_public_url}/api/v1",
@@ -164,6 +226,8 @@ def seed_demo(settings: Settings, db: Database, out: Path) -> dict[str, Any]:
         "sip_domain": realm,
         "customer_id": cid,
         "devices": result_devices,
+        "other_customer_id": other_cid,
+        "other_devices": other_devices,
     }
     _write_private(out, data)
     return data
