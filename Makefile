@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 REQS := $(wildcard requirements/*.txt)
 PYTEST := $(PY) -m pytest
 
-.PHONY: help venv lab down status test test-unit test-lab lint host verify bench diagram inventories clean-venv
+.PHONY: help venv lab lab-hosts down status test test-unit test-lab lint host verify bench diagram inventories clean-venv
 
 help:
 	@echo "make lab     bring up both sites on the local Docker Engine, print endpoints + demo tenant"
@@ -60,7 +60,13 @@ test-lab: lab
 
 test: lint test-unit test-lab
 
-verify: venv
+# The two sites' stand-in hosts (Debian containers) prepared by the voice-host roles.
+lab-hosts: host
+	@scripts/labhosts.sh up
+	@$(VENV)/bin/ansible-playbook -i inventories/lab-hosts playbooks/voice_hosts.yml
+
+# testinfra against the running lab: one line per host/service check.
+verify: lab-hosts
 	@$(PYTEST) tests/infra -m lab -v
 
 bench: lab

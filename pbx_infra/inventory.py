@@ -140,3 +140,39 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@dataclass(frozen=True)
+class HostTarget:
+    """A host of the stack as testinfra reaches it: over SSH in production, stand-ins in the lab."""
+
+    name: str
+    site: str
+    testinfra_spec: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.site}/host/{self.name}"
+
+
+def voice_host_targets(platform: Platform) -> list[HostTarget]:
+    hosts, _ = ansible_inventory(platform)
+    targets = []
+    for group in hosts["all"]["children"].values():
+        for name, host_vars in (group["hosts"] or {}).items():
+            if not host_vars:
+                continue
+            if platform.mode == "lab":
+                spec = f"docker://{name}"
+            else:
+                user = host_vars.get("ansible_user")
+                spec = f"ssh://{user + '@' if user else ''}{name}"
+            targets.append(HostTarget(name, host_vars["pbx_site"], spec))
+    return targets
+
+
+def docker_host_targets(platform: Platform) -> list[HostTarget]:
+    """Where the Docker Engine runs: this machine for the lab, each site's host in production."""
+    if platform.mode == "lab":
+        return [HostTarget("lab-host", "lab", "local://")]
+    return [HostTarget(t.name, t.site, t.testinfra_spec) for t in voice_host_targets(platform)]

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 # Fixtures that mean "this test drives real containers": such tests are part of the `lab` run,
 # which comes after the host layer has installed Docker and the images are built.
-_NEEDS_DOCKER = {"built_images", "engine"}
+_NEEDS_DOCKER = {"built_images", "engine", "converged_stand_ins"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _NEEDS_DOCKER & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.lab)
+
+
+@pytest.fixture(scope="session")
+def converged_stand_ins() -> None:
+    """The sites' stand-in hosts, up and converged by the voice-host roles (`make lab-hosts`)."""
+    probe = subprocess.run(
+        ["docker", "exec", "pbx-labhost-fra", "nft", "list", "table", "inet", "pbx_qos"],
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode == 0:
+        return
+    run = subprocess.run(
+        ["make", "--no-print-directory", "lab-hosts"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    if run.returncode != 0:
+        pytest.fail(f"`make lab-hosts` failed:\n{run.stdout[-3000:]}\n{run.stderr[-2000:]}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 
+import docker
 import pytest
 import testinfra
 
@@ -38,4 +39,11 @@ def platform():
 
 @pytest.fixture
 def host(target: ServiceTarget):
+    if PLATFORM.mode == "lab":  # say plainly when the container itself is gone or stopped
+        try:
+            state = docker.from_env().containers.get(target.container).status
+        except docker.errors.NotFound:
+            pytest.fail(f"{target.label}: container does not exist")
+        if state != "running":
+            pytest.fail(f"{target.label}: container is {state}, not running")
     return testinfra.get_host(target.testinfra_spec)
