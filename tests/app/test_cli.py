@@ -46,7 +46,7 @@ def test_four_nodes_migrating_at_once_do_not_race(
     try:
         assert errors == []
         with Database(pg_server.url(name)).engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
     finally:
         pg_server.drop(name)
         admin.dispose()
@@ -67,21 +67,35 @@ def test_seed_demo_is_idempotent_and_keeps_credentials(
     first = json.loads(out.read_text())
     assert set(first) >= {"api_base_url", "admin_email", "admin_password", "sip_domain", "devices"}
     assert [d["extension"] for d in first["devices"]] == [str(n) for n in range(100, 200)]
+    cid, other = first["customer_id"], first["other_customer_id"]
+    assert other != cid
+    assert [d["sip_username"] for d in first["other_devices"]] == [
+        f"other-{n}" for n in range(100, 110)
+    ]
+    for d in first["devices"]:
+        assert d["aor"] == f"c{cid}x{d['extension']}"
+        area = "+4969" if int(d["extension"]) < 150 else "+4930"
+        assert d["did"].startswith(area)
+        assert d["did"].endswith(d["extension"])
+    for d in first["other_devices"]:
+        assert d["aor"] == f"c{other}x{d['extension']}"
+        assert d["did"].startswith("+4989")
+        assert d["did"].endswith(d["extension"])
     first["proxies"] = ["added by the lab runner"]
     out.write_text(json.dumps(first))
     assert run_cli(monkeypatch, db, "seed-demo", "--out", str(out)) == 0
     second = json.loads(out.read_text())
     assert second == first
     with db.transaction() as conn:
-        assert len(conn.execute(select(extensions.c.id)).all()) == 100
+        assert len(conn.execute(select(extensions.c.id)).all()) == 110
         rows = {r["sip_username"]: r for r in conn.execute(select(devices)).mappings()}
         admin = (
             conn.execute(select(users).where(users.c.email == first["admin_email"]))
             .mappings()
             .one()
         )
-    assert len(rows) == 100
-    for d in first["devices"]:
+    assert len(rows) == 110
+    for d in first["devices"] + first["other_devices"]:
         raw = f"{d['sip_username']}:{d['sip_domain']}:{d['sip_password']}".encode()
         assert rows[d["sip_username"]]["ha1"] == hashlib.md5(raw).hexdigest()
     assert verify_password(admin["password_hash"], first["admin_password"])

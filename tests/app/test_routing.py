@@ -1,0 +1,442 @@
+"""Kamailio's view of the app: the kamailio_subscriber view (auth_db) and the routing decisions
+of GET /internal/v1/route, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from pbx_app.app import create_app
+from pbx_app.db import Database, utcnow
+from pbx_app.mail import SmtpMailer
+from pbx_app.repositories import customers as customers_repo
+from pbx_app.services import devices, extensions, head_numbers, locations
+from pbx_app.services.access import SYSTEM, Role
+from tests.app.conftest import PgServer, login, make_settings, new_customer, new_user
+
+TOKEN = "internal-test-token-0123456789"
+FRANKFURT = ("Frankfurt", "Main 1", "60329", "Frankfurt", "069")
+BERLIN = ("Berlin", "Spree 1", "10117", "Berlin", "030")
+
+
+def _location(db: Database, cid: int, site: tuple[str, ...]) -> int:
+    with db.transaction() as conn:
+        return int(
+            locations.create(conn, SYSTEM, cid, locations.NewLocation(*site), utcnow())["id"]
+        )
+
+
+def _head(db: Database, cid: int, loc: int, number: str, block: int = 1000) -> None:
+    with db.transaction() as conn:
+        head_numbers.create(
+            conn, SYSTEM, cid, head_numbers.NewHeadNumber(loc, number, block), utcnow()
+        )
+
+
+def _extension(db: Database, cid: int, loc: int, number: str, geo: str | None = None) -> int:
+    with db.transaction() as conn:
+        new = extensions.NewExtension(location_id=loc, number=number, geo_number=geo)
+        return int(extensions.create(conn, SYSTEM, cid, new, utcnow())["id"])
+
+
+def _device(db: Database, cid: int, ext: int, username: str) -> None:
+    with db.transaction() as conn:
+        new = devices.NewDevice(sip_username=username, sip_password="x" * 20)
+        devices.create(conn, SYSTEM, cid, ext, new, utcnow(), "pbx.lab")
+
+
+@dataclass
+class World:
+    db: Database
+    a: int  # Business Option, SRTP optional; head +49691234 (1,000 block) in Frankfurt
+    b: int  # no Business Option, SRTP required; head +49307770 (1,000 block) in Berlin
+    c: int  # no head numbers at all
+    t: int  # trial, expired; head +49691239
+    client: TestClient
+
+    def route(self, caller: str, target: str, **headers: str) -> Any:
+        return self.client.get(
+            "/internal/v1/route",
+            params={"caller": caller, "target": target},
+            headers=headers or {"X-PBX-Internal-Token": TOKEN},
+        )
+
+    def decide(self, caller: str, target: str) -> dict[str, Any]:
+        r = self.route(caller, target)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+
+def _client(db: Database, token: str) -> TestClient:
+    settings = make_settings(db, internal_token=token)
+    app = create_app(settings, db, SmtpMailer("127.0.0.1", 1, "x@y.z"))
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def world(db: Database) -> Iterator[World]:
+    a = new_customer(db, business_option=True, booked_licences=10)
+    b = new_customer(db, srtp_required=True)
+    c = new_customer(db)
+    t = new_customer(db, trial=True)
+
+    fra = _location(db, a, FRANKFURT)
+    _head(db, a, fra, "+49691234")
+    _device(db, a, _extension(db, a, fra, "100", "+49691234100"), "a-100")
+    _device(db, a, _extension(db, a, fra, "101"), "a-101")  # implicit DID +49691234101
+    _device(db, a, _extension(db, a, fra, "102", "+49691234555"), "a-102")
+    ber_a = _location(db, a, BERLIN)
+    _device(db, a, _extension(db, a, ber_a, "150"), "a-150")  # no head at its location
+
+    ber = _location(db, b, BERLIN)
+    _head(db, b, ber, "+49307770")
+    _device(db, b, _extension(db, b, ber, "100", "+49307770100"), "b-100")
+    _device(db, b, _extension(db, b, ber, "105"), "b-105")  # implicit DID +49307770105
+
+    _device(db, c, _extension(db, c, _location(db, c, BERLIN), "10"), "c-10")
+
+    fra_t = _location(db, t, FRANKFURT)
+    _head(db, t, fra_t, "+49691239")
+    _device(db, t, _extension(db, t, fra_t, "100", "+49691239100"), "t-100")
+    with db.transaction() as conn:
+        customers_repo.update_fields(conn, t, {"trial_ends_at": utcnow() - timedelta(minutes=1)})
+
+    client = _client(db, TOKEN)
+    yield World(db, a, b, c, t, client)
+    client.close()
+
+
+def local(cid: int, ext: str, srtp: bool = False) -> dict[str, Any]:
+    return {"action": "local", "aor": f"c{cid}x{ext}", "customer_id": cid, "srtp_required": srtp}
+
+
+FORBIDDEN = {"action": "reject", "code": 403, "reason": "Forbidden"}
+NOT_FOUND = {"action": "reject", "code": 404, "reason": "Not Found"}
+
+
+# --- kamailio_subscriber ---------------------------------------------------------------------
+def _subscribers(db: Database) -> dict[str, dict[str, Any]]:
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM kamailio_subscriber")).mappings().all()
+    return {r["username"]: dict(r) for r in rows}
+
+
+def test_view_rows_carry_aor_contact_limit_customer_and_srtp_policy(world: World) -> None:
+    rows = _subscribers(world.db)
+    assert set(rows) == {"a-100", "a-101", "a-102", "a-150", "b-100", "b-105", "c-10"}
+    a100 = rows["a-100"]
+    assert set(a100) >= {
+        "username",
+        "domain",
+        "ha1",
+        "ha1b",
+        "aor",
+        "max_contacts",
+        "customer_id",
+        "srtp_required",
+    }
+    assert a100["domain"] == "pbx.lab"
+    assert len(a100["ha1"]) == 32
+    assert a100["ha1"] != a100["ha1b"]
+    assert (a100["aor"], a100["max_contacts"], a100["customer_id"]) == (
+        f"c{world.a}x100",
+        3,
+        world.a,
+    )
+    assert bool(a100["srtp_required"]) is False
+    b105 = rows["b-105"]
+    assert (b105["aor"], b105["max_contacts"], b105["customer_id"]) == (
+        f"c{world.b}x105",
+        1,
+        world.b,
+    )
+    assert bool(b105["srtp_required"]) is True
+    assert rows["c-10"]["aor"] == f"c{world.c}x10"
+    # every device of one extension registers under the same AOR
+    assert len({r["aor"] for r in rows.values()}) == len(rows)
+
+
+def test_view_follows_business_option_srtp_policy_and_trial_end(world: World) -> None:
+    ops = login(_client(world.db, TOKEN), _operator(world.db))
+    r = ops.patch(
+        f"/api/v1/customers/{world.a}", json={"business_option": False, "srtp_required": True}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["srtp_required"] is True
+    rows = _subscribers(world.db)
+    assert rows["a-100"]["max_contacts"] == 1
+    assert bool(rows["a-100"]["srtp_required"]) is True
+    # a trial customer's devices exist while the trial runs and vanish when it ends
+    with world.db.transaction() as conn:
+        customers_repo.update_fields(conn, world.t, {"trial_ends_at": utcnow() + timedelta(days=1)})
+    assert _subscribers(world.db)["t-100"]["aor"] == f"c{world.t}x100"
+    with world.db.transaction() as conn:
+        customers_repo.update_fields(conn, world.t, {"trial_ends_at": utcnow()})
+    assert "t-100" not in _subscribers(world.db)
+    ops.close()
+
+
+def _operator(db: Database) -> str:
+    email = f"op-{uuid.uuid4().hex[:6]}@platform.test"
+    new_user(db, email, Role.OPERATOR, None)
+    return email
+
+
+def test_srtp_required_via_api_create_and_default(world: World) -> None:
+    ops = login(_client(world.db, TOKEN), _operator(world.db))
+    base = {"tariff": "basic", "contract_start": "2026-11-25"}
+    r = ops.post("/api/v1/customers", json={**base, "name": "Secure AG", "srtp_required": True})
+    assert r.status_code == 201, r.text
+    assert r.json()["srtp_required"] is True
+    r = ops.post("/api/v1/customers", json={**base, "name": "Plain AG"})
+    assert r.json()["srtp_required"] is False
+    r = ops.post("/api/v1/customers", json={**base, "name": "Bad AG", "srtp_required": "yes"})
+    assert r.status_code == 422
+    ops.close()
+
+
+def test_migration_grants_select_to_kamailio_role(pg_server: PgServer) -> None:
+    from sqlalchemy import create_engine
+
+    admin = create_engine(pg_server.admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = 'kamailio'")).first()
+        if not exists:
+            conn.execute(text("CREATE ROLE kamailio LOGIN"))
+    name = f"pbx_grant_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    db = Database(pg_server.url(name))
+    try:
+        db.migrate()
+        with db.engine.connect() as conn:
+            check = "SELECT has_table_privilege('kamailio', :t, :p)"
+            assert conn.execute(text(check), {"t": "kamailio_subscriber", "p": "SELECT"}).scalar()
+            assert not conn.execute(
+                text(check), {"t": "kamailio_subscriber", "p": "INSERT"}
+            ).scalar()
+            assert not conn.execute(text(check), {"t": "devices", "p": "SELECT"}).scalar()
+    finally:
+        db.dispose()
+        pg_server.drop(name)
+        admin.dispose()
+
+
+# --- route: local ----------------------------------------------------------------------------
+def test_own_extension_by_number_aor_and_device_username(world: World) -> None:
+    assert world.decide("a-100", "101") == local(world.a, "101")
+    assert world.decide("a-100", "100") == local(world.a, "100")
+    assert world.decide("a-100", f"c{world.a}x150") == local(world.a, "150")
+    assert world.decide("a-100", "a-102") == local(world.a, "102")
+    assert world.decide("b-100", "105") == local(world.b, "105", srtp=True)
+
+
+@pytest.mark.parametrize(
+    "dialled", ["+49307770100", "0307770100", "0049307770100", "00493077701 00".replace(" ", "")]
+)
+def test_other_customers_did_in_every_format_reaches_its_extension(
+    world: World, dialled: str
+) -> None:
+    assert world.decide("a-100", dialled) == local(world.b, "100", srtp=True)
+
+
+def test_did_rule_explicit_geo_number_then_head_number_plus_extension(world: World) -> None:
+    # implicit: head +49307770 (1,000 block) + extension 105 without its own geo_number
+    assert world.decide("a-100", "0307770105") == local(world.b, "105", srtp=True)
+    assert world.decide("b-100", "+49691234101") == local(world.a, "101")
+    # explicit geo_number wins; the extension's implicit number then answers nothing
+    assert world.decide("b-100", "+49691234555") == local(world.a, "102")
+    assert world.decide("b-100", "+49691234102") == NOT_FOUND
+    # own DID from own device: local, not out to the carrier and back
+    assert world.decide("a-100", "069 1234 100".replace(" ", "")) == local(world.a, "100")
+
+
+def test_numbers_of_the_platform_nobody_answers_are_not_sent_to_the_carrier(
+    world: World,
+) -> None:
+    assert world.decide("a-100", "+49691234999") == NOT_FOUND  # in the block, unassigned
+    assert world.decide("a-100", "+49691234") == NOT_FOUND  # the head number itself
+    assert world.decide("a-100", "+4969123410") == NOT_FOUND  # too short for the block
+    assert world.decide("a-100", "+49691239100") == NOT_FOUND  # expired trial customer's DID
+
+
+# --- route: external -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("dialled", "e164"),
+    [
+        ("030555123", "+4930555123"),
+        ("+4930555123", "+4930555123"),
+        ("004930555123", "+4930555123"),
+        ("01701234567", "+491701234567"),
+        ("+33123456789", "+33123456789"),
+        ("0033123456789", "+33123456789"),
+    ],
+)
+def test_public_numbers_go_to_the_carrier_with_the_callers_did(
+    world: World, dialled: str, e164: str
+) -> None:
+    assert world.decide("a-100", dialled) == {
+        "action": "external",
+        "number": e164,
+        "caller_id": "+49691234100",
+    }
+
+
+def test_caller_id_is_explicit_did_implicit_did_or_first_head_number(world: World) -> None:
+    def caller_id(caller: str) -> str:
+        body = world.decide(caller, "030555123")
+        assert body["action"] == "external", body
+        return str(body["caller_id"])
+
+    assert caller_id("a-102") == "+49691234555"
+    assert caller_id("a-101") == "+49691234101"
+    assert caller_id("a-150") == "+49691234"  # Berlin, no head there: the first head number
+    assert caller_id("b-105") == "+49307770105"
+    # a customer without any number cannot call out
+    assert world.decide("c-10", "030555123") == FORBIDDEN
+
+
+# --- route: reject ---------------------------------------------------------------------------
+def test_tenant_isolation_other_customers_internal_addresses_are_forbidden(world: World) -> None:
+    assert world.decide("a-100", f"c{world.b}x100") == FORBIDDEN
+    assert world.decide("a-100", f"c{world.b}x999") == FORBIDDEN  # no existence oracle
+    assert world.decide("a-100", "b-100") == FORBIDDEN
+    assert world.decide("b-100", f"c{world.a}x100") == FORBIDDEN
+    assert world.decide("b-100", "a-100") == FORBIDDEN
+    # B has 105, A has not: a bare extension number stays inside the caller's customer
+    assert world.decide("a-100", "105") == NOT_FOUND
+    assert world.decide("b-100", "101") == NOT_FOUND
+    assert world.decide("c-10", "100") == NOT_FOUND
+
+
+def test_unknown_or_inactive_callers_are_forbidden(world: World) -> None:
+    assert world.decide("ghost-1", "101") == FORBIDDEN
+    assert world.decide("t-100", "100") == FORBIDDEN  # trial ended
+    assert world.decide("", "101") == FORBIDDEN
+    assert world.decide(f"c{world.a}x100", "101") == FORBIDDEN  # an AOR is not a device
+
+
+def test_unknown_extensions_and_number_nonsense_are_not_found(world: World) -> None:
+    for target in ("999", "12", f"c{world.a}x999", "nobody-1", "", "0", "+", "+49", "00", "*97"):
+        assert world.decide("a-100", target) == NOT_FOUND, target
+
+
+HOSTILE = [
+    "\x00",
+    "101\x00",
+    "1" * 300,
+    "+" + "9" * 40,
+    "0" * 20,
+    "'; DROP TABLE devices; --",
+    "101' OR '1'='1",
+    "%00",
+    "\u202e101",
+    "\uff11\uff10\uff11",  # fullwidth digits
+    "\u0663\u0664\u0665",  # Arabic-Indic digits
+    "c1x0100",
+    "c0x100",
+    "c99999999999999999999x100",
+    "c1x100\n",
+    "101\n",
+    " 101",
+    "sip:101@pbx.lab",
+    "a" * 5000,
+    "{}",
+    "🦜",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_values_get_a_decision_never_an_error(world: World, value: str) -> None:
+    for caller, target in (("a-100", value), (value, "101"), (value, value)):
+        r = world.route(caller, target)
+        assert r.status_code == 200, (caller, target, r.text)
+        body = r.json()
+        assert body["action"] == "reject", (caller, target, body)
+        assert body["code"] in (403, 404)
+
+
+@pytest.mark.parametrize("raw", ["%ED%A0%80", "%FF%FE", "%C0%80", "%00%00", "%25%32%35"])
+def test_undecodable_bytes_in_the_query_get_a_decision(world: World, raw: str) -> None:
+    headers = {"X-PBX-Internal-Token": TOKEN}
+    for query in (f"caller=a-100&target={raw}", f"caller={raw}&target=101"):
+        r = world.client.get(f"/internal/v1/route?{query}", headers=headers)
+        assert r.status_code == 200, (query, r.text)
+        assert r.json()["action"] == "reject"
+
+
+def test_repeated_and_missing_parameters(world: World) -> None:
+    headers = {"X-PBX-Internal-Token": TOKEN}
+    r = world.client.get("/internal/v1/route", headers=headers)
+    assert (r.status_code, r.json()) == (200, FORBIDDEN)
+    r = world.client.get("/internal/v1/route?caller=a-100", headers=headers)
+    assert (r.status_code, r.json()) == (200, NOT_FOUND)
+    r = world.client.get("/internal/v1/route?caller=a-100&target=101&target=999", headers=headers)
+    assert r.status_code == 200
+    assert r.json()["action"] in ("local", "reject")
+
+
+# --- token -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-PBX-Internal-Token": ""},
+        {"X-PBX-Internal-Token": "wrong"},
+        {"X-PBX-Internal-Token": TOKEN + "x"},
+        {"X-PBX-Internal-Token": TOKEN[:-1]},
+        {"X-PBX-Internal-Token": TOKEN.upper()},
+        {"Authorization": f"Bearer {TOKEN}"},
+        {"X-PBX-Internal-Token": "\u00e9".encode() * 20},
+    ],
+)
+def test_missing_or_wrong_token_is_401(world: World, headers: dict[str, Any]) -> None:
+    r = world.client.get(
+        "/internal/v1/route", params={"caller": "a-100", "target": "101"}, headers=headers
+    )
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["code"] == "internal_token_invalid"
+
+
+def test_token_unset_disables_the_internal_api(world: World) -> None:
+    with _client(world.db, "") as disabled:
+        r = disabled.get(
+            "/internal/v1/route",
+            params={"caller": "a-100", "target": "101"},
+            headers={"X-PBX-Internal-Token": ""},
+        )
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "internal_api_disabled"
+        r = disabled.get("/internal/v1/route", params={"caller": "a-100", "target": "101"})
+        assert r.status_code == 503
+
+
+def test_settings_read_the_token_from_the_environment() -> None:
+    from pbx_app.settings import Settings
+
+    assert Settings.from_env({"PBX_INTERNAL_TOKEN": "s3cret"}).internal_token == "s3cret"
+    assert Settings.from_env({}).internal_token == ""
+
+
+def test_device_usernames_cannot_take_the_shape_of_an_aor(world: World) -> None:
+    from pbx_app import errors
+
+    with pytest.raises(errors.InvalidNumberFormat):
+        _device(world.db, world.c, _extension(world.db, world.c, _any_loc(world), "11"), "c1x100")
+
+
+def _any_loc(world: World) -> int:
+    with world.db.engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT id FROM locations WHERE customer_id = :c"), {"c": world.c}
+            ).scalar_one()
+        )
