@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "results" / "bulk_import.json"
@@ -161,6 +162,7 @@ def run() -> dict[str, Any]:
                 )
                 latencies.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 201, r.text
+        baseline = _raw_database_baseline(url, csv_body)
         q = statistics.quantiles(latencies, n=100)
         return {
             "benchmark": "bulk_import",
@@ -179,6 +181,29 @@ def run() -> dict[str, Any]:
             "single_create_requests": SINGLE_CREATES,
             "single_create_p50_ms": round(statistics.median(latencies), 2),
             "single_create_p99_ms": round(q[98], 2),
+            # Same run, same cluster: what the database alone costs for the same work.
+            "baseline": baseline,
+            "bulk_vs_raw_copy_ratio": round(bulk_s / baseline["raw_copy_seconds"], 2),
+            "single_create_vs_raw_insert_p50_ratio": round(
+                statistics.median(latencies) / baseline["raw_insert_p50_ms"], 2
+            ),
+            # Common shape for bench/summary.png: measured value vs its same-run baseline.
+            "comparisons": [
+                {
+                    "metric": "import 249k extensions",
+                    "unit": "s",
+                    "value": round(bulk_s, 2),
+                    "baseline": baseline["raw_copy_seconds"],
+                    "baseline_label": "raw COPY",
+                },
+                {
+                    "metric": "create one extension p50",
+                    "unit": "ms",
+                    "value": round(statistics.median(latencies), 2),
+                    "baseline": baseline["raw_insert_p50_ms"],
+                    "baseline_label": "raw INSERT",
+                },
+            ],
         }
     finally:
         if server is not None:
@@ -186,6 +211,35 @@ def run() -> dict[str, Any]:
             server.wait(timeout=30)
         if cluster is not None:
             cluster.stop()
+
+
+def _raw_database_baseline(url: str, csv_body: str) -> dict[str, Any]:
+    """COPY the same CSV into a bare table and time single INSERT round trips: the floor."""
+    dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # A logged table (WAL + fsync like the app's), dropped afterwards.
+        conn.execute("DROP TABLE IF EXISTS bench_raw")
+        conn.execute("CREATE TABLE bench_raw (number text, location_id int, display_name text)")
+        t0 = time.perf_counter()
+        with (
+            conn.transaction(),
+            conn.cursor().copy("COPY bench_raw FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+        ):
+            copy.write(csv_body)
+        copy_s = time.perf_counter() - t0
+        inserts = []
+        for n in range(SINGLE_CREATES):
+            t = time.perf_counter()
+            conn.execute("INSERT INTO bench_raw VALUES (%s, 1, 'x')", (str(n),))
+            inserts.append((time.perf_counter() - t) * 1000)
+        conn.execute("DROP TABLE bench_raw")
+    q = statistics.quantiles(inserts, n=100)
+    return {
+        "what": "psycopg COPY of the same CSV into a bare logged table; autocommit INSERTs",
+        "raw_copy_seconds": round(copy_s, 3),
+        "raw_insert_p50_ms": round(statistics.median(inserts), 3),
+        "raw_insert_p99_ms": round(q[98], 3),
+    }
 
 
 def main() -> int:
