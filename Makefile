@@ -38,6 +38,7 @@ lab: host
 
 down: venv
 	@$(PY) -m pbx_infra.lab down --stack $(STACK)
+	@scripts/labhosts.sh down
 
 status: venv
 	@$(PY) -m pbx_infra.lab status --stack $(STACK)

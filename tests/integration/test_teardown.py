@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
@@ -23,7 +22,7 @@ def test_down_removes_the_lab_and_nothing_else(engine) -> None:
     }
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "pbx_infra.lab", "down"],
+            ["make", "--no-print-directory", "down"],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -40,6 +39,13 @@ def test_down_removes_the_lab_and_nothing_else(engine) -> None:
             for n in engine.networks.list()
             if n.name.startswith("pbx-lab-") and n.name != "pbx-lab-bystander"
         ]
+        leftovers = [
+            c.name
+            for c in engine.containers.list(all=True)
+            if c.name.startswith("pbx-") and c.name != "pbx-lab-bystander"
+        ]
+        assert leftovers == [], f"make down left containers behind: {leftovers}"
+        assert engine.networks.list(names=["pbx-labhosts"]) == []
         for kind, obj in bystanders.items():
             obj.reload()  # raises NotFound if down removed it
             assert obj.name.startswith("pbx-lab-bystander"), kind
