@@ -9,6 +9,10 @@ Decisions (always an answer, never an error, for any caller/target text):
   its SRTP policy (R2).
 - ``external``: a public number (national ``0...``, international ``00...`` or E.164 ``+...``)
   that is not in any head number block of the platform: to the carrier, from the caller's DID.
+- ``external`` with ``emergency: true``: 110 (police) and 112 (fire, ambulance) from any known
+  device, whatever its customer's state or numbers, and ahead of any extension of that number:
+  to the carrier, from the caller's DID, which lies in the area of the caller's location (R13),
+  so the carrier can route the call to the responsible emergency centre.
 - ``reject 403``: the caller is not an active device, or the target is another customer's
   internal address (its AOR, a device username). Tenant isolation: another customer's
   extensions are reachable only through their public numbers.
@@ -38,6 +42,9 @@ from pbx_app.services.devices import AOR, SIP_USERNAME
 from pbx_app.services.extensions import EXTENSION_NUMBER
 from pbx_app.services.numbering import dialled_to_e164
 
+# German emergency numbers: never subject to tenant rules, licences or trial state.
+EMERGENCY_NUMBERS = frozenset({"110", "112"})
+
 FORBIDDEN: dict[str, Any] = {"action": "reject", "code": 403, "reason": "Forbidden"}
 NOT_FOUND: dict[str, Any] = {"action": "reject", "code": 404, "reason": "Not Found"}
 
@@ -66,6 +73,13 @@ def decide(conn: Connection, caller: str, target: str, now: datetime) -> dict[st
     if not SIP_USERNAME.fullmatch(caller):
         return dict(FORBIDDEN)
     me = repo.caller(conn, caller)
+    if me is not None and target in EMERGENCY_NUMBERS:
+        return {
+            "action": "external",
+            "number": target,
+            "caller_id": str(me["caller_id"] or ""),
+            "emergency": True,
+        }
     if me is None or not _active(me, now):
         return dict(FORBIDDEN)
     customer_id = int(me["customer_id"])

@@ -304,6 +304,22 @@ def test_caller_id_is_explicit_did_implicit_did_or_first_head_number(world: Worl
     assert world.decide("c-10", "030555123") == FORBIDDEN
 
 
+@pytest.mark.parametrize("number", ["110", "112"])
+def test_emergency_numbers_always_reach_the_carrier_from_the_callers_area(
+    world: World, number: str
+) -> None:
+    def emergency(caller: str, caller_id: str) -> dict[str, Any]:
+        return {"action": "external", "number": number, "caller_id": caller_id, "emergency": True}
+
+    assert world.decide("a-100", number) == emergency("a-100", "+49691234100")
+    assert world.decide("b-105", number) == emergency("b-105", "+49307770105")
+    # no number of its own, or a trial that has ended: an emergency call still goes out
+    assert world.decide("c-10", number) == emergency("c-10", "")
+    assert world.decide("t-100", number) == emergency("t-100", "+49691239100")
+    # an unknown caller is not a device of the platform
+    assert world.decide("ghost-1", number) == FORBIDDEN
+
+
 # --- route: reject ---------------------------------------------------------------------------
 def test_tenant_isolation_other_customers_internal_addresses_are_forbidden(world: World) -> None:
     assert world.decide("a-100", f"c{world.b}x100") == FORBIDDEN
