@@ -116,6 +116,11 @@ class NumberNotOwned(DomainError):
     rule = "R13"
 
 
+class ExtensionNumberReserved(DomainError):
+    code = "extension_number_reserved"
+    rule = "emergency numbers 110/112"
+
+
 class InvalidAreaCode(DomainError):
     code = "invalid_area_code"
     rule = "R13"

@@ -1,9 +1,9 @@
 """The lab's demo tenants (idempotent): `python -m pbx_app seed-demo --out PATH`.
 
-"Demo GmbH" (Business Option, extensions 100-199 in Frankfurt 069 and Berlin 030, each with a
-DID) and "Other GmbH" (no Business Option, extensions 100-109 in Munich 089) to show tenant
-isolation. Output: `devices` and `other_devices`, each entry with extension, sip_username,
-sip_password, sip_domain, aor and did (E.164).
+"Demo GmbH" (Business Option, extensions 100-199 in Frankfurt 069 and Berlin 030, each with a DID;
+110 and 112 are emergency numbers, never extensions) and "Other GmbH" (no Business Option,
+extensions 100-109 in Munich 089) to show tenant isolation. Output: `devices` and `other_devices`,
+each entry with extension, sip_username, sip_password, sip_domain, aor and did (E.164).
 
 The generated plaintext credentials live only in the output file. Re-runs keep them; if the
 file is gone but the tenant exists, the demo passwords are reset and the file is rewritten.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -40,11 +41,13 @@ from pbx_app.services import (
     users,
 )
 from pbx_app.services.access import SYSTEM, Role
+from pbx_app.services.numbering import EMERGENCY_NUMBERS
 from pbx_app.settings import Settings
 
 DEMO_CUSTOMER = "Demo GmbH"
 DEMO_ADMIN = "admin@demo.pbx.test"
-EXTENSIONS = range(100, 200)
+# 110 and 112 are emergency numbers, never extensions.
+EXTENSIONS = [n for n in range(100, 200) if str(n) not in EMERGENCY_NUMBERS]
 # (location, street, postal code, city, area code, head number with a 1,000 block)
 SITES = (
     ("Frankfurt", "Mainzer Landstrasse 1", "60329", "Frankfurt am Main", "069", "+49699876"),
@@ -60,7 +63,7 @@ OTHER_SITES = (("Muenchen", "Leopoldstrasse 1", "80802", "Muenchen", "089", "+49
 @dataclass(frozen=True)
 class Tenant:
     name: str
-    extensions: range
+    extensions: Sequence[int]
     sites: tuple[tuple[str, str, str, str, str, str], ...]
     username_prefix: str
     business_option: bool

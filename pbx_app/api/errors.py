@@ -44,6 +44,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.NumberAreaMismatch: 422,
     errors.NumberNotOwned: 422,
     errors.InvalidAreaCode: 422,
+    errors.ExtensionNumberReserved: 422,
     errors.InvalidNumberFormat: 422,
     errors.PasswordTooWeak: 422,
     errors.ImportInvalid: 422,

@@ -19,7 +19,7 @@ from pbx_app.repositories import locations as locations_repo
 from pbx_app.services import locations as locations_service
 from pbx_app.services.access import Actor, authorize
 from pbx_app.services.head_numbers import HeadNumberIndex
-from pbx_app.services.numbering import in_area
+from pbx_app.services.numbering import EMERGENCY_NUMBERS, in_area
 
 EXTENSION_NUMBER = re.compile(r"[1-9][0-9]{1,7}")
 GEO_NUMBER = re.compile(r"\+49[1-9][0-9]{4,12}")
@@ -79,6 +79,8 @@ def create(
     location = locations_service.get_owned(conn, customer_id, new.location_id)
     if not EXTENSION_NUMBER.fullmatch(new.number):
         raise errors.InvalidNumberFormat("an extension number has 2-8 digits and no leading 0")
+    if new.number in EMERGENCY_NUMBERS:
+        raise errors.ExtensionNumberReserved(f"{new.number} is an emergency number")
     if new.geo_number is not None:
         heads = HeadNumberIndex(head_numbers_repo.list_for_customer(conn, customer_id))
         _check_geo(new.geo_number, location, heads)
@@ -218,6 +220,8 @@ def import_rows(
             number = _text(row, "number")
             if number is None or not EXTENSION_NUMBER.fullmatch(number):
                 raise ValueError("number must have 2-8 digits and no leading 0")
+            if number in EMERGENCY_NUMBERS:
+                raise ValueError(f"{number} is an emergency number and cannot be an extension")
             loc_id = row.get("location_id")
             if isinstance(loc_id, str) and loc_id.isdigit() and len(loc_id) < 10:
                 loc_id = int(loc_id)

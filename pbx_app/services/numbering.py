@@ -8,6 +8,10 @@ from pbx_app import errors
 
 # Geographic area codes (Ortsnetzkennzahlen): 0 + 2-5 digits, first digit 2-9. Excluded: 01x
 # (mobile, services), 032 (national numbers), 0700/0800/0900 (personal, freephone, premium).
+# German emergency numbers (police 110, fire and ambulance 112). Dialled without an outside-line
+# prefix, so no extension may carry them: routing sends them to the carrier, always.
+EMERGENCY_NUMBERS = frozenset({"110", "112"})
+
 _AREA_CODE = re.compile(r"0[2-9][0-9]{1,4}")
 _NON_GEOGRAPHIC = ("032", "0700", "0800", "0900")
 # E.164 for Germany: +49, then the area code without its 0, then the subscriber number.

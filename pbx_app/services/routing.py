@@ -40,10 +40,7 @@ from sqlalchemy import Connection, RowMapping
 from pbx_app.repositories import routing as repo
 from pbx_app.services.devices import AOR, SIP_USERNAME
 from pbx_app.services.extensions import EXTENSION_NUMBER
-from pbx_app.services.numbering import dialled_to_e164
-
-# German emergency numbers: never subject to tenant rules, licences or trial state.
-EMERGENCY_NUMBERS = frozenset({"110", "112"})
+from pbx_app.services.numbering import EMERGENCY_NUMBERS, dialled_to_e164
 
 FORBIDDEN: dict[str, Any] = {"action": "reject", "code": 403, "reason": "Forbidden"}
 NOT_FOUND: dict[str, Any] = {"action": "reject", "code": 404, "reason": "Not Found"}

@@ -348,3 +348,20 @@ def test_oversized_bodies_are_refused(api: Api) -> None:
     )
     assert r.status_code == 413
     assert error_code(r) == "payload_too_large"
+
+
+@pytest.mark.parametrize("number", ["110", "112"])
+def test_emergency_numbers_cannot_become_extensions(api: Api, number: str) -> None:
+    base = f"/api/v1/customers/{api.b}"
+    r = api.admin_b.post(f"{base}/extensions", json={"location_id": api.loc_b, "number": number})
+    assert r.status_code == 422, r.text
+    assert error_code(r) == "extension_number_reserved"
+    assert "emergency" in r.json()["error"]["message"]
+    body = f"number,location_id,display_name\n120,{api.loc_b},ok\n{number},{api.loc_b},bad\n"
+    r = api.admin_b.post(
+        f"{base}/extensions/import", content=body.encode(), headers={"content-type": "text/csv"}
+    )
+    assert r.status_code == 422, r.text
+    assert "emergency" in r.text
+    numbers = [e["number"] for e in api.admin_b.get(f"{base}/extensions").json()["items"]]
+    assert "120" not in numbers  # all or nothing

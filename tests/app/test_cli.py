@@ -66,7 +66,8 @@ def test_seed_demo_is_idempotent_and_keeps_credentials(
     assert run_cli(monkeypatch, db, "seed-demo", "--out", str(out)) == 0
     first = json.loads(out.read_text())
     assert set(first) >= {"api_base_url", "admin_email", "admin_password", "sip_domain", "devices"}
-    assert [d["extension"] for d in first["devices"]] == [str(n) for n in range(100, 200)]
+    expected = [str(n) for n in range(100, 200) if n not in (110, 112)]  # emergency numbers
+    assert [d["extension"] for d in first["devices"]] == expected
     cid, other = first["customer_id"], first["other_customer_id"]
     assert other != cid
     assert [d["sip_username"] for d in first["other_devices"]] == [
@@ -87,14 +88,15 @@ def test_seed_demo_is_idempotent_and_keeps_credentials(
     second = json.loads(out.read_text())
     assert second == first
     with db.transaction() as conn:
-        assert len(conn.execute(select(extensions.c.id)).all()) == 110
+        # 98 demo extensions (100-199 without 110 and 112) + 10 of the other customer
+        assert len(conn.execute(select(extensions.c.id)).all()) == 108
         rows = {r["sip_username"]: r for r in conn.execute(select(devices)).mappings()}
         admin = (
             conn.execute(select(users).where(users.c.email == first["admin_email"]))
             .mappings()
             .one()
         )
-    assert len(rows) == 110
+    assert len(rows) == 108
     for d in first["devices"] + first["other_devices"]:
         raw = f"{d['sip_username']}:{d['sip_domain']}:{d['sip_password']}".encode()
         assert rows[d["sip_username"]]["ha1"] == hashlib.md5(raw).hexdigest()

@@ -179,7 +179,9 @@ def test_view_follows_business_option_srtp_policy_and_trial_end(world: World) ->
         customers_repo.update_fields(conn, world.t, {"trial_ends_at": utcnow() + timedelta(days=1)})
     assert _subscribers(world.db)["t-100"]["aor"] == f"c{world.t}x100"
     with world.db.transaction() as conn:
-        customers_repo.update_fields(conn, world.t, {"trial_ends_at": utcnow()})
+        # one second ago: SQLite's datetime('now') in the view has whole-second resolution
+        ended = utcnow() - timedelta(seconds=1)
+        customers_repo.update_fields(conn, world.t, {"trial_ends_at": ended})
     assert "t-100" not in _subscribers(world.db)
     ops.close()
 

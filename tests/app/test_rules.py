@@ -92,11 +92,11 @@ def test_base_package_has_five_extensions_then_licences_are_needed(db: Database)
     for n in range(5):
         create_ext(db, cid, loc, f"10{n}")
     with pytest.raises(errors.ExtensionLicencesExhausted):
-        create_ext(db, cid, loc, "110")
+        create_ext(db, cid, loc, "120")
     with db.transaction() as conn:
         change = customers.set_booked_licences(conn, SYSTEM, cid, 1, utcnow())
     assert change.activation_fees == 1
-    create_ext(db, cid, loc, "110")
+    create_ext(db, cid, loc, "120")
     assert extension_count(db, cid) == 6
 
 
