@@ -1,12 +1,15 @@
 # The two commands: `make lab` (bring up the two-site lab) and `make test` (run every test).
 # Both install what they need on a fresh Debian machine, as root.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 .DEFAULT_GOAL := help
 STACK ?= lab
 VENV := .venv
 PY := $(VENV)/bin/python
 REQS := $(wildcard requirements/*.txt)
 PYTEST := $(PY) -m pytest
+# Machines with local package mirrors configured make pip warn about each absent one.
+PIP_NOISE := is ignored: it is neither a file nor a directory
 
 .PHONY: help venv lab lab-hosts down status test test-unit test-lab lint host verify bench diagram inventories clean-venv
 
@@ -22,8 +25,8 @@ $(VENV)/.installed: $(REQS)
 	@scripts/bootstrap-python.sh
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@echo "==> installing Python dependencies (requirements/*.txt)"
-	@$(PY) -m pip install -q --upgrade pip >/dev/null
-	@$(PY) -m pip install -q $(foreach r,$(REQS),-r $(r))
+	@$(PY) -m pip install -q --upgrade pip 2>&1 | { grep -v "$(PIP_NOISE)" || true; }
+	@$(PY) -m pip install -q $(foreach r,$(REQS),-r $(r)) 2>&1 | { grep -v "$(PIP_NOISE)" || true; }
 	@touch $@
 
 venv: $(VENV)/.installed
