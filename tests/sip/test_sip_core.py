@@ -1,0 +1,196 @@
+"""SIP core against the running lab: registrar + DMQ, app routing, media through rtpengine, QoS.
+
+Real peers only: sipp (Debian 13, TLS) as devices, the lab's proxies, relays, app and database.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+
+from .conftest import (
+    PREFIX,
+    SITES,
+    Device,
+    Devices,
+    device_creds,
+    docker,
+    extension_of,
+    location_contacts,
+    wait_for,
+)
+
+pytestmark = pytest.mark.lab
+
+FRA1, FRA2 = SITES["fra"]["proxies"]
+BER1, BER2 = SITES["ber"]["proxies"]
+
+
+@pytest.fixture(scope="module")
+def fra_device(devices: Devices) -> Device:
+    return devices.start("core-fra", "fra")
+
+
+@pytest.fixture(scope="module")
+def ber_device(devices: Devices) -> Device:
+    return devices.start("core-ber", "ber")
+
+
+@pytest.mark.parametrize("transport", ["u1", "t1", "l1"], ids=["udp", "tcp", "tls"])
+def test_register_at_site_a_is_replicated_to_every_proxy(
+    fra_device: Device, tenant: dict[str, Any], aor_of: Any, transport: str
+) -> None:
+    index = {"u1": 10, "t1": 11, "l1": 12}[transport]
+    user, password = device_creds(tenant, index)
+    port = 5100 + index
+    status = fra_device.register(user, password, FRA1, transport=transport, port=port)
+    assert status.startswith("200"), f"REGISTER over {transport} at {FRA1}: {status}"
+    aor = aor_of(user)
+    expected = f"{fra_device.ip}:{port}"
+    for proxy in ["pbx-lab-fra-sip-proxy-2", "pbx-lab-ber-sip-proxy-1", "pbx-lab-ber-sip-proxy-2"]:
+        contacts = wait_for(
+            lambda p=proxy: [c for c in location_contacts(p, aor) if expected in c],
+            10,
+            what=f"{aor} -> {expected} replicated to {proxy}",
+        )
+        assert contacts
+    # Unregister again so the extension's contact limit is untouched for other tests.
+    assert fra_device.register(user, password, FRA1, transport=transport, port=port, expires=0)[
+        :3
+    ] in ("200",)
+
+
+def test_wrong_password_is_refused(fra_device: Device, tenant: dict[str, Any]) -> None:
+    user, _ = device_creds(tenant, 13)
+    status = fra_device.register(user, "not-the-password", FRA1, port=5113)
+    assert not status.startswith("200"), status
+
+
+def test_tls_certificate_chains_to_the_lab_ca(fra_device: Device) -> None:
+    r = fra_device.sh(
+        f"echo | openssl s_client -connect {FRA1}:5061 -CAfile /ca.pem -verify_return_error "
+        "-brief 2>&1",
+        timeout=20,
+    )
+    assert "Verification: OK" in r.stdout, r.stdout
+
+
+def test_unknown_extension_gets_404(ber_device: Device, tenant: dict[str, Any]) -> None:
+    user, password = device_creds(tenant, 0)
+    status = ber_device.call("999999", user, password, BER1, port=5090)
+    assert status.startswith("404"), status
+
+
+def test_cross_customer_internal_address_is_refused(
+    ber_device: Device, tenant: dict[str, Any]
+) -> None:
+    """One customer's device cannot reach another customer's extension by its internal AOR."""
+    user, password = device_creds(tenant, 0)
+    others = tenant.get("other_devices") or []
+    other_customer = (
+        int(others[0]["aor"].split("x")[0][1:])
+        if others and others[0].get("aor")
+        else int(tenant["customer_id"]) + 1
+    )
+    target = f"c{other_customer}x100"
+    status = ber_device.call(target, user, password, BER1, port=5091)
+    assert status.startswith("403"), f"{user} -> {target}: {status}"
+
+
+def test_fourth_device_of_an_extension_is_refused(
+    fra_device: Device, tenant: dict[str, Any]
+) -> None:
+    """Business Option: 3 devices per extension; the 4th binding gets the registrar's refusal."""
+    user, password = device_creds(tenant, 20)
+    ports = [5120, 5121, 5122, 5123]
+    try:
+        for port in ports[:3]:
+            status = fra_device.register(user, password, FRA1, port=port)
+            assert status.startswith("200"), f"binding {port}: {status}"
+        refused = fra_device.register(user, password, FRA2, port=ports[3])
+        assert not refused.startswith("200"), f"4th binding accepted: {refused}"
+        assert refused.startswith(("403", "503")), refused
+    finally:
+        for port in ports:
+            fra_device.register(user, password, FRA1, port=port, expires=0)
+
+
+def test_second_device_without_business_option_is_refused(
+    fra_device: Device, tenant: dict[str, Any]
+) -> None:
+    others = tenant.get("other_devices")
+    assert others, "demo tenant has no `other_devices` (customer without Business Option)"
+    user, password = device_creds(tenant, 0, key="other_devices")
+    try:
+        assert fra_device.register(user, password, FRA1, port=5130).startswith("200")
+        refused = fra_device.register(user, password, FRA1, port=5131)
+        assert not refused.startswith("200"), f"2nd binding accepted: {refused}"
+    finally:
+        for port in (5130, 5131):
+            fra_device.register(user, password, FRA1, port=port, expires=0)
+
+
+def capture(netns_of: str, name: str, bpf: str, devices: Devices) -> str:
+    """Start tcpdump (verbose, shows the TOS byte) in another container's network namespace."""
+    full = f"{PREFIX}-cap-{name}"
+    devices.started.append(full)
+    docker("rm", "-f", full)
+    docker(
+        "run", "-d", "--name", full, "--network", f"container:{netns_of}",
+        "--entrypoint", "tcpdump", devices.image, "-i", "any", "-nn", "-v", "-l", bpf,
+    )  # fmt: skip
+    wait_for(
+        lambda: "listening on" in docker("logs", full).stderr, 10, what=f"tcpdump in {netns_of}"
+    )
+    return full
+
+
+def packets(container: str) -> list[tuple[str, str, str]]:
+    """(tos, source ip.port, destination ip.port) of every captured packet."""
+    lines = docker("logs", container).stdout.splitlines()
+    found = []
+    for first, second in zip(lines, lines[1:], strict=False):
+        tos = re.search(r"\(tos (0x[0-9a-f]+)", first)
+        addr = re.match(r"\s+(\S+) > (\S+?):", second)
+        if tos and addr:
+            found.append((tos.group(1), addr.group(1), addr.group(2)))
+    return found
+
+
+def test_call_from_site_b_to_a_flows_through_rtpengine_with_dscp(
+    devices: Devices, fra_device: Device, ber_device: Device, tenant: dict[str, Any]
+) -> None:
+    callee_user, callee_pw = device_creds(tenant, 1)
+    caller_user, caller_pw = device_creds(tenant, 0)
+    assert fra_device.register(callee_user, callee_pw, FRA1, port=5070).startswith("200")
+    fra_relay = capture(SITES["fra"]["relay"], "fra-relay", "udp portrange 30000-30999", devices)
+    ber_relay = capture(SITES["ber"]["relay"], "ber-relay", "udp portrange 30000-30999", devices)
+    sip_at_callee = capture(fra_device.name, "fra-dev", "udp port 5070", devices)
+    fra_device.answer(port=5070)
+    time.sleep(0.5)  # let the answering sipp bind its port before the INVITE arrives
+    status = ber_device.call(
+        extension_of(tenant, 1), caller_user, caller_pw, BER1, hold_ms=3000, port=5080
+    )
+    assert status.startswith("200"), f"call {caller_user} (ber) -> {callee_user} (fra): {status}"
+    assert "INVITE" in fra_device.answered(5070)
+
+    # Media: both sites' relays carried RTP (device legs on the public side, relay to relay on
+    # the backbone), and what the relays sent is marked EF (TOS 0xb8).
+    for cap, relay_ip in ((fra_relay, SITES["fra"]["relay_ip"]), (ber_relay, "172.30.0.121")):
+        sent = wait_for(
+            lambda c=cap, ip=relay_ip: [p for p in packets(c) if p[1].startswith(ip + ".")],
+            10,
+            what=f"RTP sent by {relay_ip}",
+        )
+        assert len(sent) >= 20, f"{relay_ip} relayed only {len(sent)} packets"
+        assert {tos for tos, _, _ in sent} == {"0xb8"}, f"RTP from {relay_ip} not EF: {sent[:5]}"
+    to_callee = [p for p in packets(fra_relay) if p[2].startswith(fra_device.ip + ".")]
+    assert to_callee, "the fra relay sent no media to the callee"
+
+    # Signalling from the proxy to the device is marked CS3 (TOS 0x60).
+    sip = [p for p in packets(sip_at_callee) if p[1].startswith(FRA1 + ".")]
+    assert sip, "no SIP from the proxy captured at the device"
+    assert {tos for tos, _, _ in sip} == {"0x60"}, f"SIP from {FRA1} not CS3: {sip[:5]}"
