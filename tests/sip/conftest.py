@@ -341,7 +341,7 @@ def start_baresip(
     directory = f"/tmp/bs-{user}"
     config = BARESIP_CONFIG.format(ip=device.ip, dns=SITES[device.site]["dns"], dir=directory)
     account = (
-        f"<sip:{user}@pbx.lab;transport=tls>;auth_pass={password};outbound=\"{outbound}\";"
+        f'<sip:{user}@pbx.lab;transport=tls>;auth_pass={password};outbound="{outbound}";'
         f"mediaenc={mediaenc};answermode=auto;regint=300;audio_codecs=PCMA\n"
     )
     dial_opt = f"-e '/dial {dial}'" if dial else ""
@@ -353,7 +353,7 @@ def start_baresip(
         "* 440))) for i in range(8000 * 60)))\n"
     )
     r = device.sh(
-        f"mkdir -p {directory} && python3 -c \"{tone}\" && "
+        f'mkdir -p {directory} && python3 -c "{tone}" && '
         f"cat > {directory}/config <<'CFG'\n{config}CFG\n"
         f"cat > {directory}/accounts <<'ACC'\n{account}ACC\n"
         f"(timeout {seconds + 5} baresip -f {directory} {dial_opt} -t {seconds} "

@@ -5,6 +5,7 @@ Real peers only: sipp (Debian 13, TLS) as devices, the lab's proxies, relays, ap
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from typing import Any
@@ -39,7 +40,9 @@ def ber_device(devices: Devices) -> Device:
     return devices.start("core-ber", "ber")
 
 
-@pytest.mark.parametrize("transport", ["u1", "t1", "l1"], ids=["udp", "tcp", "tls"])
+# TLS registration is proven with baresip (test_srtp.py): Debian 13's sipp 3.7.3 TLS client
+# cannot finish its non-blocking handshake against OpenSSL 3 (SIPp issue #719).
+@pytest.mark.parametrize("transport", ["u1", "t1"], ids=["udp", "tcp"])
 def test_register_at_site_a_is_replicated_to_every_proxy(
     fra_device: Device, tenant: dict[str, Any], aor_of: Any, transport: str
 ) -> None:
@@ -152,7 +155,7 @@ def packets(container: str) -> list[tuple[str, str, str]]:
     """(tos, source ip.port, destination ip.port) of every captured packet."""
     lines = docker("logs", container).stdout.splitlines()
     found = []
-    for first, second in zip(lines, lines[1:], strict=False):
+    for first, second in itertools.pairwise(lines):
         tos = re.search(r"\(tos (0x[0-9a-f]+)", first)
         addr = re.match(r"\s+(\S+) > (\S+?):", second)
         if tos and addr:
