@@ -138,8 +138,16 @@ def unban(ip: str) -> None:
 @pytest.fixture(scope="session")
 def lab() -> dict[str, Any]:
     needed = ALL_PROXIES + [s["relay"] for s in SITES.values()]
-    states = {n: container_state(n) for n in needed}
-    bad = {n: s for n, s in states.items() if s != "running healthy"}
+    # A proxy restarted moments ago (an earlier failover test) gets a bounded grace period.
+    deadline = time.monotonic() + 60
+    while True:
+        states = {n: container_state(n) for n in needed}
+        bad = {n: s for n, s in states.items() if s != "running healthy"}
+        if not bad or time.monotonic() > deadline or any(
+            s in ("missing", "exited") or s.startswith("exited") for s in bad.values()
+        ):
+            break
+        time.sleep(1)
     assert not bad, f"lab not up/healthy (run `make lab`): {bad}"
     assert TENANT_FILE.exists(), f"{TENANT_FILE} missing (run `make lab`)"
     return SITES
@@ -276,6 +284,9 @@ class Devices:
             docker("network", "connect", "--ip", extra_ip, SITES[other]["net"], name, check=True)
             extra[other] = extra_ip
         docker("start", name, check=True)
+        # A ban left by an earlier run (flood/auth tests reuse addresses) must not leak in.
+        for address in [ip, *extra.values()]:
+            unban(address)
         return Device(name, site, ip, extra)
 
     def remove_all(self) -> None:

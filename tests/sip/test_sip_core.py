@@ -113,7 +113,7 @@ def test_fourth_device_of_an_extension_is_refused(
         for port in ports[:3]:
             status = fra_device.register(user, password, FRA1, port=port)
             assert status.startswith("200"), f"binding {port}: {status}"
-        refused = fra_device.register(user, password, FRA2, port=ports[3])
+        refused = fra_device.register(user, password, FRA1, port=ports[3])
         assert not refused.startswith("200"), f"4th binding accepted: {refused}"
         assert refused.startswith(("403", "503")), refused
     finally:
