@@ -143,8 +143,10 @@ def lab() -> dict[str, Any]:
     while True:
         states = {n: container_state(n) for n in needed}
         bad = {n: s for n, s in states.items() if s != "running healthy"}
-        if not bad or time.monotonic() > deadline or any(
-            s in ("missing", "exited") or s.startswith("exited") for s in bad.values()
+        if (
+            not bad
+            or time.monotonic() > deadline
+            or any(s in ("missing", "exited") or s.startswith("exited") for s in bad.values())
         ):
             break
         time.sleep(1)
@@ -207,17 +209,18 @@ class Device:
         port: int = 5070,
         expires: int = 300,
         ip: str = "",
+        timeout: int = 15,
     ) -> str:
         """REGISTER with digest auth; returns the final status line ("200 OK", ...)."""
         port_opt = f"{proxy}:5061" if transport == "l1" else f"{proxy}:5060"
         log = f"/tmp/reg-{user}-{port}-{time.monotonic_ns()}.log"
         r = self.sh(
             f"printf 'SEQUENTIAL\\n{user};\\n' > /tmp/u-{user}.csv && "
-            f"cd /etc/sipclient && timeout 20 sipp {port_opt} -sf /scen/register.xml "
+            f"cd /etc/sipclient && timeout {timeout + 5} sipp {port_opt} -sf /scen/register.xml "
             f"-inf /tmp/u-{user}.csv -au {user} -ap '{password}' -set expires {expires} "
-            f"-t {transport} -i {ip or self.ip} -p {port} -m 1 -nostdin -timeout 15s "
+            f"-t {transport} -i {ip or self.ip} -p {port} -m 1 -nostdin -timeout {timeout}s "
             f"-trace_logs -log_file {log} >/dev/null 2>&1; cat {log}",
-            timeout=30,
+            timeout=timeout + 15,
         )
         m = re.search(rf"STATUS {re.escape(user)} (\d+ [^\n]*)", r.stdout)
         return m.group(1).strip() if m else f"no final answer ({r.stdout.strip()} {r.stderr})"

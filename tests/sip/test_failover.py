@@ -1,0 +1,140 @@
+"""Site failover: site A's proxies and relay stop while a call runs; devices re-register at site B
+by DNS SRV, bindings made at B before the stop stay reachable, and new calls connect. Site A is
+started again afterwards and its proxies re-learn the location table over DMQ without the
+bindings that were removed while they were down.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+
+from .conftest import (
+    SITES,
+    Device,
+    Devices,
+    device_creds,
+    docker,
+    extension_of,
+    location_contacts,
+    wait_for,
+    wait_proxies_healthy,
+)
+
+pytestmark = pytest.mark.lab
+
+SITE_A = SITES["fra"]["proxy_containers"] + [SITES["fra"]["relay"]]
+RESULT = {}
+
+
+def srv_targets(device: Device, dns: str) -> list[str]:
+    """_sip._udp.pbx.lab as the device's resolver answers it, best priority first, as IPs."""
+    answer = device.sh(f"dig +short @{dns} SRV _sip._udp.pbx.lab").stdout
+    records = sorted(
+        (int(p), -int(w), t.rstrip("."))
+        for p, w, _, t in (line.split() for line in answer.splitlines() if line)
+    )
+    ips = []
+    for _, _, target in records:
+        address = device.sh(f"dig +short @{dns} A {target}").stdout.strip()
+        assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", address), f"{target}: {address!r}"
+        ips.append(address)
+    return ips
+
+
+def register_by_srv(device: Device, user: str, password: str, port: int) -> str:
+    """What a phone does: try the SRV targets in order until one answers; returns the proxy."""
+    for proxy in srv_targets(device, SITES[device.site]["dns"]):
+        site = "fra" if proxy.startswith("172.30.1.") else "ber"
+        ip = device.ip if site == device.site else device.extra_ips.get(site, "")
+        if not ip:
+            continue
+        status = device.register(user, password, proxy, port=port, ip=ip, timeout=3)
+        if status.startswith("200"):
+            return proxy
+    raise AssertionError(f"{user}: no SRV target accepted the registration")
+
+
+def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) -> None:
+    # A device "on the internet": home site fra (its DNS prefers fra), can reach ber too.
+    roamer = devices.start("fo-roamer", "fra", also=("ber",))
+    local_b = devices.start("fo-local-b", "ber")
+    roamer_user, roamer_pw = device_creds(tenant, 40)
+    b_user, b_pw = device_creds(tenant, 41)
+    gone_user, gone_pw = device_creds(tenant, 42)
+
+    assert register_by_srv(roamer, roamer_user, roamer_pw, 5070).startswith("172.30.1.")
+    assert local_b.register(b_user, b_pw, SITES["ber"]["proxies"][0], port=5070).startswith("200")
+    # A binding that will be removed while site A is down: must not come back after re-sync.
+    assert local_b.register(gone_user, gone_pw, SITES["ber"]["proxies"][0], port=5071)[:3] == "200"
+
+    # A call running through site A (ber device -> roamer registered at fra).
+    roamer.answer(port=5070)
+    time.sleep(0.5)
+    local_b.sh(
+        f"cd /tmp && (timeout 60 sipp {SITES['ber']['proxies'][0]}:5060 -sf /scen/call.xml "
+        f"-s {extension_of(tenant, 40)} -set caller {b_user} -set hold 40000 -au {b_user} "
+        f"-ap '{b_pw}' -i {local_b.ip} -p 5090 -m 1 -nostdin -trace_logs "
+        f"-log_file /tmp/running.log >/dev/null 2>&1 &)"
+    )
+    wait_for(
+        lambda: "STATUS 200" in local_b.sh("cat /tmp/running.log 2>/dev/null").stdout,
+        15,
+        what="the call through site A to be up",
+    )
+
+    stopped_at = time.monotonic()
+    try:
+        for name in SITE_A:
+            docker("kill", name, check=True)
+        # The roamer's registrations now fail over to site B by SRV.
+        proxy = register_by_srv(roamer, roamer_user, roamer_pw, 5072)
+        assert proxy.startswith("172.30.2."), proxy
+        # A binding made before the stop (at site B) is reachable through site B.
+        local_b.answer(port=5070)
+        time.sleep(0.3)
+        status = roamer.call(
+            extension_of(tenant, 41), roamer_user, roamer_pw, proxy,
+            hold_ms=1000, port=5080, ip=roamer.extra_ips["ber"],
+        )  # fmt: skip
+        assert status.startswith("200"), f"call after failover: {status}"
+        RESULT["stop_to_first_call_s"] = round(time.monotonic() - stopped_at, 1)
+        print(f"\nfailover: stop of site A to first successful call: {RESULT}")
+        assert RESULT["stop_to_first_call_s"] < 30
+
+        # The re-registered roamer is reachable through site B too (new call towards it).
+        roamer.answer(port=5072, ip=roamer.extra_ips["ber"])
+        time.sleep(0.3)
+        status = local_b.call(
+            extension_of(tenant, 40), b_user, b_pw, SITES["ber"]["proxies"][1], port=5091
+        )
+        assert status.startswith("200"), f"call to the re-registered roamer: {status}"
+
+        # Removed while site A is down.
+        assert local_b.register(gone_user, gone_pw, SITES["ber"]["proxies"][0], port=5071,
+                                expires=0)[:3] == "200"  # fmt: skip
+    finally:
+        for name in SITE_A:
+            docker("start", name)
+    wait_proxies_healthy(SITES["fra"]["proxy_containers"], timeout=90)
+
+    # DMQ re-sync: the restarted proxies learn the table again, without the removed binding.
+    fra1 = SITES["fra"]["proxy_containers"][0]
+    b_aor = wait_for(
+        lambda: location_contacts(fra1, aor_for(b_user)), 30, what=f"{b_user} synced to {fra1}"
+    )
+    assert any(local_b.ip in c for c in b_aor)
+    assert location_contacts(fra1, aor_for(gone_user)) == []
+    # Clean up the bindings this test made.
+    local_b.register(b_user, b_pw, SITES["ber"]["proxies"][0], port=5070, expires=0)
+
+
+def aor_for(username: str) -> str:
+    r = docker(
+        "exec", "-u", "postgres", "pbx-lab-fra-db", "psql", "-X", "-At", "-d", "pbx", "-c",
+        f"SELECT aor FROM kamailio_subscriber WHERE username = '{username}'",
+    )  # fmt: skip
+    return r.stdout.strip()
