@@ -23,6 +23,8 @@ KAMAILIO_FRA_1: dict[str, Any] = {
     "rtpengines": {"local": ["udp:10.231.1.21:2223"], "remote": ["udp:10.231.2.21:2223"]},
     "apps": ["http://10.231.1.31:8000", "http://10.231.1.32:8000", "http://10.231.2.31:8000"],
     "sip_domain": "pbx.lab",
+    "dmq_port": 5090,
+    "carrier": "udp:10.231.0.5:5060",
 }
 
 # The second fra proxy: the peer that probes the first one in the proofs.

@@ -40,6 +40,14 @@ def test_kamailio_node_cfg_places_every_value(render):
     assert substdef(text, "PBX_RTPENGINE_LOCAL").split() == node["rtpengines"]["local"]
     assert substdef(text, "PBX_RTPENGINE_REMOTE").split() == node["rtpengines"]["remote"]
     assert substdef(text, "PBX_APP_URLS").split(",") == node["apps"]
+    assert substdef(text, "PBX_DMQ_PORT") == "5090"
+    assert substdef(text, "PBX_CARRIER_HOST") == "10.231.0.5"
+    assert substdef(text, "PBX_CARRIER_URI") == "sip:10.231.0.5:5060;transport=udp"
+    # The per-peer modparams of the second inclusion: DMQ peers by IP, relay sets 0/1.
+    for peer in node["dmq_peers"]:
+        assert f'modparam("dmq", "notification_address", "sip:{peer}:5090")' in text
+    assert 'modparam("rtpengine", "rtpengine_sock", "0 == udp:10.231.1.21:2223")' in text
+    assert 'modparam("rtpengine", "rtpengine_sock", "1 == udp:10.231.2.21:2223")' in text
 
     listens = re.findall(r"^listen=(.*)$", text, re.M)
     public, internal = node["listen"]
@@ -48,6 +56,9 @@ def test_kamailio_node_cfg_places_every_value(render):
         f"tcp:{public}:5060 advertise {node['advertise']}:5060",
         f"udp:{internal}:5060",
         f"tcp:{internal}:5060",
+        f"tls:{public}:5061 advertise {node['advertise']}:5061",
+        f"tls:{public}:8443 advertise {node['advertise']}:8443",
+        f"udp:{internal}:5090",
     ]
 
 
@@ -55,7 +66,9 @@ def test_kamailio_node_cfg_renders_empty_lists(render):
     text = render("kamailio/node.cfg.j2", samples.KAMAILIO_MINIMAL)
     assert substdef(text, "PBX_DMQ_PEERS") == ""
     assert substdef(text, "PBX_RTPENGINE_REMOTE") == ""
-    assert len(re.findall(r"^listen=", text, re.M)) == 2
+    assert "notification_address" not in text
+    assert '"1 == ' not in text
+    assert len(re.findall(r"^listen=", text, re.M)) == 5
 
 
 @pytest.mark.parametrize("key", sorted(samples.KAMAILIO_FRA_1))
@@ -83,6 +96,8 @@ def test_kamailio_accepts_rendered_config(built_images, render, tmp_path, node):
     node_cfg.chmod(0o644)
     result = docker(
         "run", "--rm", "--network", "none",
+        "-e", "PBX_DB_URL=postgres://kamailio:pw@10.231.0.41:5432/pbx",
+        "-e", "PBX_INTERNAL_TOKEN=image-test-token",
         "-v", f"{node_cfg}:/etc/kamailio/node.cfg:ro",
         "--entrypoint", "kamailio", image("kamailio"), "-c", "-f", KAMAILIO_CFG,
     )  # fmt: skip
@@ -113,7 +128,10 @@ def test_rtpengine_conf_places_every_value(render):
     text = render("rtpengine/rtpengine.conf.j2", node)
     assert "[rtpengine]" in text.splitlines()
     values = conf_values(text)
-    assert values["interface"] == f"{node['interface']}!{node['advertise']}"
+    ng_host = node["ng_listen"].rsplit(":", 1)[0]
+    assert values["interface"] == (
+        f"public/{node['interface']}!{node['advertise']};backbone/{ng_host}"
+    )
     assert values["listen-ng"] == node["ng_listen"]
     assert values["listen-cli"] == node["cli_listen"]
     assert values["port-min"] == str(node["port_min"])
