@@ -15,6 +15,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _NEEDS_DOCKER & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.lab)
+    # Tests that stop parts of the lab (a whole site, a proxy) run after everything that needs
+    # the lab whole, so their after-effects (relays marked down, stale bindings) touch no one.
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
 
 
 @pytest.fixture(scope="session")

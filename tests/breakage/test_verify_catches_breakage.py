@@ -19,7 +19,11 @@ import pytest
 
 from pbx_infra.lab.declared import REPO
 
-pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("converged_stand_ins")]
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.disruptive,
+    pytest.mark.usefixtures("converged_stand_ins"),
+]
 
 
 def failing_checks(tmp_path: Path) -> dict[str, str]:

@@ -99,63 +99,12 @@ def create_started(lab: Lab, name: str, img: str, ip: str, path: str, content: s
     return full
 
 
-SIP_INVITE = r"""
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.connect((sys.argv[1], 5060)); ip, port = s.getsockname()
-s.send((f"INVITE sip:100@pbx.lab SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK-t1;rport\r\n"
-        f"Max-Forwards: 70\r\nFrom: <sip:200@pbx.lab>;tag=t1\r\nTo: <sip:100@pbx.lab>\r\n"
-        f"Call-ID: imgtest-invite\r\nCSeq: 1 INVITE\r\nContact: <sip:200@{ip}:{port}>\r\n"
-        f"Content-Length: 0\r\n\r\n").encode())
-s.settimeout(3); print(s.recv(65535).decode().split("\r\n")[0])
-"""
-
 NG_PING = r"""
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
 host, port = sys.argv[1].rsplit(":", 1)
 s.sendto(b"imgtest1 d7:command4:pinge", (host, int(port))); print(s.recv(999).decode())
 """
-
-
-def test_kamailio_pair(lab, render, tmp_path):
-    nodes = [relocate(samples.KAMAILIO_FRA_1), relocate(samples.KAMAILIO_FRA_2)]
-    first, second = (
-        create_started(
-            lab,
-            f"kam{i}",
-            image("kamailio"),
-            node["listen"][0],
-            "/etc/kamailio/node.cfg",
-            render("kamailio/node.cfg.j2", node),
-            tmp_path,
-            backbone_ip=node["internal"],
-        )
-        for i, node in enumerate(nodes, 1)
-    )
-    assert lab.wait_healthy(first).startswith("OK: OPTIONS")
-    lab.wait_healthy(second)
-    internal = nodes[0]["internal"]
-
-    # The other proxy probes over the backbone, as the other site's proxies will.
-    probe = docker("exec", "-e", f"PBX_HEALTH_TARGET={internal}:5060", second, "pbx-healthcheck")
-    assert probe.returncode == 0, probe.stdout
-    assert "SIP/2.0 200" in probe.stdout
-
-    rpc = docker("exec", second, "kamcmd", "-s", f"tcp:{internal}:2049", "core.uptime")
-    assert rpc.returncode == 0, rpc.stderr
-    assert "uptime" in rpc.stdout
-    public = nodes[0]["listen"][0]
-    closed = docker("exec", second, "kamcmd", "-s", f"tcp:{public}:2049", "core.uptime")
-    assert closed.returncode != 0, "management RPC must not listen on the public address"
-
-    local = docker("exec", first, "kamcli", "uptime")
-    assert local.returncode == 0, local.stderr
-    assert "uptime" in local.stdout
-
-    invite = docker("exec", second, "python3", "-c", SIP_INVITE, public)
-    assert invite.stdout.strip() == "SIP/2.0 503 Service not yet available"
 
 
 def test_rtpengine(lab, render, tmp_path):

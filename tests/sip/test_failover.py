@@ -24,7 +24,7 @@ from .conftest import (
     wait_proxies_healthy,
 )
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.disruptive]
 
 SITE_A = SITES["fra"]["proxy_containers"] + [SITES["fra"]["relay"]]
 RESULT = {}

@@ -183,12 +183,16 @@ def test_call_from_site_b_to_a_flows_through_rtpengine_with_dscp(
     # Media: both sites' relays carried RTP (device legs on the public side, relay to relay on
     # the backbone), and what the relays sent is marked EF (TOS 0xb8).
     for cap, relay_ip in ((fra_relay, SITES["fra"]["relay_ip"]), (ber_relay, "172.30.0.121")):
+        # Wait for the threshold itself: the capture fills while the call's media flows.
         sent = wait_for(
-            lambda c=cap, ip=relay_ip: [p for p in packets(c) if p[1].startswith(ip + ".")],
+            lambda c=cap, ip=relay_ip: (
+                found
+                if len(found := [p for p in packets(c) if p[1].startswith(ip + ".")]) >= 20
+                else None
+            ),
             10,
-            what=f"RTP sent by {relay_ip}",
+            what=f"20 RTP packets sent by {relay_ip}",
         )
-        assert len(sent) >= 20, f"{relay_ip} relayed only {len(sent)} packets"
         assert {tos for tos, _, _ in sent} == {"0xb8"}, f"RTP from {relay_ip} not EF: {sent[:5]}"
     to_callee = [p for p in packets(fra_relay) if p[2].startswith(fra_device.ip + ".")]
     assert to_callee, "the fra relay sent no media to the callee"
