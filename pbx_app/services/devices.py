@@ -36,6 +36,8 @@ SIP_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
 # c<customer id>x<extension number>; extension numbers have no leading 0, so it is unique across
 # customers. Device usernames may not take this shape.
 AOR = re.compile(r"c([1-9][0-9]{0,9})x([1-9][0-9]{1,7})")
+# The caller name Kamailio uses for calls arriving from the carrier trunk (inbound DIDs).
+CARRIER_CALLER = "carrier"
 _MAC_SEPARATORS = re.compile(r"[:\-.]")
 _MAC = re.compile(r"[0-9a-f]{12}")
 
@@ -108,6 +110,8 @@ def create(
         raise errors.InvalidNumberFormat(
             "a SIP username may not look like an address of record (c<customer>x<extension>)"
         )
+    if username == CARRIER_CALLER:
+        raise errors.InvalidNumberFormat(f"{CARRIER_CALLER!r} is reserved for the carrier trunk")
     if repo.sip_username_exists(conn, username):
         raise errors.SipUsernameInUse(f"SIP username {username!r} is taken")
     mac = normalise_mac(new.mac) if new.mac else None

@@ -16,6 +16,8 @@ Decisions (always an answer, never an error, for any caller/target text):
 - ``reject 403``: the caller is not an active device, or the target is another customer's
   internal address (its AOR, a device username). Tenant isolation: another customer's
   extensions are reachable only through their public numbers.
+- inbound (caller ``carrier``, the trunk): a platform DID reaches its extension, a number in a
+  platform block that no extension answers is 404, anything else 403 (no transit via the PBX).
 - ``reject 404``: no such extension of the caller's customer; a number inside a platform block
   that no extension answers; a customer whose trial has ended; anything that is not a number.
 
@@ -38,7 +40,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from pbx_app.repositories import routing as repo
-from pbx_app.services.devices import AOR, SIP_USERNAME
+from pbx_app.services.devices import AOR, CARRIER_CALLER, SIP_USERNAME
 from pbx_app.services.extensions import EXTENSION_NUMBER
 from pbx_app.services.numbering import EMERGENCY_NUMBERS, dialled_to_e164
 
@@ -66,7 +68,22 @@ def _local(row: RowMapping | None, now: datetime) -> dict[str, Any]:
     }
 
 
+def inbound(conn: Connection, target: str, now: datetime) -> dict[str, Any]:
+    """A call from the carrier: a platform DID reaches its extension; nothing else transits."""
+    number = dialled_to_e164(target) or (target if target.startswith("+") else None)
+    if number is None:
+        return dict(NOT_FOUND)
+    rows = repo.public_number(conn, number)
+    explicit = [r for r in rows if r["tier"] == 1]
+    in_block = [r for r in rows if r["tier"] == 2 and r["number"] is not None]
+    if explicit or in_block:
+        return _local((explicit or in_block)[0], now)
+    return dict(NOT_FOUND) if rows else dict(FORBIDDEN)
+
+
 def decide(conn: Connection, caller: str, target: str, now: datetime) -> dict[str, Any]:
+    if caller == CARRIER_CALLER:
+        return inbound(conn, target, now)
     if not SIP_USERNAME.fullmatch(caller):
         return dict(FORBIDDEN)
     me = repo.caller(conn, caller)

@@ -458,3 +458,29 @@ def _any_loc(world: World) -> int:
                 text("SELECT id FROM locations WHERE customer_id = :c"), {"c": world.c}
             ).scalar_one()
         )
+
+
+def test_no_device_may_be_called_carrier(world: World) -> None:
+    from pbx_app import errors
+
+    with pytest.raises(errors.InvalidNumberFormat, match="carrier trunk"):
+        _device(world.db, world.c, _extension(world.db, world.c, _any_loc(world), "12"), "carrier")
+
+
+# --- route: inbound from the carrier trunk ---------------------------------------------------
+@pytest.mark.parametrize("dialled", ["+49307770100", "0307770100", "0049307770100"])
+def test_inbound_did_from_the_carrier_reaches_its_extension(world: World, dialled: str) -> None:
+    assert world.decide("carrier", dialled) == local(world.b, "100", srtp=True)
+
+
+def test_inbound_implicit_did_and_unanswered_block_numbers(world: World) -> None:
+    assert world.decide("carrier", "+49307770105") == local(world.b, "105", srtp=True)
+    assert world.decide("carrier", "+49307770999") == NOT_FOUND  # in B's block, nobody answers
+
+
+def test_the_carrier_cannot_transit_or_reach_internal_addresses(world: World) -> None:
+    assert world.decide("carrier", "+4930555123") == FORBIDDEN  # not a platform number
+    assert world.decide("carrier", "100") == NOT_FOUND  # a bare extension is nobody's from outside
+    assert world.decide("carrier", f"c{world.a}x100") == NOT_FOUND
+    assert world.decide("carrier", "a-100") == NOT_FOUND
+    assert world.decide("carrier", "+49691239100") == NOT_FOUND  # trial ended: DID unreachable
