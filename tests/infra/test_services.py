@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -87,3 +88,23 @@ def test_lab_dns_answers_srv(host, target) -> None:
 def test_smtp_sink_accepts_mail(host, target) -> None:
     probe = host.run("pbx-healthcheck")
     assert probe.rc == 0, where(target, probe.stdout.strip())
+
+
+@by_kind(ServiceKind.SIP_PROXY)
+def test_dmq_knows_every_other_proxy_once(host, target, platform) -> None:
+    """Registrations replicate over DMQ: each proxy knows all others, by IP, exactly once."""
+    out = host.run("kamcmd dmq.list_nodes")
+    assert out.rc == 0, where(target, f"dmq.list_nodes failed: {out.stderr.strip()}")
+    nodes = re.findall(r"host: (\S+)\s+port: (\d+).*?status: (\w+).*?local: (\d)", out.stdout, re.S)
+    peers = [(h, s) for h, p, s, local in nodes if local == "0"]
+    wanted = {
+        str(p.reach) for p in platform.instances(ServiceKind.SIP_PROXY) if p != target.instance
+    }
+    seen = [h for h, _ in peers]
+    assert sorted(seen) == sorted(wanted), where(
+        target, f"DMQ peers {sorted(seen)}, want each of {sorted(wanted)} once"
+    )
+    # A peer that is down shows as not active here; its own checks fail, not this one.
+    inactive = sorted(h for h, s in peers if s != "active")
+    if inactive:
+        print(where(target, f"DMQ peers currently not active: {inactive}"))
