@@ -185,6 +185,14 @@ def aor_of() -> Any:
     return _aor
 
 
+def unique_call_id() -> str:
+    """A sipp -cid_str that no earlier run produced. sipp's default (call number, pid, IP) repeats
+    in every fresh container, so a new REGISTER would reuse the Call-ID of a binding an earlier
+    run left behind with a CSeq that is not higher (the registrar refuses it as out of order),
+    and a new call would reuse a Call-ID that rtpengine still holds in its delete delay."""
+    return f"%u-%p-{time.time_ns():x}@%s"
+
+
 # ---- test devices -----------------------------------------------------------------------------
 
 
@@ -218,6 +226,7 @@ class Device:
             f"printf 'SEQUENTIAL\\n{user};\\n' > /tmp/u-{user}.csv && "
             f"cd /etc/sipclient && timeout {timeout + 5} sipp {port_opt} -sf /scen/register.xml "
             f"-inf /tmp/u-{user}.csv -au {user} -ap '{password}' -set expires {expires} "
+            f"-cid_str {unique_call_id()} "
             f"-t {transport} -i {ip or self.ip} -p {port} -m 1 -nostdin -timeout {timeout}s "
             f"-trace_logs -log_file {log} >/dev/null 2>&1; cat {log}",
             timeout=timeout + 15,
@@ -225,13 +234,23 @@ class Device:
         m = re.search(rf"STATUS {re.escape(user)} (\d+ [^\n]*)", r.stdout)
         return m.group(1).strip() if m else f"no final answer ({r.stdout.strip()} {r.stderr})"
 
-    def answer(self, port: int = 5070, calls: int = 1, ip: str = "") -> None:
-        """Answer `calls` calls on `port` in the background, echoing RTP."""
+    def answer(self, port: int = 5070, ip: str = "") -> None:
+        """Answer one call on `port` in the background, echoing RTP. Returns once the
+        answering sipp listens (an INVITE arriving before that would go unanswered)."""
+        address = f"{ip or self.ip}:{port}"
+        # The previous sipp on this port (a registration, an earlier answerer) must be gone.
+        wait_for(lambda: not self.udp_bound(address), 15, what=f"{address} free in {self.name}")
         self.sh(
-            f"cd /tmp && (timeout 120 sipp -sf /scen/answer.xml -i {ip or self.ip} -p {port} "
-            f"-m {calls} -aa -rtp_echo -nostdin -trace_logs -log_file /tmp/ans-{port}.log "
-            f"> /dev/null 2>&1 &)"
+            f"cd /tmp && rm -f /tmp/ans-{port}.log && (timeout 120 sipp -sf /scen/answer.xml "
+            f"-i {ip or self.ip} -p {port} -aa -rtp_echo -nostdin -trace_logs "
+            f"-log_file /tmp/ans-{port}.log > /dev/null 2>&1 &)"
         )
+        wait_for(lambda: self.udp_bound(address), 15, what=f"sipp answering on {address}")
+
+    def udp_bound(self, address: str) -> bool:
+        port = address.rsplit(":", 1)[1]
+        bound = self.sh(f"ss -Hlun 'sport = :{port}'").stdout
+        return any(address in line for line in bound.splitlines())
 
     def answered(self, port: int = 5070) -> str:
         return self.sh(f"cat /tmp/ans-{port}.log 2>/dev/null").stdout
@@ -252,6 +271,7 @@ class Device:
         r = self.sh(
             f"cd /tmp && timeout {int(timeout)} sipp {proxy}:5060 -sf /scen/call.xml -s {target} "
             f"-set caller {user} -set hold {hold_ms} -au {user} -ap '{password}' "
+            f"-cid_str {unique_call_id()} "
             f"-i {ip or self.ip} -p {port} -m 1 -nostdin -timeout {int(timeout) - 2}s "
             f"-trace_logs -log_file {log} >/dev/null 2>&1; cat {log}",
             timeout=timeout + 10,

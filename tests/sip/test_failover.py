@@ -20,6 +20,7 @@ from .conftest import (
     docker,
     extension_of,
     location_contacts,
+    unique_call_id,
     wait_for,
     wait_proxies_healthy,
 )
@@ -73,11 +74,11 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
 
     # A call running through site A (ber device -> roamer registered at fra).
     roamer.answer(port=5070)
-    time.sleep(0.5)
     local_b.sh(
         f"cd /tmp && (timeout 60 sipp {SITES['ber']['proxies'][0]}:5060 -sf /scen/call.xml "
         f"-s {extension_of(tenant, 40)} -set caller {b_user} -set hold 40000 -au {b_user} "
-        f"-ap '{b_pw}' -i {local_b.ip} -p 5090 -m 1 -nostdin -trace_logs "
+        f"-ap '{b_pw}' -cid_str {unique_call_id()} -i {local_b.ip} -p 5090 -m 1 -nostdin "
+        f"-trace_logs "
         f"-log_file /tmp/running.log >/dev/null 2>&1 &)"
     )
     wait_for(
@@ -95,7 +96,6 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
         assert proxy.startswith("172.30.2."), proxy
         # A binding made before the stop (at site B) is reachable through site B.
         local_b.answer(port=5070)
-        time.sleep(0.3)
         status = roamer.call(
             extension_of(tenant, 41), roamer_user, roamer_pw, proxy,
             hold_ms=1000, port=5080, ip=roamer.extra_ips["ber"],
@@ -107,7 +107,6 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
 
         # The re-registered roamer is reachable through site B too (new call towards it).
         roamer.answer(port=5072, ip=roamer.extra_ips["ber"])
-        time.sleep(0.3)
         status = local_b.call(
             extension_of(tenant, 40), b_user, b_pw, SITES["ber"]["proxies"][1], port=5091
         )

@@ -18,6 +18,7 @@ from .conftest import (
     Devices,
     device_creds,
     docker,
+    extension_of,
     location_contacts,
     wait_for,
 )
@@ -159,3 +160,42 @@ def packets(container: str) -> list[tuple[str, str, str]]:
         if tos and addr:
             found.append((tos.group(1), addr.group(1), addr.group(2)))
     return found
+
+
+def test_call_from_site_b_to_a_flows_through_rtpengine_with_dscp(
+    devices: Devices, fra_device: Device, ber_device: Device, tenant: dict[str, Any]
+) -> None:
+    callee_user, callee_pw = device_creds(tenant, 1)
+    caller_user, caller_pw = device_creds(tenant, 0)
+    assert fra_device.register(callee_user, callee_pw, FRA1, port=5070).startswith("200")
+    fra_relay = capture(SITES["fra"]["relay"], "fra-relay", "udp portrange 30000-30999", devices)
+    ber_relay = capture(SITES["ber"]["relay"], "ber-relay", "udp portrange 30000-30999", devices)
+    sip_at_callee = capture(fra_device.name, "fra-dev", "udp port 5070", devices)
+    fra_device.answer(port=5070)
+    status = ber_device.call(
+        extension_of(tenant, 1), caller_user, caller_pw, BER1, hold_ms=3000, port=5080
+    )
+    assert status.startswith("200"), f"call {caller_user} (ber) -> {callee_user} (fra): {status}"
+    assert "INVITE" in fra_device.answered(5070)
+
+    # Media: both sites' relays carried RTP (device legs on the public side, relay to relay on
+    # the backbone), and what the relays sent is marked EF (TOS 0xb8).
+    for cap, relay_ip in ((fra_relay, SITES["fra"]["relay_ip"]), (ber_relay, "172.30.0.121")):
+        # Wait for the threshold itself: the capture fills while the call's media flows.
+        sent = wait_for(
+            lambda c=cap, ip=relay_ip: (
+                found
+                if len(found := [p for p in packets(c) if p[1].startswith(ip + ".")]) >= 20
+                else None
+            ),
+            10,
+            what=f"20 RTP packets sent by {relay_ip}",
+        )
+        assert {tos for tos, _, _ in sent} == {"0xb8"}, f"RTP from {relay_ip} not EF: {sent[:5]}"
+    to_callee = [p for p in packets(fra_relay) if p[2].startswith(fra_device.ip + ".")]
+    assert to_callee, "the fra relay sent no media to the callee"
+
+    # Signalling from the proxy to the device is marked CS3 (TOS 0x60).
+    sip = [p for p in packets(sip_at_callee) if p[1].startswith(FRA1 + ".")]
+    assert sip, "no SIP from the proxy captured at the device"
+    assert {tos for tos, _, _ in sip} == {"0x60"}, f"SIP from {FRA1} not CS3: {sip[:5]}"
