@@ -109,6 +109,19 @@ def location_contacts(container: str, aor: str) -> list[str]:
     return re.findall(r"Address:\s*(\S+)", r.stdout)
 
 
+def clear_bindings(aor: str) -> None:
+    """Remove every binding of an AOR on every proxy (management RPC). A UA that was killed
+    leaves its binding until it expires (baresip's contact has a new port every run), and
+    stale bindings count against the device's max_contacts and get the AOR's calls forked."""
+    for proxy in ALL_PROXIES:
+        docker("exec", proxy, "kamcmd", "ul.rm", "location", f"{aor}@pbx.lab", timeout=20)
+    wait_for(
+        lambda: not any(location_contacts(p, aor) for p in ALL_PROXIES),
+        10,
+        what=f"no bindings of {aor} left on any proxy",
+    )
+
+
 def relay_totals(relay: str) -> dict[str, int]:
     """rtpengine's cumulative counters (packets/bytes relayed, sessions)."""
     r = docker(
