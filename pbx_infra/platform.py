@@ -58,20 +58,20 @@ class Site(pulumi.ComponentResource):
             f"{site}-sip-proxy", platform, site, images[ServiceKind.SIP_PROXY], secrets, child
         )
         self.media_relay = MediaRelay(
-            f"{site}-media-relay", platform, site, images[ServiceKind.MEDIA_RELAY], child
+            f"{site}-media-relay", platform, site, images[ServiceKind.MEDIA_RELAY], secrets, child
         )
         self.smtp = (
-            SmtpSink(f"{site}-smtp", platform, site, images[ServiceKind.SMTP], child)
+            SmtpSink(f"{site}-smtp", platform, site, images[ServiceKind.SMTP], secrets, child)
             if ServiceKind.SMTP in kinds
             else None
         )
         self.dns = (
-            LabDns(f"{site}-dns", platform, site, images[ServiceKind.DNS], child)
+            LabDns(f"{site}-dns", platform, site, images[ServiceKind.DNS], secrets, child)
             if ServiceKind.DNS in kinds
             else None
         )
         self.carrier = (
-            Carrier(f"{site}-carrier", platform, site, images[ServiceKind.CARRIER], child)
+            Carrier(f"{site}-carrier", platform, site, images[ServiceKind.CARRIER], secrets, child)
             if ServiceKind.CARRIER in kinds
             else None
         )

@@ -38,7 +38,7 @@ class ContainerSpec:
 
 
 class ServiceGroup(pulumi.ComponentResource):
-    """All containers of one service kind in one site."""
+    """All containers of one service kind in one site; `spec()` says what differs per kind."""
 
     kind: ServiceKind
 
@@ -48,10 +48,12 @@ class ServiceGroup(pulumi.ComponentResource):
         platform: Platform,
         site: str,
         image: docker.Image,
+        secrets: Secrets,
         opts: pulumi.ResourceOptions,
     ) -> None:
         super().__init__(f"pbx:service:{type(self).__name__}", name, None, opts)
         self.platform = platform
+        self.secrets = secrets
         self.containers: dict[str, docker.Container] = {}
         child = pulumi.ResourceOptions(parent=self, provider=opts.provider)
         for inst in platform.instances(self.kind, site):
@@ -73,18 +75,6 @@ class ServiceGroup(pulumi.ComponentResource):
 
 class SipProxy(ServiceGroup):
     kind = ServiceKind.SIP_PROXY
-
-    def __init__(
-        self,
-        name: str,
-        platform: Platform,
-        site: str,
-        image: docker.Image,
-        secrets: Secrets,
-        opts: pulumi.ResourceOptions,
-    ) -> None:
-        self.secrets = secrets
-        super().__init__(name, platform, site, image, opts)
 
     def spec(self, inst: Instance) -> ContainerSpec:
         # SIP/TLS and WSS material; the key is readable by its owner only.
@@ -148,7 +138,6 @@ class Database(ServiceGroup):
         opts: pulumi.ResourceOptions,
         primary: Database | None = None,
     ) -> None:
-        self.secrets = secrets
         self.primary = primary
         self.volume = docker.Volume(
             f"{name}-data",
@@ -159,7 +148,7 @@ class Database(ServiceGroup):
             ],
             opts=pulumi.ResourceOptions(provider=opts.provider),
         )
-        super().__init__(name, platform, site, image, opts)
+        super().__init__(name, platform, site, image, secrets, opts)
 
     def spec(self, inst: Instance) -> ContainerSpec:
         platform = self.platform
@@ -208,9 +197,8 @@ class PbxApp(ServiceGroup):
         database: Database,
         opts: pulumi.ResourceOptions,
     ) -> None:
-        self.secrets = secrets
         self.database = database
-        super().__init__(name, platform, site, image, opts)
+        super().__init__(name, platform, site, image, secrets, opts)
 
     def spec(self, inst: Instance) -> ContainerSpec:
         platform = self.platform
