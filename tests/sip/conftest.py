@@ -170,8 +170,8 @@ def lab() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def sipclient_image() -> str:
-    if docker("image", "inspect", IMAGE).returncode != 0:
-        docker("build", "-t", IMAGE, str(REPO / "sipclient"), timeout=600, check=True)
+    # Always through the build cache: an edited Dockerfile must not meet a stale image.
+    docker("build", "-q", "-t", IMAGE, str(REPO / "sipclient"), timeout=600, check=True)
     return IMAGE
 
 

@@ -39,9 +39,7 @@ def ber_device(devices: Devices) -> Device:
     return devices.start("core-ber", "ber")
 
 
-# TLS registration is proven with baresip (test_srtp.py): Debian 13's sipp 3.7.3 TLS client
-# cannot finish its non-blocking handshake against OpenSSL 3 (SIPp issue #719).
-@pytest.mark.parametrize("transport", ["u1", "t1"], ids=["udp", "tcp"])
+@pytest.mark.parametrize("transport", ["u1", "t1", "l1"], ids=["udp", "tcp", "tls"])
 def test_register_at_site_a_is_replicated_to_every_proxy(
     fra_device: Device, tenant: dict[str, Any], aor_of: Any, transport: str
 ) -> None:
