@@ -51,6 +51,9 @@ def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
         "listen": listen,
         "advertise": str(inst.address),
         "internal": str(inst.reach),
+        # Unique per proxy: it goes into rtpengine's ng cookies and usrloc's record IDs, which
+        # would collide between containers (identical PIDs) sharing one relay or location table.
+        "server_id": proxies.index(inst) + 1,
         "sip_port": platform.ports.sip,
         "tls_port": platform.ports.sip_tls,
         "wss_port": platform.ports.sip_wss,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -189,6 +190,22 @@ def test_lab_carrier_sits_on_the_backbone_only(lab: Stack) -> None:
     platform = topology.load(json.loads(stack_config("lab")["pbx:platform"]))
     for proxy in platform.instances(ServiceKind.SIP_PROXY):
         assert kamailio_node(platform, proxy)["carrier"] == "udp:172.30.0.5:5060"
+
+
+def test_every_proxy_has_its_own_server_id(lab: Stack) -> None:
+    """rtpengine ng cookies and usrloc record IDs embed server_id + PID; containers share PIDs."""
+    for stack in ("lab", "production"):
+        platform = topology.load(json.loads(stack_config(stack)["pbx:platform"]))
+        ids = [
+            kamailio_node(platform, p)["server_id"]
+            for p in platform.instances(ServiceKind.SIP_PROXY)
+        ]
+        assert len(set(ids)) == len(ids) >= 4, ids
+    for proxy in (
+        c for c in lab.containers.values() if lab.labels(c)["pbx.service"] == "sip-proxy"
+    ):
+        node_cfg = {u["file"]: u["content"] for u in proxy["uploads"]}["/etc/kamailio/node.cfg"]
+        assert re.search(r"^server_id=\d+$", node_cfg, re.M), node_cfg[:400]
 
 
 def test_proxies_read_credentials_from_their_own_sites_database(lab: Stack) -> None:

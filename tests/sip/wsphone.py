@@ -1,0 +1,279 @@
+"""A browser's SIP stack, reduced to what the tests need: SIP over a secure WebSocket (RFC 7118)
+with digest authentication and WebRTC-style SDP (UDP/TLS/RTP/SAVPF, ICE, DTLS fingerprint).
+
+It speaks to a proxy's WSS port exactly as JsSIP or SIP.js in a browser would: one SIP message per
+text frame, Contact on an `.invalid` host with transport=ws, Via SIP/2.0/WSS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import ssl
+from dataclasses import dataclass, field
+
+from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
+
+
+@dataclass
+class Message:
+    first_line: str
+    headers: list[tuple[str, str]]
+    body: str
+
+    @property
+    def status(self) -> int:
+        parts = self.first_line.split(" ", 2)
+        return int(parts[1]) if self.first_line.startswith("SIP/2.0") else 0
+
+    @property
+    def method(self) -> str:
+        return "" if self.first_line.startswith("SIP/2.0") else self.first_line.split(" ", 1)[0]
+
+    def all(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def get(self, name: str) -> str:
+        values = self.all(name)
+        return values[0] if values else ""
+
+    @classmethod
+    def parse(cls, text: str) -> Message:
+        head, _, body = text.partition("\r\n\r\n")
+        lines = head.split("\r\n")
+        headers = []
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers.append((name.strip(), value.strip()))
+        return cls(lines[0], headers, body)
+
+
+def webrtc_sdp(setup: str = "actpass", mid: str = "0") -> str:
+    """An offer/answer as a browser makes it: Opus + G.711, DTLS-SRTP, ICE, rtcp-mux, BUNDLE.
+    An answer names the offer's media ID (`mid`)."""
+    fingerprint = ":".join(f"{b:02X}" for b in secrets.token_bytes(32))
+    return (
+        "v=0\r\n"
+        f"o=- {secrets.randbits(62)} 2 IN IP4 127.0.0.1\r\n"
+        f"s=-\r\nt=0 0\r\na=group:BUNDLE {mid}\r\na=msid-semantic: WMS\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111 0 8\r\n"
+        "c=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n"
+        f"a=ice-ufrag:{secrets.token_hex(4)}\r\na=ice-pwd:{secrets.token_hex(12)}\r\n"
+        "a=ice-options:trickle\r\n"
+        f"a=fingerprint:sha-256 {fingerprint}\r\na=setup:{setup}\r\n"
+        f"a=mid:{mid}\r\na=sendrecv\r\na=rtcp-mux\r\n"
+        "a=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+        "a=candidate:1 1 udp 2122260223 192.0.2.10 50000 typ host generation 0\r\n"
+    )
+
+
+@dataclass
+class WsPhone:
+    """One registered browser: `user`/`password` are the device's SIP credentials."""
+
+    url: str
+    user: str
+    password: str
+    ca_file: str
+    domain: str = "pbx.lab"
+    host: str = field(default_factory=lambda: f"{secrets.token_hex(6)}.invalid")
+    ws: ClientConnection | None = None
+    cseq: int = 0
+
+    def __enter__(self) -> WsPhone:
+        context = ssl.create_default_context(cafile=self.ca_file)
+        context.check_hostname = False  # the lab certificate names the domain, not the address
+        sip = Subprotocol("sip")
+        self.ws = connect(self.url, subprotocols=[sip], ssl=context, open_timeout=10).__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.ws is not None:
+            self.ws.__exit__(None, None, None)
+
+    # ---- wire -----------------------------------------------------------------------------
+
+    def send(self, text: str) -> None:
+        assert self.ws is not None
+        self.ws.send(text)
+
+    def receive(self, timeout: float = 10) -> Message:
+        assert self.ws is not None
+        return Message.parse(str(self.ws.recv(timeout=timeout)))
+
+    def final_response(self, timeout: float = 15) -> Message:
+        """The next final response; provisional ones and stray requests are skipped."""
+        while True:
+            msg = self.receive(timeout)
+            if msg.status >= 200:
+                return msg
+
+    def next_request(self, method: str, timeout: float = 15) -> Message:
+        while True:
+            msg = self.receive(timeout)
+            if msg.method == method:
+                return msg
+
+    # ---- requests ---------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        ruri: str,
+        call_id: str,
+        from_tag: str,
+        to: str,
+        extra: list[str] | None = None,
+        body: str = "",
+        cseq: int | None = None,
+        branch: str = "",
+    ) -> str:
+        if cseq is None:
+            self.cseq += 1
+            cseq = self.cseq
+        lines = [
+            f"{method} {ruri} SIP/2.0",
+            f"Via: SIP/2.0/WSS {self.host};branch={branch or 'z9hG4bK' + secrets.token_hex(8)}"
+            ";rport",
+            "Max-Forwards: 70",
+            f"From: <sip:{self.user}@{self.domain}>;tag={from_tag}",
+            f"To: {to}",
+            f"Call-ID: {call_id}",
+            f"CSeq: {cseq} {method}",
+            f"Contact: <sip:{self.user}@{self.host};transport=ws>",
+            "User-Agent: pbx-test-webrtc",
+            *(extra or []),
+        ]
+        if body:
+            lines.append("Content-Type: application/sdp")
+        lines.append(f"Content-Length: {len(body.encode())}")
+        text = "\r\n".join(lines) + "\r\n\r\n" + body
+        self.send(text)
+        return text
+
+    def digest(self, challenge: str, method: str, uri: str) -> str:
+        params = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
+        ha1 = md5(f"{self.user}:{params['realm']}:{self.password}")
+        ha2 = md5(f"{method}:{uri}")
+        fields = [
+            f'username="{self.user}"',
+            f'realm="{params["realm"]}"',
+            f'nonce="{params["nonce"]}"',
+            f'uri="{uri}"',
+            "algorithm=MD5",
+        ]
+        if "qop" in params:
+            cnonce = secrets.token_hex(8)
+            response = md5(f"{ha1}:{params['nonce']}:00000001:{cnonce}:auth:{ha2}")
+            fields += ["qop=auth", "nc=00000001", f'cnonce="{cnonce}"']
+        else:
+            response = md5(f"{ha1}:{params['nonce']}:{ha2}")
+        fields.append(f'response="{response}"')
+        return "Digest " + ", ".join(fields)
+
+    def register(self, expires: int = 300) -> Message:
+        call_id, tag, ruri = secrets.token_hex(10), secrets.token_hex(4), f"sip:{self.domain}"
+        to = f"<sip:{self.user}@{self.domain}>"
+        self.request("REGISTER", ruri, call_id, tag, to, [f"Expires: {expires}"])
+        answer = self.final_response()
+        if answer.status == 401:
+            auth = self.digest(answer.get("WWW-Authenticate"), "REGISTER", ruri)
+            headers = [f"Expires: {expires}", f"Authorization: {auth}"]
+            self.request("REGISTER", ruri, call_id, tag, to, headers)
+            answer = self.final_response()
+        return answer
+
+    def invite(self, target: str, sdp: str) -> tuple[Message, Dialog]:
+        """INVITE with digest auth; returns the final response and the dialog (if answered)."""
+        call_id, tag = secrets.token_hex(10), secrets.token_hex(4)
+        ruri, to = f"sip:{target}@{self.domain}", f"<sip:{target}@{self.domain}>"
+        branch = "z9hG4bK" + secrets.token_hex(8)
+        self.request("INVITE", ruri, call_id, tag, to, body=sdp, branch=branch)
+        answer = self.final_response()
+        if answer.status == 407:
+            # The challenge ends the first transaction: ACK it on the same branch.
+            self.request("ACK", ruri, call_id, tag, answer.get("To"), cseq=self.cseq, branch=branch)
+            auth = self.digest(answer.get("Proxy-Authenticate"), "INVITE", ruri)
+            self.request(
+                "INVITE", ruri, call_id, tag, to, [f"Proxy-Authorization: {auth}"], body=sdp
+            )
+            answer = self.final_response(timeout=40)
+        dialog = Dialog(
+            self,
+            call_id,
+            tag,
+            answer.get("To"),
+            contact_uri(answer.get("Contact")),
+            list(reversed(answer.all("Record-Route"))),
+            self.cseq,
+        )
+        return answer, dialog
+
+    def answer(self, invite: Message, sdp: str) -> None:
+        """Ring, then answer an incoming INVITE with `sdp` (a 200 OK with our Contact)."""
+        tag = secrets.token_hex(4)
+        for status in ("180 Ringing", "200 OK"):
+            lines = [f"SIP/2.0 {status}"]
+            lines += [f"Via: {v}" for v in invite.all("Via")]
+            lines += [f"Record-Route: {r}" for r in invite.all("Record-Route")]
+            lines += [
+                f"From: {invite.get('From')}",
+                f"To: {invite.get('To')};tag={tag}",
+                f"Call-ID: {invite.get('Call-ID')}",
+                f"CSeq: {invite.get('CSeq')}",
+                f"Contact: <sip:{self.user}@{self.host};transport=ws>",
+            ]
+            body = sdp if status.startswith("200") else ""
+            if body:
+                lines.append("Content-Type: application/sdp")
+            lines.append(f"Content-Length: {len(body.encode())}")
+            self.send("\r\n".join(lines) + "\r\n\r\n" + body)
+
+    def reply(self, request: Message, status: str) -> None:
+        lines = [f"SIP/2.0 {status}"]
+        lines += [f"Via: {v}" for v in request.all("Via")]
+        lines += [
+            f"From: {request.get('From')}",
+            f"To: {request.get('To')}",
+            f"Call-ID: {request.get('Call-ID')}",
+            f"CSeq: {request.get('CSeq')}",
+            "Content-Length: 0",
+        ]
+        self.send("\r\n".join(lines) + "\r\n\r\n")
+
+
+@dataclass
+class Dialog:
+    phone: WsPhone
+    call_id: str
+    from_tag: str
+    to: str
+    remote_target: str
+    route_set: list[str]
+    invite_cseq: int
+
+    def _routes(self) -> list[str]:
+        return [f"Route: {r}" for r in self.route_set]
+
+    def ack(self) -> None:
+        self.phone.request(
+            "ACK", self.remote_target, self.call_id, self.from_tag, self.to, self._routes(),
+            cseq=self.invite_cseq,
+        )  # fmt: skip
+
+    def bye(self) -> Message:
+        self.phone.request(
+            "BYE", self.remote_target, self.call_id, self.from_tag, self.to, self._routes()
+        )
+        return self.phone.final_response()
+
+
+def contact_uri(contact: str) -> str:
+    m = re.search(r"<([^>]+)>", contact)
+    return m.group(1) if m else contact.split(";")[0]
+
+
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
