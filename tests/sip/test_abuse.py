@@ -1,0 +1,110 @@
+"""Abuse handling as an attacker on the internet meets it: a scanner's user agent, a request
+flood and a password-guessing run each get the source banned. The ban is replicated over DMQ
+into every proxy of both sites (their ban tables are read), the site's other proxy goes silent
+for the source too (the lab's site networks do not route to each other, so a fra address can
+only be tried on fra's proxies), and other sources keep being served."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from .conftest import SITES, Device, Devices, device_creds, docker, unban, wait_for
+
+pytestmark = pytest.mark.lab
+
+FRA1, FRA2 = SITES["fra"]["proxies"]
+SITE_PROXIES = [FRA1, FRA2]
+
+# Sends SIP OPTIONS over UDP from inside a device. argv: target, count, user agent, wait (s).
+# Prints the status line of the first answer, or "silence" when nothing came back in time.
+OPTIONS_SENDER = r"""
+import socket, sys, uuid
+target, count, agent, wait = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[5], 0))
+port = s.getsockname()[1]
+for n in range(count):
+    s.sendto((
+        f"OPTIONS sip:{target} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {sys.argv[5]}:{port};branch=z9hG4bK{uuid.uuid4().hex};rport\r\n"
+        f"From: <sip:probe@{sys.argv[5]}>;tag={n}\r\nTo: <sip:{target}>\r\n"
+        f"Call-ID: {uuid.uuid4().hex}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+        f"User-Agent: {agent}\r\nContent-Length: 0\r\n\r\n"
+    ).encode(), (target, 5060))
+s.settimeout(wait)
+try:
+    print(s.recv(65535).decode(errors="replace").split("\r\n", 1)[0])
+except TimeoutError:
+    print("silence")
+"""
+
+
+def options(device: Device, target: str, *, count: int = 1, agent: str = "pbx-test",
+            wait: float = 2, ip: str = "") -> str:  # fmt: skip
+    r = device.sh(
+        f"python3 -c '{OPTIONS_SENDER}' {target} {count} '{agent}' {wait} {ip or device.ip}",
+        timeout=wait + 30,
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip().splitlines()[-1]
+
+
+def banned_everywhere(ip: str) -> bool:
+    """The source is in the ban table of every proxy (DMQ replication)."""
+    for proxy in [c for s in SITES.values() for c in s["proxy_containers"]]:
+        r = docker("exec", proxy, "kamcmd", "htable.get", "ipban", ip, timeout=20)
+        if r.returncode != 0 or not re.search(r"value: 1\b", r.stdout):
+            return False
+    return True
+
+
+@pytest.fixture
+def attacker(devices: Devices) -> Any:
+    """A device with two addresses on the fra network: the attacking one and a bystander."""
+    device = devices.start(f"attacker-{len(devices.started)}", "fra")
+    bystander = devices.next_ip("fra")
+    device.sh(f"ip addr add {bystander}/24 dev eth0")
+    unban(bystander)
+    try:
+        yield device, bystander
+    finally:
+        unban(device.ip)
+        unban(bystander)
+
+
+def test_scanner_user_agent_is_dropped_and_banned_on_every_proxy(attacker: Any) -> None:
+    device, bystander = attacker
+    assert options(device, FRA1).startswith("SIP/2.0 200"), "the proxy does not answer at all"
+    assert options(device, FRA1, agent="friendly-scanner") == "silence"
+    wait_for(lambda: banned_everywhere(device.ip), 10, what=f"{device.ip} banned on every proxy")
+    for proxy in SITE_PROXIES:
+        assert options(device, proxy, wait=1) == "silence", f"{proxy} still answers the scanner"
+    assert options(device, FRA2, ip=bystander).startswith("SIP/2.0 200"), "bystander refused"
+
+
+def test_request_flood_is_banned_on_every_proxy(attacker: Any) -> None:
+    device, bystander = attacker
+    # 1,000 requests at once is far above the 400 per 2 s any office of phones sends.
+    options(device, FRA2, count=1000, wait=0.5)
+    wait_for(lambda: banned_everywhere(device.ip), 10, what=f"{device.ip} banned on every proxy")
+    for proxy in SITE_PROXIES:
+        assert options(device, proxy, wait=1) == "silence", f"{proxy} still answers the flood"
+    assert options(device, FRA1, ip=bystander).startswith("SIP/2.0 200"), "bystander refused"
+
+
+def test_password_guessing_is_banned_on_every_proxy(attacker: Any, tenant: dict[str, Any]) -> None:
+    device, _ = attacker
+    user, password = device_creds(tenant, 50)
+    # Ten wrong passwords are answered (a phone with a typo); the next attempt meets the ban.
+    for attempt in range(10):
+        status = device.register(user, f"guess-{attempt}", FRA1, port=5140 + attempt, timeout=4)
+        assert status.startswith("401"), f"guess {attempt}: {status}"
+    status = device.register(user, "guess-10", FRA1, port=5150, timeout=4)
+    assert status.startswith("no final answer"), f"11th guess got {status}"
+    wait_for(lambda: banned_everywhere(device.ip), 10, what=f"{device.ip} banned on every proxy")
+    # Now even the right password gets no answer, also at the site's other proxy.
+    status = device.register(user, password, FRA2, port=5160, timeout=4)
+    assert status.startswith("no final answer"), f"banned source got {status}"
