@@ -57,15 +57,15 @@ def test_browser_calls_a_desk_phone(
 ) -> None:
     """WebRTC offer over WSS at fra -> plain RTP desk phone at ber: the phone gets RTP/AVP
     without ICE or DTLS, the browser gets a DTLS-SRTP answer with ICE candidates on the relay."""
-    phone_user, phone_pw = device_creds(tenant, 40)
-    browser_user, browser_pw = device_creds(tenant, 41)
+    phone_user, phone_pw = device_creds(tenant, 44)
+    browser_user, browser_pw = device_creds(tenant, 45)
     for user in (phone_user, browser_user):
         clear_bindings(aor_of(user))
     assert desk.register(phone_user, phone_pw, BER1, port=5072).startswith("200")
     desk.answer(port=5072)
     with WsPhone(f"wss://{FRA1}:{WSS_PORT}", browser_user, browser_pw, str(CA_FILE)) as browser:
         assert browser.register().status == 200
-        answer, dialog = browser.invite(extension_of(tenant, 40), webrtc_sdp())
+        answer, dialog = browser.invite(extension_of(tenant, 44), webrtc_sdp())
         assert answer.status == 200, answer.first_line
         dialog.ack()
         got = sdp_facts(answer.body)
@@ -79,6 +79,7 @@ def test_browser_calls_a_desk_phone(
         browser.register(expires=0)
     offered = wait_for(lambda: re.search(r"m=audio \d+ \S+", desk.answered(5072)), 10)
     assert offered.group(0).endswith(" RTP/AVP"), f"desk phone was offered {offered.group(0)}"
+    clear_bindings(aor_of(phone_user))
 
 
 def test_desk_phone_calls_a_browser(
@@ -86,8 +87,8 @@ def test_desk_phone_calls_a_browser(
 ) -> None:
     """Plain RTP from a desk phone at ber -> browser registered over WSS at fra: the browser is
     offered DTLS-SRTP with ICE (rtpengine's candidates), and the call connects."""
-    phone_user, phone_pw = device_creds(tenant, 42)
-    browser_user, browser_pw = device_creds(tenant, 43)
+    phone_user, phone_pw = device_creds(tenant, 46)
+    browser_user, browser_pw = device_creds(tenant, 47)
     for user in (phone_user, browser_user):
         clear_bindings(aor_of(user))
     with WsPhone(f"wss://{FRA1}:{WSS_PORT}", browser_user, browser_pw, str(CA_FILE)) as browser:
@@ -112,7 +113,7 @@ def test_desk_phone_calls_a_browser(
         side = threading.Thread(target=browser_side, daemon=True)
         side.start()
         status = desk.call(
-            extension_of(tenant, 43), phone_user, phone_pw, BER1, hold_ms=1000, port=5082
+            extension_of(tenant, 47), phone_user, phone_pw, BER1, hold_ms=1000, port=5082
         )
         side.join(30)
         assert not errors, (stage, errors, status)
