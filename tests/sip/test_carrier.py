@@ -1,0 +1,102 @@
+"""The trunk to the (simulated) carrier: calls to public numbers and emergency calls leave with
+the caller's public number, and a public number (DID) called from outside rings its extension."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from .conftest import (
+    CARRIER,
+    PREFIX,
+    SCENARIOS,
+    SITES,
+    Device,
+    Devices,
+    clear_bindings,
+    device_creds,
+    docker,
+    extension_of,
+    wait_for,
+)
+
+pytestmark = pytest.mark.lab
+
+FRA1 = SITES["fra"]["proxies"][0]
+BER1 = SITES["ber"]["proxies"][0]
+BER1_INTERNAL = "172.30.0.111"
+CARRIER_IP = "172.30.0.5"
+
+
+@pytest.fixture(scope="module")
+def caller(devices: Devices) -> Device:
+    return devices.start("trunk-fra", "fra")
+
+
+@pytest.fixture(scope="module")
+def trunk_capture(devices: Devices) -> str:
+    """SIP as the carrier receives it (text, so the headers can be read)."""
+    name = f"{PREFIX}-cap-carrier"
+    devices.started.append(name)
+    docker("rm", "-f", name)
+    docker(
+        "run", "-d", "--name", name, "--network", f"container:{CARRIER}",
+        "--entrypoint", "tcpdump", devices.image, "-i", "any", "-nn", "-l", "-A", "-s", "0",
+        "udp port 5060",
+    )  # fmt: skip
+    wait_for(lambda: "listening on" in docker("logs", name).stderr, 10, what="tcpdump at carrier")
+    return name
+
+
+def invite_at_carrier(capture: str, number: str) -> str:
+    """The INVITE for `number` the carrier received (its headers), or ''."""
+    text = docker("logs", capture).stdout
+    for block in re.split(r"\n(?=\d\d:\d\d:\d\d\.\d+ )", text):
+        # The trunk gets national numbers in E.164 (+49...), short codes as dialled.
+        if re.search(rf"INVITE sip:(\+49|0)?{re.escape(number.lstrip('0'))}@", block):
+            return block
+    return ""
+
+
+@pytest.mark.parametrize(
+    ("number", "index"), [("030555123456", 51), ("112", 52)], ids=["national", "emergency"]
+)
+def test_call_leaves_through_the_trunk_with_the_callers_did(
+    caller: Device, trunk_capture: str, tenant: dict[str, Any], number: str, index: int
+) -> None:
+    user, password = device_creds(tenant, index)
+    did = tenant["devices"][index]["did"]
+    status = caller.call(number, user, password, FRA1, hold_ms=500, port=5084 + index % 10)
+    assert status.startswith("200"), f"{user} -> {number} through the trunk: {status}"
+    invite = wait_for(lambda: invite_at_carrier(trunk_capture, number), 10, what="the INVITE")
+    assert re.search(rf"^From: .*<sip:{re.escape(did)}@", invite, re.M), invite
+    assert re.search(rf"^P-Asserted-Identity: <sip:{re.escape(did)}@", invite, re.M), invite
+    identities = re.findall(r"^(?:From|P-Asserted-Identity): .*$", invite, re.M)
+    assert not [i for i in identities if user in i], f"caller's username shown: {identities}"
+
+
+def test_did_called_from_outside_rings_its_extension(
+    devices: Devices, tenant: dict[str, Any], aor_of: Any
+) -> None:
+    callee = devices.start("did-callee", "ber")
+    user, password = device_creds(tenant, 53)
+    clear_bindings(aor_of(user))
+    assert callee.register(user, password, BER1, port=5073).startswith("200")
+    callee.answer(port=5073)
+    did = tenant["devices"][53]["did"]
+    # The carrier's side: a call from the trunk address to a ber proxy's internal socket.
+    scenario = (SCENARIOS / "trunk_call.xml").read_text()
+    r = docker(
+        "exec", CARRIER, "sh", "-c",
+        f"cat > /tmp/trunk_call.xml <<'XML'\n{scenario}XML\n"
+        f"sipp {BER1_INTERNAL}:5060 -sf /tmp/trunk_call.xml -s '{did}' -i {CARRIER_IP} -p 5099 "
+        "-m 1 -nostdin -timeout 20s",
+        timeout=40,
+    )  # fmt: skip
+    assert r.returncode == 0, f"inbound call to {did} failed:\n{r.stdout[-1500:]}{r.stderr}"
+    invite = wait_for(lambda: re.search(r"INVITE [^\n]*", callee.answered(5073)), 10)
+    assert "RTP/AVP" in invite.group(0), invite.group(0)
+    clear_bindings(aor_of(user))
+    assert extension_of(tenant, 53) in did
