@@ -7,6 +7,7 @@ the local Docker Engine, waits for every healthcheck, seeds the demo tenant and 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import secrets
@@ -22,7 +23,7 @@ from ..platform import endpoints
 from ..tls import lab_material
 from ..topology import Platform, ServiceKind
 from .declared import REPO, declare, stack_config
-from .realise import Realiser, health_of
+from .realise import Realiser, StaleData, health_of
 
 LAB_DIR = REPO / ".lab"
 SECRET_KEYS = (
@@ -56,6 +57,12 @@ def lab_secrets(platform: Platform) -> dict[str, str]:
     }
 
 
+def data_fingerprint(values: dict[str, str]) -> str:
+    """A short, non-reversible name for the secrets a database volume is initialised with."""
+    keys = ("dbPassword", "dbReplicationPassword", "dbKamailioPassword")
+    return hashlib.sha256("\0".join(values[k] for k in keys).encode()).hexdigest()[:16]
+
+
 def load_platform(stack: str) -> Platform:
     config = stack_config(stack)
     return topology.load(json.loads(config["pbx:platform"]))
@@ -65,11 +72,16 @@ def up(stack: str, timeout: float) -> int:
     started = time.monotonic()
     platform = load_platform(stack)  # fails here, naming the key, before anything is created
     print(f"[1/4] declaring stack '{stack}' (Pulumi program under the mock monitor)", flush=True)
-    declared = declare(stack, stack_config(stack, lab_secrets(platform)))
+    secret_values = lab_secrets(platform)
+    declared = declare(stack, stack_config(stack, secret_values))
     print(f"      {len(declared)} resources declared", flush=True)
     print("[2/4] realising on the local Docker Engine", flush=True)
-    realiser = Realiser()
-    names = realiser.apply(declared)
+    realiser = Realiser(data_fingerprint=data_fingerprint(secret_values))
+    try:
+        names = realiser.apply(declared)
+    except StaleData as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print("[3/4] waiting for healthchecks", flush=True)
     states = realiser.wait_healthy(names, timeout)
     print("[4/4] seeding the demo tenant", flush=True)

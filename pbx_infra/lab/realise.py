@@ -59,11 +59,26 @@ def _nanoseconds(duration: str) -> int:
     return int(match.group(1)) * _NS[match.group(2)]
 
 
+DATA_FINGERPRINT = "pbx.data-fingerprint"
+
+
+class StaleData(RuntimeError):
+    """A data volume was initialised with other secrets than this checkout's."""
+
+
 class Realiser:
-    def __init__(self, client: docker.DockerClient | None = None, log: Log = _say) -> None:
+    def __init__(
+        self,
+        client: docker.DockerClient | None = None,
+        log: Log = _say,
+        data_fingerprint: str = "",
+    ) -> None:
         self.client = client or docker.from_env(timeout=300)
         self.log = log
         self.image_ids: dict[str, str] = {}
+        # Names the secrets a data volume was initialised with (a database keeps the passwords
+        # of its first start): reusing it with other secrets would fail later, and obscurely.
+        self.data_fingerprint = data_fingerprint
 
     def apply(self, declared: Iterable[Declared]) -> list[str]:
         """Create or update everything declared; return the container names."""
@@ -120,12 +135,24 @@ class Realiser:
     def _volume(self, item: Declared) -> None:
         name = item.inputs["name"]
         try:
-            self.client.volumes.get(name)
-            self.log(f"  volume    {name}: kept")
+            volume = self.client.volumes.get(name)
         except docker.errors.NotFound:
             labels = {i["label"]: i["value"] for i in item.inputs.get("labels", [])}
+            if self.data_fingerprint:
+                labels[DATA_FINGERPRINT] = self.data_fingerprint
             self.client.volumes.create(name, labels=labels)
             self.log(f"  volume    {name}: created")
+            return
+        found = (volume.attrs.get("Labels") or {}).get(DATA_FINGERPRINT)
+        if self.data_fingerprint and found and found != self.data_fingerprint:
+            raise StaleData(
+                f"volume {name} holds data initialised with other secrets than this "
+                f"checkout's .lab/secrets.json (fingerprint {found}, here "
+                f"{self.data_fingerprint}); its database would refuse this checkout's "
+                "passwords. Run `make down` to start the lab afresh, or use the checkout "
+                "that created it."
+            )
+        self.log(f"  volume    {name}: kept")
 
     # --- images -----------------------------------------------------------------------------
 
