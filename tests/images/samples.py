@@ -15,6 +15,7 @@ KAMAILIO_FRA_1: dict[str, Any] = {
     "listen": ["10.231.1.11", "10.231.0.11"],
     "advertise": "10.231.1.11",
     "internal": "10.231.0.11",
+    "server_id": 1,
     "sip_port": 5060,
     "tls_port": 5061,
     "wss_port": 8443,
@@ -34,6 +35,7 @@ KAMAILIO_FRA_2: dict[str, Any] = {
     "listen": ["10.231.1.12", "10.231.0.12"],
     "advertise": "10.231.1.12",
     "internal": "10.231.0.12",
+    "server_id": 2,
     "dmq_peers": ["10.231.0.11", "10.231.0.111", "10.231.0.112"],
 }
 

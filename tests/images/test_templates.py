@@ -31,6 +31,7 @@ def test_kamailio_node_cfg_places_every_value(render):
     assert substdef(text, "PBX_SITE") == "fra"
     assert substdef(text, "PBX_ADVERTISE") == node["advertise"]
     assert substdef(text, "PBX_INTERNAL") == node["internal"]
+    assert re.search(rf"^server_id={node['server_id']}$", text, re.M)
     assert substdef(text, "PBX_SIP_DOMAIN") == "pbx.lab"
     assert substdef(text, "PBX_SIP_PORT") == "5060"
     assert substdef(text, "PBX_TLS_PORT") == "5061"
