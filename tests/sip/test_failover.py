@@ -132,6 +132,12 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
     assert any(local_b.ip in c for c in b_aor)
     gone = f"{local_b.ip}:5071"
     assert not [c for c in location_contacts(fra1, aor_for(gone_user)) if gone in c], gone
+    # Every proxy knows every other exactly once again (a restart must not duplicate peers:
+    # each replication message would go out twice).
+    for proxy in [c for site in SITES.values() for c in site["proxy_containers"]]:
+        out = docker("exec", proxy, "kamcmd", "dmq.list_nodes", timeout=20).stdout
+        peers = re.findall(r"host: (\S+)\s+port: \d+.*?local: 0", out, re.S)
+        assert len(peers) == len(set(peers)) == 3, f"{proxy} DMQ peers after restart: {peers}"
     # Clean up the bindings this test made.
     local_b.register(b_user, b_pw, SITES["ber"]["proxies"][0], port=5070, expires=0)
 
@@ -142,3 +148,37 @@ def aor_for(username: str) -> str:
         f"SELECT aor FROM kamailio_subscriber WHERE username = '{username}'",
     )  # fmt: skip
     return r.stdout.strip()
+
+
+def relays_enabled_everywhere() -> bool:
+    """Every proxy uses both relays again (a relay that failed is skipped for a while)."""
+    for proxy in [c for site in SITES.values() for c in site["proxy_containers"]]:
+        out = docker("exec", proxy, "kamcmd", "rtpengine.show", "all", timeout=20).stdout
+        if re.findall(r"disabled: (\d+)", out) != ["0", "0"]:
+            return False
+    return True
+
+
+def test_call_without_any_media_relay_is_refused(devices: Devices, tenant: dict[str, Any]) -> None:
+    """Media always goes through a relay: with none reachable a call is refused (503), never
+    connected around the relays."""
+    callee, caller = devices.start("nr-callee", "fra"), devices.start("nr-caller", "fra")
+    callee_user, callee_pw = device_creds(tenant, 54)
+    caller_user, caller_pw = device_creds(tenant, 55)
+    clear_bindings(aor_for(callee_user))
+    proxy = SITES["fra"]["proxies"][0]
+    assert callee.register(callee_user, callee_pw, proxy, port=5074).startswith("200")
+    callee.answer(port=5074)
+    relays = [site["relay"] for site in SITES.values()]
+    try:
+        for relay in relays:
+            docker("stop", "-t", "1", relay, check=True)
+        status = caller.call(extension_of(tenant, 54), caller_user, caller_pw, proxy, port=5085)
+        assert status.startswith("503"), f"call without media relays: {status}"
+        assert "INVITE" not in callee.answered(5074), "the callee rang without a media relay"
+    finally:
+        for relay in relays:
+            docker("start", relay)
+        clear_bindings(aor_for(callee_user))
+    wait_proxies_healthy(relays, timeout=60)
+    wait_for(relays_enabled_everywhere, 90, 2, "both relays back in use on every proxy")

@@ -89,3 +89,43 @@ def test_baresip_tls_srtp_call_across_sites(
     # The audio stream is the dominant size; SRTCP reports (smaller) ride on the same ports.
     audio, _ = Counter(lengths).most_common(1)[0]
     assert audio in SRTP_PCMA, f"{audio}-byte audio is not SRTP: {sorted(set(lengths))}"
+
+
+def test_srtp_phone_and_plain_rtp_phone_are_bridged(
+    devices: Devices, tenant: dict[str, Any], aor_of: Any
+) -> None:
+    """A TLS phone with mandatory SRTP calls a plain RTP phone: the relay bridges the two, so
+    the SRTP side sees only SRTP and the plain phone is offered (and sent) plain RTP."""
+    plain = devices.start("bridge-plain", "fra")
+    secure = devices.start("bridge-srtp", "fra")
+    plain_user, plain_pw = device_creds(tenant, 33)
+    secure_user, secure_pw = device_creds(tenant, 32)
+    for user in (plain_user, secure_user):
+        clear_bindings(aor_of(user))
+    assert plain.register(plain_user, plain_pw, SITES["fra"]["proxies"][0], port=5075)[:3] == "200"
+    plain.answer(port=5075)
+    at_secure = capture(secure.name, "bridge-srtp", "udp and not port 53", devices)
+    at_plain = capture(plain.name, "bridge-plain", "udp portrange 6000-6100", devices)
+    log = start_baresip(
+        secure, secure_user, secure_pw, "sip:pbx.lab;transport=tls",
+        dial=f"sip:{extension_of(tenant, 33)}@pbx.lab", seconds=12,
+    )  # fmt: skip
+    wait_for(
+        lambda: "cryptosuite=" in secure.sh(f"cat {log}").stdout,
+        20,
+        what="the SRTP phone's call to be secured",
+    )
+    offered = wait_for(lambda: re.search(r"m=audio \d+ \S+", plain.answered(5075)), 10)
+    assert offered.group(0).endswith(" RTP/AVP"), f"plain phone was offered {offered.group(0)}"
+
+    relay = re.escape(SITES["fra"]["relay_ip"])
+
+    def lengths(capture_name: str, enough: int) -> list[int] | None:
+        text = docker("logs", capture_name).stdout
+        found = [int(n) for n in re.findall(rf"{relay}\.\d+ > \S+: UDP, length (\d+)", text)]
+        return found if len(found) >= enough else None
+
+    to_secure = wait_for(lambda: lengths(at_secure, 25), 15, what="media to the SRTP phone")
+    to_plain = wait_for(lambda: lengths(at_plain, 25), 15, what="media to the plain phone")
+    assert Counter(to_secure).most_common(1)[0][0] in SRTP_PCMA, sorted(set(to_secure))
+    assert Counter(to_plain).most_common(1)[0][0] == PLAIN_RTP_PCMA, sorted(set(to_plain))

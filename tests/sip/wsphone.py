@@ -214,34 +214,26 @@ class WsPhone:
     def answer(self, invite: Message, sdp: str) -> None:
         """Ring, then answer an incoming INVITE with `sdp` (a 200 OK with our Contact)."""
         tag = secrets.token_hex(4)
-        for status in ("180 Ringing", "200 OK"):
-            lines = [f"SIP/2.0 {status}"]
-            lines += [f"Via: {v}" for v in invite.all("Via")]
-            lines += [f"Record-Route: {r}" for r in invite.all("Record-Route")]
-            lines += [
-                f"From: {invite.get('From')}",
-                f"To: {invite.get('To')};tag={tag}",
-                f"Call-ID: {invite.get('Call-ID')}",
-                f"CSeq: {invite.get('CSeq')}",
-                f"Contact: <sip:{self.user}@{self.host};transport=ws>",
-            ]
-            body = sdp if status.startswith("200") else ""
-            if body:
-                lines.append("Content-Type: application/sdp")
-            lines.append(f"Content-Length: {len(body.encode())}")
-            self.send("\r\n".join(lines) + "\r\n\r\n" + body)
+        self.reply(invite, "180 Ringing", tag)
+        self.reply(invite, "200 OK", tag, sdp)
 
-    def reply(self, request: Message, status: str) -> None:
-        lines = [f"SIP/2.0 {status}"]
-        lines += [f"Via: {v}" for v in request.all("Via")]
+    def reply(self, request: Message, status: str, to_tag: str = "", sdp: str = "") -> None:
+        """A response to `request`; with a To tag it is a dialog-forming one (RR, Contact)."""
+        lines = [f"SIP/2.0 {status}", *(f"Via: {v}" for v in request.all("Via"))]
+        if to_tag:
+            lines += [f"Record-Route: {r}" for r in request.all("Record-Route")]
         lines += [
             f"From: {request.get('From')}",
-            f"To: {request.get('To')}",
+            f"To: {request.get('To')}" + (f";tag={to_tag}" if to_tag else ""),
             f"Call-ID: {request.get('Call-ID')}",
             f"CSeq: {request.get('CSeq')}",
-            "Content-Length: 0",
         ]
-        self.send("\r\n".join(lines) + "\r\n\r\n")
+        if to_tag:
+            lines.append(f"Contact: <sip:{self.user}@{self.host};transport=ws>")
+        if sdp:
+            lines.append("Content-Type: application/sdp")
+        lines.append(f"Content-Length: {len(sdp.encode())}")
+        self.send("\r\n".join(lines) + "\r\n\r\n" + sdp)
 
 
 @dataclass
