@@ -23,6 +23,7 @@ class Secrets:
     tls_ca_certificate: pulumi.Input[str]
     db_kamailio_password: pulumi.Input[str]
     internal_api_token: pulumi.Input[str]
+    sip_auth_secret: pulumi.Input[str]  # digest nonce secret, shared by every proxy
 
 
 @dataclass
@@ -90,6 +91,7 @@ class SipProxy(ServiceGroup):
                     f"@{local_db.reach}:{self.platform.ports.db}/pbx",
                 ),
                 pulumi.Output.concat("PBX_INTERNAL_TOKEN=", self.secrets.internal_api_token),
+                pulumi.Output.concat("PBX_AUTH_SECRET=", self.secrets.sip_auth_secret),
             ],
             uploads=[
                 docker.ContainerUploadArgs(

@@ -22,6 +22,7 @@ def main() -> None:
         tls_ca_certificate=config.require_secret("tlsCaCertificate"),
         db_kamailio_password=config.require_secret("dbKamailioPassword"),
         internal_api_token=config.require_secret("internalApiToken"),
+        sip_auth_secret=config.require_secret("sipAuthSecret"),
     )
     PbxPlatform(platform, secrets)
     pulumi.export("mode", platform.mode)

@@ -32,6 +32,7 @@ SECRET_KEYS = (
     "dbKamailioPassword",
     "appSecretKey",
     "internalApiToken",
+    "sipAuthSecret",
 )
 
 

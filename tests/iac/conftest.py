@@ -17,6 +17,7 @@ SECRETS = {
     "tlsCaCertificate": "-----CA-----",
     "dbKamailioPassword": "kam-pw",
     "internalApiToken": "int-token",
+    "sipAuthSecret": "sip-auth",
 }
 
 

@@ -214,3 +214,7 @@ def test_proxies_read_credentials_from_their_own_sites_database(lab: Stack) -> N
             url = lab.env(proxy)["PBX_DB_URL"]
             assert url == f"postgres://kamailio:kam-pw@{db}:5432/pbx"
             assert lab.env(proxy)["PBX_INTERNAL_TOKEN"] == "int-token"
+            assert lab.env(proxy)["PBX_AUTH_SECRET"] == "sip-auth"
+        # The nonce secret is the proxies' alone.
+        for app in lab.by_service(site, "pbx-app"):
+            assert "PBX_AUTH_SECRET" not in lab.env(app)

@@ -99,6 +99,7 @@ def test_kamailio_accepts_rendered_config(built_images, render, tmp_path, node):
         "run", "--rm", "--network", "none",
         "-e", "PBX_DB_URL=postgres://kamailio:pw@10.231.0.41:5432/pbx",
         "-e", "PBX_INTERNAL_TOKEN=image-test-token",
+        "-e", "PBX_AUTH_SECRET=image-test-nonce-secret",
         "-v", f"{node_cfg}:/etc/kamailio/node.cfg:ro",
         "--entrypoint", "kamailio", image("kamailio"), "-c", "-f", KAMAILIO_CFG,
     )  # fmt: skip
