@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,20 @@ def client(script: str, timeout: float = 60, check: bool = False) -> str:
     return in_container(CLIENT, script, timeout, check)
 
 
+def wait_until(ready: Callable[[], bool], timeout: float, what: str) -> None:
+    """Bounded polling: return once `ready()` holds, fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not ready after {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def udp_listening(container: str, address: str) -> bool:
+    port = address.rsplit(":", 1)[1]
+    return address in in_container(container, f"ss -Hlun 'sport = :{port}'")
+
+
 def kamcmd(*args: str) -> str:
     return sh("docker", "exec", FULL_CONTAINER, "kamcmd", *args, check=False)
 
@@ -135,18 +150,43 @@ def remove_containers() -> None:
 
 def start_containers() -> None:
     remove_containers()
+    # The client image idles by default; sipp and the shell run in it through `docker exec`.
     sh(*f"docker run -d --name {CLIENT} --network {NET} --ip {CLIENT_IP} --cap-add NET_ADMIN "
-       f"-v {SCENARIOS}:/scen:ro pbx/sipclient:lab sleep infinity".split())  # fmt: skip
+       f"-v {SCENARIOS}:/scen:ro pbx/sipclient:lab".split())  # fmt: skip
     addresses = "; ".join(f"ip addr add {ip}/24 dev eth0" for ip in [UAS_IP, *SOURCES])
     client(f"mkdir -p {WORK}; {addresses}", check=True)
     sh(*f"docker run -d --name {BARE} --network {NET} --ip {BARE_IP} "
        f"-v {REPO / 'bench' / 'bare-relay.cfg'}:/etc/kamailio/bare.cfg:ro --entrypoint kamailio "
        f"pbx/kamailio:lab -DD -E -f /etc/kamailio/bare.cfg -l udp:{BARE_IP}:5060".split(),
        "-A", f'BENCH_UAS="sip:{UAS_IP}:5071"')  # fmt: skip
-    time.sleep(1.5)
-    if sh("docker", "inspect", "-f", "{{.State.Running}}", BARE).strip() != "true":
+    try:
+        wait_until(bare_answers_register, 20, f"bare relay {BARE_IP}:5060")
+    except RuntimeError as e:
         logs = subprocess.run(["docker", "logs", BARE], capture_output=True, text=True, check=False)
-        raise RuntimeError(f"bare relay did not start: {logs.stdout[-2000:]}{logs.stderr[-2000:]}")
+        raise RuntimeError(f"{e}: {logs.stdout[-2000:]}{logs.stderr[-2000:]}") from e
+
+
+# One REGISTER over UDP from the client; prints the status line of the answer or "silence".
+REGISTER_PROBE = r"""
+import socket, sys, uuid
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[2], 0)); s.settimeout(0.5)
+me = "%s:%d" % s.getsockname()
+s.sendto((f"REGISTER sip:{sys.argv[1]} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK"
+          f"{uuid.uuid4().hex};rport\r\nFrom: <sip:probe@{me}>;tag=1\r\nTo: <sip:probe@{me}>\r\n"
+          f"Call-ID: {uuid.uuid4().hex}\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\n"
+          "Content-Length: 0\r\n\r\n").encode(), (sys.argv[1], 5060))
+try:
+    print(s.recv(4096).decode(errors="replace").split("\r\n", 1)[0])
+except TimeoutError:
+    print("silence")
+"""
+
+
+def bare_answers_register() -> bool:
+    running = sh("docker", "inspect", "-f", "{{.State.Running}}", BARE, check=False).strip()
+    if running != "true":
+        raise RuntimeError("bare relay exited")
+    return "SIP/2.0 200" in client(f"python3 -c '{REGISTER_PROBE}' {BARE_IP} {CLIENT_IP}")
 
 
 # ----- measurements on the side: CPU, shared memory, DMQ, relay, app lookup -----
@@ -581,7 +621,7 @@ def start_uas() -> None:
     sh("docker", "exec", "-d", CLIENT, "sh", "-c",
        f"echo $$ > {WORK}/uas.pid; exec sipp -sf /scen/bench_answer.xml -i {UAS_IP} -p 5071 "
        f"-aa -nostdin -trace_logs -log_file {WORK}/uas.log >/dev/null 2>&1")  # fmt: skip
-    time.sleep(0.5)
+    wait_until(lambda: udp_listening(CLIENT, f"{UAS_IP}:5071"), 10, f"UAS on {UAS_IP}:5071")
 
 
 def stop_uas() -> None:

@@ -28,26 +28,22 @@ CA_FILE = REPO / ".lab" / "tls" / "ca.pem"
 IMAGE = "pbx/sipclient:lab"
 PREFIX = f"pbx-test-{os.getpid()}"
 
-SITES = {
-    "fra": {
-        "net": "pbx-lab-fra",
-        "prefix": "172.30.1",
-        "dns": "172.30.1.53",
-        "proxies": ["172.30.1.11", "172.30.1.12"],
-        "proxy_containers": ["pbx-lab-fra-sip-proxy-1", "pbx-lab-fra-sip-proxy-2"],
-        "relay": "pbx-lab-fra-media-relay-1",
-        "relay_ip": "172.30.1.21",
-    },
-    "ber": {
-        "net": "pbx-lab-ber",
-        "prefix": "172.30.2",
-        "dns": "172.30.2.53",
-        "proxies": ["172.30.2.11", "172.30.2.12"],
-        "proxy_containers": ["pbx-lab-ber-sip-proxy-1", "pbx-lab-ber-sip-proxy-2"],
-        "relay": "pbx-lab-ber-media-relay-1",
-        "relay_ip": "172.30.2.21",
-    },
-}
+
+def _site(name: str, index: int) -> dict[str, Any]:
+    """A lab site as the tests reach it (addresses as in Pulumi.lab.yaml)."""
+    prefix = f"172.30.{index}"
+    return {
+        "net": f"pbx-lab-{name}",
+        "prefix": prefix,
+        "dns": f"{prefix}.53",
+        "proxies": [f"{prefix}.11", f"{prefix}.12"],
+        "proxy_containers": [f"pbx-lab-{name}-sip-proxy-1", f"pbx-lab-{name}-sip-proxy-2"],
+        "relay": f"pbx-lab-{name}-media-relay-1",
+        "relay_ip": f"{prefix}.21",
+    }
+
+
+SITES = {"fra": _site("fra", 1), "ber": _site("ber", 2)}
 ALL_PROXIES = [c for s in SITES.values() for c in s["proxy_containers"]]
 CARRIER = "pbx-lab-fra-carrier"
 
@@ -312,7 +308,7 @@ class Devices:
             "create", "--name", name, "--network", SITES[site]["net"], "--ip", ip,
             "--dns", SITES[site]["dns"], "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW",
             "-v", f"{SCENARIOS}:/scen:ro", "-v", f"{CA_FILE}:/ca.pem:ro",
-            self.image, "sleep", "infinity",
+            self.image,
         )  # fmt: skip
         extra = {}
         for other in also:

@@ -82,10 +82,11 @@ def test_did_called_from_outside_rings_its_extension(
 ) -> None:
     callee = devices.start("did-callee", "ber")
     user, password = device_creds(tenant, 53)
+    did = tenant["devices"][53]["did"]
+    assert did.endswith(extension_of(tenant, 53)), f"demo data: {did} is not extension 53's DID"
     clear_bindings(aor_of(user))
     assert callee.register(user, password, BER1, port=5073).startswith("200")
     callee.answer(port=5073)
-    did = tenant["devices"][53]["did"]
     # The carrier's side: a call from the trunk address to a ber proxy's internal socket.
     scenario = (SCENARIOS / "trunk_call.xml").read_text()
     r = docker(
@@ -99,4 +100,3 @@ def test_did_called_from_outside_rings_its_extension(
     invite = wait_for(lambda: re.search(r"INVITE [^\n]*", callee.answered(5073)), 10)
     assert "RTP/AVP" in invite.group(0), invite.group(0)
     clear_bindings(aor_of(user))
-    assert extension_of(tenant, 53) in did
