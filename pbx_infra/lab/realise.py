@@ -315,6 +315,12 @@ class Realiser:
             container.remove(force=True)
             self.log(f"  removed container {container.name}")
         for network in self.client.networks.list(filters=selector):
+            network.reload()
+            # A helper someone attached (a benchmark killed mid-run) would block the removal:
+            # it is disconnected, not removed, for it is not the lab's.
+            for cid in network.attrs.get("Containers") or {}:
+                network.disconnect(cid, force=True)
+                self.log(f"  disconnected      {cid[:12]} from {network.name}")
             network.remove()
             self.log(f"  removed network   {network.name}")
         for volume in self.client.volumes.list(filters=selector):

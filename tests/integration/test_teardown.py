@@ -16,10 +16,13 @@ def test_down_removes_the_lab_and_nothing_else(engine) -> None:
     bystanders = {
         "network": engine.networks.create("pbx-lab-bystander", labels={"pbx.platform": "other"}),
         "volume": engine.volumes.create("pbx-lab-bystander-data"),
-        "container": engine.containers.create(
-            "pbx/smtpsink:lab", name="pbx-lab-bystander", labels={"pbx.site": "fra"}
+        "container": engine.containers.run(
+            "pbx/smtpsink:lab", name="pbx-lab-bystander", labels={"pbx.site": "fra"}, detach=True
         ),
     }
+    # A helper left attached to a lab network (a benchmark killed mid-run) must not block it.
+    lab_network = engine.networks.list(filters={"label": "pbx.platform=pbx-lab"})[0]
+    lab_network.connect(bystanders["container"])
     try:
         run = subprocess.run(
             ["make", "--no-print-directory", "down"],
@@ -49,6 +52,8 @@ def test_down_removes_the_lab_and_nothing_else(engine) -> None:
         for kind, obj in bystanders.items():
             obj.reload()  # raises NotFound if down removed it
             assert obj.name.startswith("pbx-lab-bystander"), kind
+        attached = bystanders["container"].attrs["NetworkSettings"]["Networks"]
+        assert lab_network.name not in attached, attached
     finally:
         bystanders["container"].remove(force=True)
         bystanders["network"].remove()
