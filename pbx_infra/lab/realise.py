@@ -98,7 +98,17 @@ class Realiser:
             handler(item)
             if item.type == CONTAINER:
                 containers.append(item.inputs["name"])
+        self._prune_superseded_images()
         return containers
+
+    def _prune_superseded_images(self) -> None:
+        """Drop our images that a rebuild untagged and no container uses any more: each lab
+        rebuild would otherwise leave ~0.5 GB behind."""
+        pruned = self.client.images.prune(filters={"dangling": True, "label": PLATFORM_LABEL})
+        gone = pruned.get("ImagesDeleted") or []
+        if gone:
+            mb = (pruned.get("SpaceReclaimed") or 0) / 1e6
+            self.log(f"  images    pruned {len(gone)} superseded layers ({mb:.0f} MB)")
 
     # --- networks and volumes ---------------------------------------------------------------
 
