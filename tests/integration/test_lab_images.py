@@ -17,7 +17,9 @@ TAG = "pbx-lab-prune-probe:lab"
 
 def build(engine: docker.DockerClient, content: str, labels: dict[str, str]) -> str:
     dockerfile = f"FROM debian:trixie-slim\nRUN echo {content} > /probe\n"
-    image, _ = engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=TAG, labels=labels)
+    image, _ = engine.images.build(
+        fileobj=io.BytesIO(dockerfile.encode()), tag=TAG, labels=labels, rm=True, forcerm=True
+    )
     return str(image.id)
 
 
