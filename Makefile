@@ -11,7 +11,7 @@ PYTEST := $(PY) -m pytest
 # Machines with local package mirrors configured make pip warn about each absent one.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: help venv lab lab-hosts down status test test-unit test-lab lint host verify bench diagram inventories clean-venv
+.PHONY: help venv lab lab-hosts down status test test-unit test-lab lint host verify bench diagram callflow inventories clean-venv
 
 help:
 	@echo "make lab     bring up both sites on the local Docker Engine, print endpoints + demo tenant"
@@ -83,6 +83,10 @@ clean-venv:
 	rm -rf $(VENV)
 
 # The README's topology picture, drawn from the lab stack config (Graphviz from Debian).
+# A real call between the sites, captured at every proxy and drawn message by message.
+callflow: lab
+	@$(PY) -m tests.sip.callflow docs/call-flow.svg
+
 diagram: venv
 	@command -v dot >/dev/null || (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null)
 	@$(PY) -m pbx_infra.diagram lab > docs/topology.dot

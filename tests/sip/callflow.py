@@ -1,0 +1,348 @@
+"""One call across the sites, captured at every proxy and drawn as a ladder diagram.
+
+A phone on site ber calls an extension whose phone is registered on site fra. tcpdump runs in each
+proxy's network namespace and records SIP, the proxies' route lookups at the app (HTTP) and their
+rtpengine control messages (ng). The captures are merged into the call's message sequence: a
+message seen leaving one proxy and entering another counts once, at the earlier time; all
+namespaces share this machine's clock.
+
+    make callflow    -> docs/call-flow.svg (needs the running lab)
+
+tests/sip/test_call_flow.py asserts the path on the same trace.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dpkt
+
+from .conftest import (
+    ALL_PROXIES,
+    IMAGE,
+    PREFIX,
+    SITES,
+    TENANT_FILE,
+    Device,
+    Devices,
+    device_creds,
+    docker,
+    extension_of,
+    wait_for,
+)
+
+CALLER, CALLEE = 56, 57  # demo devices kept for the trace (see tests/sip/conftest.py)
+CALLER_PROXY, CALLEE_PROXY = SITES["ber"]["proxies"][0], SITES["fra"]["proxies"][0]
+CALLER_PROXY_CONTAINER = SITES["ber"]["proxy_containers"][0]
+SIP_PORT, NG_PORT, APP_PORT = 5060, 2223, 8000
+CAPTURE_FILTER = f"port {SIP_PORT} or port {NG_PORT} or port {APP_PORT}"
+
+
+@dataclass(frozen=True)
+class Message:
+    time: float
+    src: str
+    dst: str
+    kind: str  # "sip", "http" (route lookup at the app) or "ng" (rtpengine control)
+    label: str
+    call_id: str = ""
+    sdp_address: str = ""  # c= of an SDP body, where there is one
+
+
+@dataclass
+class Trace:
+    messages: list[Message]
+    names: dict[str, str]  # address -> participant
+    caller: str  # the caller phone's address
+    callee: str
+    status: str  # the caller's final answer to its INVITE
+
+
+# ---- capture ----------------------------------------------------------------------------------
+
+
+def start_captures(devices: Devices, directory: Path) -> list[str]:
+    """tcpdump (pcap, Linux cooked v1 for every interface) in each proxy's network namespace.
+    Immediate mode: packets still in a kernel buffer block would be lost when tcpdump stops."""
+    names = []
+    for proxy in ALL_PROXIES:
+        name = f"{PREFIX}-flow-{proxy.removeprefix('pbx-lab-')}"
+        devices.started.append(name)
+        docker("rm", "-f", name)
+        docker(
+            "run", "-d", "--name", name, "--network", f"container:{proxy}",
+            "-v", f"{directory}:/cap", "--entrypoint", "tcpdump", devices.image,
+            "-i", "any", "-y", "LINUX_SLL", "--immediate-mode", "-U", "-Z", "root", "-nn",
+            "-w", f"/cap/{proxy}.pcap", CAPTURE_FILTER,
+            check=True,
+        )  # fmt: skip
+        wait_for(lambda n=name: "listening on" in docker("logs", n).stderr, 10, what=name)
+        names.append(name)
+    return names
+
+
+def read_pcap(path: Path) -> list[tuple[float, str, int, str, int, bytes]]:
+    """(time, source, source port, destination, destination port, payload) per packet."""
+    packets = []
+    with path.open("rb") as f:
+        for ts, buf in dpkt.pcap.Reader(f):
+            ip = dpkt.sll.SLL(buf).data
+            if not isinstance(ip, dpkt.ip.IP) or not isinstance(
+                ip.data, dpkt.udp.UDP | dpkt.tcp.TCP
+            ):
+                continue
+            seg = ip.data
+            if seg.data:
+                packets.append(
+                    (ts, socket.inet_ntoa(ip.src), seg.sport, socket.inet_ntoa(ip.dst), seg.dport,
+                     bytes(seg.data))
+                )  # fmt: skip
+    return packets
+
+
+# ---- decoding ---------------------------------------------------------------------------------
+
+
+def _header(text: str, *names: str) -> str:
+    for name in names:
+        m = re.search(rf"^{name}\s*:\s*(.+?)\r?$", text, re.I | re.M)
+        if m:
+            return m.group(1).strip()
+    return ""
+
+
+def sip_message(text: str) -> tuple[str, str, str]:
+    """(label, Call-ID, SDP connection address) of one SIP message."""
+    first = text.split("\r\n", 1)[0]
+    if first.startswith("SIP/2.0"):
+        code, _, reason = first[8:].partition(" ")
+        label = f"{code} {reason}" if len(reason) <= 20 else f"{code} {reason[:18]}…"
+        method = _header(text, "CSeq").split(" ")[-1]
+        label += f" ({method})"
+    else:
+        method, uri = first.split(" ")[:2]
+        target = re.match(r"sips?:(?:([^@;>]+)@)?([^;>]+)", uri)
+        label = f"{method} {(target.group(1) or target.group(2)) if target else uri}"
+        if _header(text, "Proxy-Authorization", "Authorization"):
+            label += " +auth"
+    sdp = re.search(r"^c=IN IP4 (\S+)", text, re.M)
+    return label, _header(text, "Call-ID", "i"), sdp.group(1) if sdp else ""
+
+
+def _bencoded(text: str, key: str) -> str:
+    """The string value of `key` in a flat bencoded dictionary ("" when absent)."""
+    m = re.search(rf"{len(key)}:{key}(\d+):", text)
+    return text[m.end() : m.end() + int(m.group(1))] if m else ""
+
+
+def ng_message(payload: bytes) -> tuple[str, str, str]:
+    """(cookie, label, call-id) of an rtpengine ng request or reply (bencoded)."""
+    cookie, _, body = payload.partition(b" ")
+    text = body.decode(errors="replace")
+    # A reply's result can sit beyond the first IP fragment (a delete's statistics are long).
+    label = _bencoded(text, "command") or f"→ {_bencoded(text, 'result') or 'reply'}"
+    return cookie.decode(errors="replace"), label, _bencoded(text, "call-id")
+
+
+def decode(packets: list[tuple[float, str, int, str, int, bytes]]) -> list[Message]:
+    """Every SIP, ng and route-lookup message once, in time order."""
+    first_seen: dict[tuple[str, int, str, int, bytes], float] = {}
+    for ts, src, sport, dst, dport, payload in packets:
+        key = (src, sport, dst, dport, payload)
+        first_seen[key] = min(ts, first_seen.get(key, ts))
+    messages = []
+    ng_calls: dict[str, str] = {}  # cookie -> call-id: replies carry only the cookie
+    for (src, sport, dst, dport, payload), ts in sorted(first_seen.items(), key=lambda i: i[1]):
+        if SIP_PORT in (sport, dport):
+            text = payload.decode(errors="replace")
+            if not re.match(r"^(SIP/2\.0 \d{3}|[A-Z]+ \S+ SIP/2\.0)", text):
+                continue  # keepalives
+            label, call_id, sdp = sip_message(text)
+            messages.append(Message(ts, src, dst, "sip", label, call_id, sdp))
+        elif NG_PORT in (sport, dport):
+            cookie, label, call_id = ng_message(payload)
+            call_id = ng_calls.setdefault(cookie, call_id) or call_id
+            messages.append(Message(ts, src, dst, "ng", label, call_id))
+        elif APP_PORT in (sport, dport):
+            line = payload.split(b"\r\n", 1)[0].decode(errors="replace")
+            if line.startswith("GET "):
+                target = re.search(r"[?&]target=([^& ]+)", line)
+                label = f"route? {target.group(1) if target else line[4:40]}"
+                connection = f"{src}:{sport}>{dst}:{dport}"
+            elif line.startswith("HTTP/"):
+                body = payload.split(b"\r\n\r\n", 1)[-1].decode(errors="replace")
+                action = re.search(r'"action"\s*:\s*"([^"]+)"', body)
+                label = f"{line.split(' ', 2)[1]} {action.group(1) if action else ''}".strip()
+                connection = f"{dst}:{dport}>{src}:{sport}"
+            else:
+                continue
+            # A lookup is tied to its call by time and target; a reply to its request by the
+            # (kept-alive) connection: client>server.
+            messages.append(Message(ts, src, dst, "http", label, connection))
+    return messages
+
+
+def the_call(messages: list[Message], caller: str, callee_extension: str) -> list[Message]:
+    """The messages of the first call the caller placed: its SIP, ng and route lookups."""
+    invite = next(
+        m for m in messages if m.kind == "sip" and m.src == caller and m.label.startswith("INVITE")
+    )
+    call_id = invite.call_id
+    end = max(m.time for m in messages if m.call_id == call_id)
+    flow = []
+    ours: dict[str, bool] = {}  # connection -> whether its latest request was this call's
+    for m in messages:
+        if m.kind == "http":
+            if m.label.startswith("route?"):
+                ours[m.call_id] = invite.time <= m.time <= end and m.label.endswith(
+                    f" {callee_extension}"
+                )
+            if ours.get(m.call_id):
+                flow.append(m)
+        elif m.call_id == call_id:
+            flow.append(m)
+    return flow
+
+
+def participants() -> dict[str, str]:
+    """Address -> name ("ber sip-proxy-1") of every lab container, on each of its networks."""
+    names = {}
+    ids = docker("ps", "-q", "--filter", "label=pbx.platform=pbx-lab", check=True).stdout.split()
+    for info in json.loads(docker("inspect", *ids, check=True).stdout):
+        site, _, service = info["Name"].lstrip("/").removeprefix("pbx-lab-").partition("-")
+        for net in info["NetworkSettings"]["Networks"].values():
+            if net.get("IPAddress"):
+                names[net["IPAddress"]] = f"{site} {service}"
+    return names
+
+
+# ---- one traced call --------------------------------------------------------------------------
+
+
+def trace(
+    devices: Devices, tenant: dict[str, Any], callee_dev: Device, caller_dev: Device
+) -> Trace:
+    """Register the callee at fra, call it from ber with every proxy capturing; return the call."""
+    callee_user, callee_pw = device_creds(tenant, CALLEE)
+    caller_user, caller_pw = device_creds(tenant, CALLER)
+    extension = extension_of(tenant, CALLEE)
+    with tempfile.TemporaryDirectory(prefix="pbx-callflow-") as tmp:
+        directory = Path(tmp)
+        captures = start_captures(devices, directory)
+        try:
+            # Drop a cached routing decision, so the picture shows the app being asked.
+            cache_key = f"{caller_user}>{extension}"
+            docker("exec", CALLER_PROXY_CONTAINER, "kamcmd", "htable.delete", "approute", cache_key)
+            registered = callee_dev.register(callee_user, callee_pw, CALLEE_PROXY, port=5070)
+            assert registered.startswith("200"), f"REGISTER {callee_user}: {registered}"
+            callee_dev.answer(port=5070)
+            status = caller_dev.call(extension, caller_user, caller_pw, CALLER_PROXY, hold_ms=500)
+        finally:
+            for name in captures:
+                docker("stop", "-t", "5", name)
+            callee_dev.register(callee_user, callee_pw, CALLEE_PROXY, port=5070, expires=0)
+        packets = [p for pcap in sorted(directory.glob("*.pcap")) for p in read_pcap(pcap)]
+    names = participants() | {caller_dev.ip: "phone (ber)", callee_dev.ip: "phone (fra)"}
+    flow = the_call(decode(packets), caller_dev.ip, extension)
+    return Trace(flow, names, caller_dev.ip, callee_dev.ip, status)
+
+
+# ---- the picture ------------------------------------------------------------------------------
+
+COLOURS = {"sip": "#1f4e9c", "http": "#2e7d32", "ng": "#c25e00"}
+LEGEND = {"sip": "SIP", "http": "route lookup (app, HTTP)", "ng": "rtpengine control (ng)"}
+
+
+def columns(t: Trace) -> dict[str, list[str]]:
+    """Participant -> its addresses in the call, left to right: the caller, its site's proxies,
+    app and relay, then the callee's site, the callee. A node on two networks is one column."""
+    used: dict[str, list[str]] = {}
+    for m in t.messages:
+        for address in (m.src, m.dst):
+            addresses = used.setdefault(t.names.get(address, address), [])
+            if address not in addresses:
+                addresses.append(address)
+    kinds = ("sip-proxy", "pbx-app", "media-relay")
+
+    def rank(name: str) -> tuple[int, int, str]:
+        if used[name] == [t.caller]:
+            return (0, 0, "")
+        if used[name] == [t.callee]:
+            return (9, 0, "")
+        site = 1 if name.startswith("ber ") else 2
+        kind = next((i for i, k in enumerate(kinds) if k in name), len(kinds))
+        return (site, kind, name)
+
+    return {name: used[name] for name in sorted(used, key=rank)}
+
+
+def render(t: Trace, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.fonttype"] = "none"  # text stays text: searchable, and smaller
+    plt.rcParams["svg.hashsalt"] = "pbx-callflow"  # stable element ids
+    cols = columns(t)
+    x = {address: i for i, addresses in enumerate(cols.values()) for address in addresses}
+    rows = len(t.messages)
+    fig, ax = plt.subplots(figsize=(1.8 * len(cols) + 1.6, 0.3 * rows + 1.8))
+    for i, (name, addresses) in enumerate(cols.items()):
+        ax.plot([i, i], [-0.6, rows], color="#b0b0b0", linewidth=1, zorder=0)
+        header = "\n".join([*name.split(" ", 1), *addresses])
+        ax.text(i, -0.8, header, ha="center", va="bottom", fontsize=8, weight="bold")
+    start = t.messages[0].time if t.messages else 0.0
+    for row, m in enumerate(t.messages):
+        colour = COLOURS[m.kind]
+        ax.annotate(
+            "",
+            xy=(x[m.dst], row),
+            xytext=(x[m.src], row),
+            arrowprops={"arrowstyle": "-|>", "color": colour, "linewidth": 1.1},
+        )
+        label = m.label + (f"  [SDP c={m.sdp_address}]" if m.sdp_address else "")
+        ax.text(
+            (x[m.src] + x[m.dst]) / 2, row - 0.08, label,
+            ha="center", va="bottom", fontsize=7, color=colour,
+        )  # fmt: skip
+        ax.text(-0.45, row, f"{(m.time - start) * 1000:7.1f} ms", ha="right", va="center",
+                fontsize=7, family="monospace")  # fmt: skip
+    for kind, text in LEGEND.items():
+        ax.plot([], [], color=COLOURS[kind], label=text)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=8, frameon=False)
+    ax.set_xlim(-1.3, len(cols) - 0.4)
+    ax.set_ylim(rows, -3.2)
+    ax.axis("off")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Date": None})
+    plt.close(fig)
+
+
+def main(out: str) -> int:
+    tenant = json.loads(TENANT_FILE.read_text())
+    devices = Devices(IMAGE)
+    try:
+        callee_dev = devices.start("flow-fra", "fra")
+        caller_dev = devices.start("flow-ber", "ber")
+        t = trace(devices, tenant, callee_dev, caller_dev)
+    finally:
+        devices.remove_all()
+    if not t.status.startswith("200"):
+        print(f"the call failed: {t.status}", file=sys.stderr)
+        return 1
+    render(t, Path(out), "A call from a phone at ber to a colleague's phone at fra")
+    print(f"{out}: {len(t.messages)} messages, {t.messages[-1].time - t.messages[0].time:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "docs/call-flow.svg"))
