@@ -28,7 +28,8 @@ def run_all() -> list[tuple[str, dict]]:
     for index, script in enumerate(present, 1):
         print(f"[{index}/{len(present)}] {script}", flush=True)
         started = time.monotonic()
-        run = subprocess.run([sys.executable, str(BENCH / script)], check=False)
+        module = f"bench.{script.removesuffix('.py')}"
+        run = subprocess.run([sys.executable, "-m", module], cwd=BENCH.parent, check=False)
         took = time.monotonic() - started
         if run.returncode != 0:
             print(f"    FAILED after {took:.0f}s (exit {run.returncode})", flush=True)

@@ -1,18 +1,16 @@
 """Benchmark: bulk import of 249,000 extensions for one customer through the REST API against
 PostgreSQL (budget: 60 s on a 2-core machine), plus single-create latency p50/p99.
 
-Run: .venv/bin/python bench/bulk_import.py   (writes bench/results/bulk_import.json)
+Run: .venv/bin/python -m bench.bulk_import   (writes bench/results/bulk_import.json)
 Uses $PBX_BENCH_DATABASE_URL if set, else a throwaway PostgreSQL cluster (fsync on).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -22,6 +20,8 @@ from typing import Any
 import httpx
 import psycopg
 
+from bench.local_app import local_app
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "results" / "bulk_import.json"
 EXTENSIONS = 249_000
@@ -29,67 +29,12 @@ SINGLE_CREATES = 500
 BUDGET_S = 60.0
 
 
-def _pg_cluster_module() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "pg_cluster", ROOT / "tests" / "app" / "pg_cluster.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _cli(env: dict[str, str], *args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "pbx_app", *args],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout
-
-
 def run() -> dict[str, Any]:
-    pg = _pg_cluster_module()
-    cluster = None
-    url = os.environ.get("PBX_BENCH_DATABASE_URL")
-    if not url:
-        cluster = pg.ThrowawayCluster(durable=True)
-        cluster.start()
-        url = cluster.url()
-    port = pg.free_port()
-    env = {
-        **os.environ,
-        "PBX_DATABASE_URL": url,
-        "PBX_LISTEN": f"127.0.0.1:{port}",
-        "PBX_SECRET_KEY": "bench",
-        "PYTHONPATH": str(ROOT),
-    }
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        _cli(env, "migrate")
-        operator = json.loads(_cli(env, "create-operator", "--email", "bench-operator@pbx.test"))
-        server = subprocess.Popen(
-            [sys.executable, "-m", "pbx_app", "serve"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not come up")
-            time.sleep(0.1)
+    with local_app() as app:
+        url = app.env["PBX_DATABASE_URL"]
+        app.cli("migrate")
+        operator = json.loads(app.cli("create-operator", "--email", "bench-operator@pbx.test"))
+        base = app.serve()
         with httpx.Client(base_url=f"{base}/api/v1", timeout=120) as c:
             r = c.post(
                 "/auth/login", json={"email": operator["email"], "password": operator["password"]}
@@ -167,9 +112,7 @@ def run() -> dict[str, Any]:
         return {
             "benchmark": "bulk_import",
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "database": "postgresql (throwaway cluster, fsync on)"
-            if cluster
-            else "PBX_BENCH_DATABASE_URL",
+            "database": app.database,
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
             "path": "POST /api/v1/customers/{id}/extensions/import (text/csv), "
             "one transaction, COPY",
@@ -205,12 +148,6 @@ def run() -> dict[str, Any]:
                 },
             ],
         }
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        if cluster is not None:
-            cluster.stop()
 
 
 def _raw_database_baseline(url: str, csv_body: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Benchmark: GET /internal/v1/route latency (what Kamailio waits for on every call) against a
 real `python -m pbx_app serve` process on PostgreSQL, with the demo tenants seeded.
 
-Run: .venv/bin/python bench/route_lookup.py [N]   (writes bench/results/route_lookup.json)
+Run: .venv/bin/python -m bench.route_lookup [N]   (writes bench/results/route_lookup.json)
 Uses $PBX_BENCH_DATABASE_URL if set, else a throwaway PostgreSQL cluster (fsync on).
 Sequential requests over one keep-alive connection (like a Kamailio worker with http_client);
 the mix cycles through every decision: local by extension, local by DID (three formats,
@@ -10,12 +10,10 @@ another customer), external, and 403/404 rejects.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,34 +24,13 @@ from typing import Any
 
 import httpx
 
+from bench.local_app import local_app
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "results" / "route_lookup.json"
 LOOKUPS = 2000
 WARMUP = 200
 TOKEN = "bench-internal-token"
-
-
-def _pg_cluster_module() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "pg_cluster", ROOT / "tests" / "app" / "pg_cluster.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _cli(env: dict[str, str], *args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "pbx_app", *args],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout
 
 
 def _queries(seed: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -80,48 +57,13 @@ def _queries(seed: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def run(lookups: int) -> dict[str, Any]:
-    pg = _pg_cluster_module()
-    cluster = None
-    url = os.environ.get("PBX_BENCH_DATABASE_URL")
-    if not url:
-        cluster = pg.ThrowawayCluster(durable=True)
-        cluster.start()
-        url = cluster.url()
-    port = pg.free_port()
-    env = {
-        **os.environ,
-        "PBX_DATABASE_URL": url,
-        "PBX_LISTEN": f"127.0.0.1:{port}",
-        "PBX_SECRET_KEY": "bench",
-        "PBX_SIP_DOMAIN": "pbx.lab",
-        "PBX_INTERNAL_TOKEN": TOKEN,
-        "PYTHONPATH": str(ROOT),
-    }
-    server: subprocess.Popen[bytes] | None = None
-    try:
+    with local_app(PBX_SIP_DOMAIN="pbx.lab", PBX_INTERNAL_TOKEN=TOKEN) as app:
         with tempfile.TemporaryDirectory() as tmp:
             seed_file = Path(tmp) / "seed.json"
-            _cli(env, "seed-demo", "--out", str(seed_file))
+            app.cli("seed-demo", "--out", str(seed_file))
             seed = json.loads(seed_file.read_text())
         queries = _queries(seed)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "pbx_app", "serve"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not come up")
-            time.sleep(0.1)
+        base = app.serve()
         latencies: list[float] = []
         by_kind: dict[str, list[float]] = {}
         actions: Counter[str] = Counter()
@@ -151,9 +93,7 @@ def run(lookups: int) -> dict[str, Any]:
         return {
             "benchmark": "route_lookup",
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "database": "postgresql (throwaway cluster, fsync on)"
-            if cluster
-            else "PBX_BENCH_DATABASE_URL",
+            "database": app.database,
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
             "path": "GET /internal/v1/route (real `serve` process, one keep-alive client, "
             "sequential; 2 SQL statements per lookup, autocommit)",
@@ -187,12 +127,6 @@ def run(lookups: int) -> dict[str, Any]:
                 },
             ],
         }
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        if cluster is not None:
-            cluster.stop()
 
 
 def main() -> int:

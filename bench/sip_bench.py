@@ -20,7 +20,7 @@ ports (it holds them 30 s after the BYE).
 Lab addresses 172.30.1.180-199 only; demo devices 60-97 only; bounded counts and timeouts; every
 container started here is removed; bans and bindings this run caused are lifted on all proxies;
 route_cache is always restored to 1. Run it under the lab lock:
-    flock /tmp/pbx-lab.lock .venv/bin/python bench/sip_bench.py
+    flock /tmp/pbx-lab.lock .venv/bin/python -m bench.sip_bench
 Writes bench/results/sip_core.json.
 """
 

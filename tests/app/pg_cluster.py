@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL cluster on a loopback TCP port, from the host's PostgreSQL binaries.
 
-Used by the app tests and by bench/bulk_import.py. As root, the server runs as the unprivileged
-`postgres` user (PostgreSQL refuses to run as root).
+Used by the app tests and by the app benchmarks (bench/local_app.py). As root, the server runs
+as the unprivileged `postgres` user (PostgreSQL refuses to run as root).
 """
 
 from __future__ import annotations
