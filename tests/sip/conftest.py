@@ -137,6 +137,16 @@ def relay_totals(relay: str) -> dict[str, int]:
     return values
 
 
+def relay_calls(relay: str) -> str:
+    """The Call-IDs a relay currently holds (rtpengine-ctl's session list)."""
+    r = docker(
+        "exec", relay, "rtpengine-ctl", "-ip", "127.0.0.1", "-port", "9900", "list", "sessions",
+        "all",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
 def unban(ip: str) -> None:
     """Lift a ban and failed-auth count for a test address on every proxy (management RPC)."""
     for proxy in ALL_PROXIES:
@@ -243,14 +253,15 @@ class Device:
         m = re.search(rf"STATUS {re.escape(user)} (\d+ [^\n]*)", r.stdout)
         return m.group(1).strip() if m else f"no final answer ({r.stdout.strip()} {r.stderr})"
 
-    def answer(self, port: int = 5070, ip: str = "") -> None:
-        """Answer one call on `port` in the background, echoing RTP. Returns once the
-        answering sipp listens (an INVITE arriving before that would go unanswered)."""
+    def answer(self, port: int = 5070, ip: str = "", scenario: str = "answer") -> None:
+        """Answer one call on `port` in the background, echoing RTP (scenarios/answer.xml; or
+        another UAS scenario, e.g. "busy"). Returns once the answering sipp listens (an INVITE
+        arriving before that would go unanswered)."""
         address = f"{ip or self.ip}:{port}"
         # The previous sipp on this port (a registration, an earlier answerer) must be gone.
         wait_for(lambda: not self.udp_bound(address), 15, what=f"{address} free in {self.name}")
         self.sh(
-            f"cd /tmp && rm -f /tmp/ans-{port}.log && (timeout 120 sipp -sf /scen/answer.xml "
+            f"cd /tmp && rm -f /tmp/ans-{port}.log && (timeout 120 sipp -sf /scen/{scenario}.xml "
             f"-i {ip or self.ip} -p {port} -aa -rtp_echo -nostdin -trace_logs "
             f"-log_file /tmp/ans-{port}.log > /dev/null 2>&1 &)"
         )
@@ -274,13 +285,15 @@ class Device:
         port: int = 5080,
         ip: str = "",
         timeout: float = 30,
+        call_id: str = "",
     ) -> str:
-        """Place one call; returns the INVITE's final status line."""
+        """Place one call (Call-ID `call_id`, else a fresh one); returns the INVITE's final
+        status line."""
         log = f"/tmp/call-{port}-{time.monotonic_ns()}.log"
         r = self.sh(
             f"cd /tmp && timeout {int(timeout)} sipp {proxy}:5060 -sf /scen/call.xml -s {target} "
             f"-set caller {user} -set hold {hold_ms} -au {user} -ap '{password}' "
-            f"-cid_str {unique_call_id()} "
+            f"-cid_str {call_id or unique_call_id()} "
             f"-i {ip or self.ip} -p {port} -m 1 -nostdin -timeout {int(timeout) - 2}s "
             f"-trace_logs -log_file {log} >/dev/null 2>&1; cat {log}",
             timeout=timeout + 10,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -16,10 +18,12 @@ from .conftest import (
     SITES,
     Device,
     Devices,
+    clear_bindings,
     device_creds,
     docker,
     extension_of,
     location_contacts,
+    relay_calls,
     wait_for,
 )
 
@@ -197,3 +201,60 @@ def test_call_from_site_b_to_a_flows_through_rtpengine_with_dscp(
     sip = [p for p in packets(sip_at_callee) if p[1].startswith(FRA1 + ".")]
     assert sip, "no SIP from the proxy captured at the device"
     assert {tos for tos, _, _ in sip} == {"0x60"}, f"SIP from {FRA1} not CS3: {sip[:5]}"
+
+
+def test_a_refused_call_gives_its_relay_sessions_back_at_once(
+    fra_device: Device, ber_device: Device, tenant: dict[str, Any], aor_of: Any
+) -> None:
+    """A call the callee refuses (486 after ringing) frees its media sessions on both relays as
+    soon as it fails, instead of holding their ports until the relays' 60 s media timeout: under
+    load, every busy or unanswered call would otherwise pin four ports per relay."""
+    callee_user, callee_pw = device_creds(tenant, 56)
+    caller_user, caller_pw = device_creds(tenant, 57)
+    clear_bindings(aor_of(callee_user))
+    assert fra_device.register(callee_user, callee_pw, FRA1, port=5156).startswith("200")
+    fra_device.answer(port=5156, scenario="busy")
+    relays = [SITES["fra"]["relay"], SITES["ber"]["relay"]]
+    call_id = f"busy-{time.time_ns():x}@pbx.test"
+    with ThreadPoolExecutor(1) as pool:
+        placed = pool.submit(
+            ber_device.call, extension_of(tenant, 56), caller_user, caller_pw, BER1,
+            port=5157, call_id=call_id,
+        )  # fmt: skip
+        # While the callee rings, each site's relay anchors its leg of the call.
+        for relay in relays:
+            wait_for(lambda r=relay: call_id in relay_calls(r), 10, what=f"{call_id} on {relay}")
+        status = placed.result(timeout=60)
+    assert status.startswith("486"), f"call to a busy device: {status}"
+    assert "INVITE" in fra_device.answered(5156)
+    for relay in relays:
+        wait_for(
+            lambda r=relay: call_id not in relay_calls(r), 5, what=f"{call_id} released on {relay}"
+        )
+    fra_device.register(callee_user, callee_pw, FRA1, port=5156, expires=0)
+
+
+def test_a_natted_phone_is_kept_alive_by_its_own_proxy_only(
+    fra_device: Device, tenant: dict[str, Any], aor_of: Any
+) -> None:
+    """Every proxy holds every binding (DMQ), but only the proxy a UDP phone registered with
+    sends it NAT keepalives (through the Path, so they come from that proxy): one OPTIONS per
+    30 s ping interval, not one from each of the four proxies."""
+    user, password = device_creds(tenant, 58)
+    clear_bindings(aor_of(user))
+    port = 5158
+    assert fra_device.register(user, password, FRA1, port=port).startswith("200")
+    try:
+        # One ping interval and a little more: one or two keepalives with the filter, at least
+        # four (one per proxy) without it.
+        heard = fra_device.sh(
+            f"timeout 33 tcpdump -i any -nn -l -A 'udp and dst host {fra_device.ip} and dst port "
+            f"{port}' 2>/dev/null",
+            timeout=50,
+        ).stdout
+        options = re.findall(r"OPTIONS sip:", heard)
+        pings = set(re.findall(r"Call-ID: (\S+)", heard, re.I))
+        assert options, "no NAT keepalive reached the phone within one ping interval"
+        assert 1 <= len(pings) <= 2, f"{len(pings)} keepalives in 33 s: {sorted(pings)}"
+    finally:
+        fra_device.register(user, password, FRA1, port=port, expires=0)
