@@ -188,20 +188,21 @@ def tenant() -> dict[str, Any]:
     return data
 
 
+def aor_for(username: str) -> str:
+    """A device's AOR, read from the app's view as the proxies see it."""
+    r = docker(
+        "exec", "-u", "postgres", "pbx-lab-fra-db", "psql", "-X", "-At", "-d", "pbx", "-c",
+        f"SELECT aor FROM kamailio_subscriber WHERE username = '{username}'",
+    )  # fmt: skip
+    aor = r.stdout.strip()
+    assert aor, f"no kamailio_subscriber row with an aor for {username}: {r.stderr}"
+    return aor
+
+
 @pytest.fixture(scope="session")
 def aor_of() -> Any:
-    """username -> AOR, read from the app's view as the proxies see it."""
-
-    def _aor(username: str) -> str:
-        r = docker(
-            "exec", "-u", "postgres", "pbx-lab-fra-db", "psql", "-X", "-At", "-d", "pbx", "-c",
-            f"SELECT aor FROM kamailio_subscriber WHERE username = '{username}'",
-        )  # fmt: skip
-        aor = r.stdout.strip()
-        assert aor, f"no kamailio_subscriber row with an aor for {username}: {r.stderr}"
-        return aor
-
-    return _aor
+    """username -> AOR (aor_for as a fixture)."""
+    return aor_for
 
 
 def unique_call_id() -> str:

@@ -16,6 +16,7 @@ from .conftest import (
     SITES,
     Device,
     Devices,
+    aor_for,
     clear_bindings,
     device_creds,
     docker,
@@ -148,14 +149,6 @@ def dmq_peers_once(proxy: str) -> list[str] | None:
         if "local: 0" in entry and (m := re.search(r"host: (\S+)", entry))
     ]
     return peers if len(peers) == len(set(peers)) == 3 else None
-
-
-def aor_for(username: str) -> str:
-    r = docker(
-        "exec", "-u", "postgres", "pbx-lab-fra-db", "psql", "-X", "-At", "-d", "pbx", "-c",
-        f"SELECT aor FROM kamailio_subscriber WHERE username = '{username}'",
-    )  # fmt: skip
-    return r.stdout.strip()
 
 
 def relays_enabled_everywhere() -> bool:
