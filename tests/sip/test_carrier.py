@@ -4,6 +4,7 @@ the caller's public number, and a public number (DID) called from outside rings 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -100,3 +101,63 @@ def test_did_called_from_outside_rings_its_extension(
     invite = wait_for(lambda: re.search(r"INVITE [^\n]*", callee.answered(5073)), 10)
     assert "RTP/AVP" in invite.group(0), invite.group(0)
     clear_bindings(aor_of(user))
+
+
+# A request that claims to belong to a dialog (it has a To tag) and names the proxy as its loose
+# route, aimed at the trunk: what a toll fraudster sends to make a proxy call out for free.
+# argv: proxy, Request-URI, Route parameters, own address. Prints the first answer's status line,
+# or "silence".
+FORGED_IN_DIALOG = r"""
+import socket, sys, uuid
+proxy, ruri, params, me = sys.argv[1:5]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((me, 0))
+port = s.getsockname()[1]
+sdp = f"v=0\r\no=- 1 1 IN IP4 {me}\r\ns=-\r\nc=IN IP4 {me}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\n"
+s.sendto((
+    f"INVITE {ruri} SIP/2.0\r\n"
+    f"Via: SIP/2.0/UDP {me}:{port};branch=z9hG4bK{uuid.uuid4().hex};rport\r\n"
+    f"Route: <sip:{proxy};lr{params}>\r\n"
+    f"From: <sip:fraud@{me}>;tag=f{uuid.uuid4().hex[:8]}\r\n"
+    f"To: <{ruri}>;tag=t{uuid.uuid4().hex[:8]}\r\n"
+    f"Call-ID: {uuid.uuid4().hex}\r\nCSeq: 2 INVITE\r\nMax-Forwards: 70\r\n"
+    f"Contact: <sip:fraud@{me}:{port}>\r\nContent-Type: application/sdp\r\n"
+    f"Content-Length: {len(sdp)}\r\n\r\n{sdp}"
+).encode(), (proxy, 5060))
+s.settimeout(3)
+try:
+    while True:
+        line = s.recv(65535).decode(errors="replace").split("\r\n", 1)[0]
+        if not line.startswith("SIP/2.0 1"):
+            break
+except TimeoutError:
+    line = "silence"
+print(line)
+"""
+
+
+@pytest.mark.parametrize(
+    "route_params",
+    ["", ";ftag=f00d;pbxsig=" + "A" * 43],
+    ids=["unsigned-route", "forged-signature"],
+)
+def test_a_forged_in_dialog_request_does_not_reach_the_trunk(
+    caller: Device, trunk_capture: str, route_params: str
+) -> None:
+    """In-dialog requests follow the Record-Route set without a new authentication, so the
+    proxies only accept a route set they signed themselves; a forged one is refused before
+    anything is sent on."""
+    number = f"+4930{time.time_ns() % 10**8:08d}"
+    r = caller.sh(
+        f"python3 -c '{FORGED_IN_DIALOG}' {FRA1} 'sip:{number}@{CARRIER_IP}:5060' "
+        f"'{route_params}' {caller.ip}",
+        timeout=30,
+    )
+    assert r.returncode == 0, r.stderr
+    answer = r.stdout.strip()
+    assert answer.startswith("SIP/2.0 403"), f"forged in-dialog INVITE got: {answer}"
+    # Had the proxy relayed it, the carrier would have seen it before we got an answer.
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        assert not invite_at_carrier(trunk_capture, number), "the forged INVITE reached the trunk"
+        time.sleep(0.2)

@@ -55,15 +55,17 @@ def test_baresip_tls_srtp_call_across_sites(
         dial=f"sip:{extension_of(tenant, 31)}@pbx.lab",
         seconds=15,
     )
-    established = wait_for(
-        lambda: re.search(
-            r"Call established|call: established|established",
-            caller_dev.sh(f"cat {caller_log}").stdout,
-        ),
-        20,
-        what="the SRTP call to be established",
-    )
-    assert established
+    try:
+        wait_for(
+            lambda: "established" in caller_dev.sh(f"cat {caller_log}").stdout,
+            20,
+            what="the SRTP call to be established",
+        )
+    except AssertionError as e:
+        logs = {d.name: d.sh(f"cat {f}").stdout[-2500:] for d, f in
+                ((caller_dev, caller_log), (callee_dev, callee_log))}  # fmt: skip
+        shown = "\n".join(f"--- {name}:\n{text}" for name, text in logs.items())
+        raise AssertionError(f"{e}\n{shown}") from None
 
     # baresip reports the negotiated suite once the secured stream starts, after "established".
     def secured_log() -> str | None:
