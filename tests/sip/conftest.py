@@ -15,6 +15,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -373,6 +374,9 @@ audio_source aufile,{dir}/tone.wav
 audio_alert aufile,{dir}/alert.wav
 audio_srate 8000
 audio_channels 1
+# No ringback tone: baresip 1.1 crashes now and then (core dump, "unsupported sample format")
+# when the answer stops the ringback it plays on the aufile player.
+ringback_disabled yes
 module_path /usr/lib/baresip/modules
 module g711.so
 module ausine.so
@@ -382,6 +386,16 @@ module dtls_srtp.so
 module_app account.so
 module_app menu.so
 """
+
+
+@contextmanager
+def logs_on_failure(*logs: tuple[Device, str]) -> Iterator[None]:
+    """A failed assertion inside also shows these (device, log path) logs' tails."""
+    try:
+        yield
+    except AssertionError as e:
+        shown = "\n".join(f"--- {d.name}:\n{d.sh(f'cat {f}').stdout[-2500:]}" for d, f in logs)
+        raise AssertionError(f"{e}\n{shown}") from None
 
 
 def start_baresip(

@@ -16,12 +16,15 @@ from .conftest import (
     device_creds,
     docker,
     extension_of,
+    logs_on_failure,
     start_baresip,
     wait_for,
 )
 from .test_sip_core import capture
 
 pytestmark = pytest.mark.lab
+
+STANDARD_SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
 
 # G.711 at 20 ms: 160 bytes of audio + 12 bytes RTP header. SRTP adds an authentication tag
 # (10 bytes for AES_CM_128_HMAC_SHA1_80, 16 for AEAD_AES_*_GCM), so SRTP is never 172 bytes.
@@ -55,38 +58,34 @@ def test_baresip_tls_srtp_call_across_sites(
         dial=f"sip:{extension_of(tenant, 31)}@pbx.lab",
         seconds=15,
     )
-    try:
+    with logs_on_failure((caller_dev, caller_log), (callee_dev, callee_log)):
         wait_for(
             lambda: "established" in caller_dev.sh(f"cat {caller_log}").stdout,
             20,
             what="the SRTP call to be established",
         )
-    except AssertionError as e:
-        logs = {d.name: d.sh(f"cat {f}").stdout[-2500:] for d, f in
-                ((caller_dev, caller_log), (callee_dev, callee_log))}  # fmt: skip
-        shown = "\n".join(f"--- {name}:\n{text}" for name, text in logs.items())
-        raise AssertionError(f"{e}\n{shown}") from None
 
-    # baresip reports the negotiated suite once the secured stream starts, after "established".
-    def secured_log() -> str | None:
-        text = caller_dev.sh(f"cat {caller_log}").stdout
-        return text if "cryptosuite=" in text else None
+        # baresip reports the negotiated suite once the secured stream starts, after
+        # "established".
+        def secured_log() -> str | None:
+            text = caller_dev.sh(f"cat {caller_log}").stdout
+            return text if "cryptosuite=" in text else None
 
-    log = wait_for(
-        secured_log,
-        10,
-        what="an SRTP cryptosuite in the caller's log",
-    )
-    assert "{0/TLS/v4} 200 OK" in log, log[-2000:]
+        log = wait_for(secured_log, 10, what="an SRTP cryptosuite in the caller's log")
+        assert "{0/TLS/v4} 200 OK" in log, log[-2000:]
 
-    relay = SITES["fra"]["relay_ip"]
+        relay = SITES["fra"]["relay_ip"]
 
-    def relayed_lengths() -> list[int] | None:
-        text = docker("logs", on_wire).stdout
-        found = re.findall(rf"{re.escape(relay)}\.\d+ > \S+: UDP, length (\d+)", text)
-        return [int(n) for n in found] if len(found) >= 25 else None
+        def relayed_lengths() -> list[int] | None:
+            text = docker("logs", on_wire).stdout
+            found = re.findall(rf"{re.escape(relay)}\.\d+ > \S+: UDP, length (\d+)", text)
+            return [int(n) for n in found] if len(found) >= 25 else None
 
-    lengths = wait_for(relayed_lengths, 15, what="media from the relay at the callee")
+        lengths = wait_for(relayed_lengths, 15, what="media from the relay at the callee")
+        # The relay offers phones the two suites every SRTP phone has, nothing exotic.
+        suite = re.search(r"cryptosuite=(\w+)", callee_dev.sh(f"cat {callee_log}").stdout)
+        assert suite, "no SRTP suite in the callee's log"
+        assert suite.group(1) in STANDARD_SUITES, f"callee negotiated {suite.group(1)}"
     assert PLAIN_RTP_PCMA not in lengths, f"plain RTP (172-byte G.711) on the wire: {lengths[:20]}"
     # The audio stream is the dominant size; SRTCP reports (smaller) ride on the same ports.
     audio, _ = Counter(lengths).most_common(1)[0]
@@ -112,22 +111,23 @@ def test_srtp_phone_and_plain_rtp_phone_are_bridged(
         secure, secure_user, secure_pw, "sip:pbx.lab;transport=tls",
         dial=f"sip:{extension_of(tenant, 33)}@pbx.lab", seconds=12,
     )  # fmt: skip
-    wait_for(
-        lambda: "cryptosuite=" in secure.sh(f"cat {log}").stdout,
-        20,
-        what="the SRTP phone's call to be secured",
-    )
-    offered = wait_for(lambda: re.search(r"m=audio \d+ \S+", plain.answered(5075)), 10)
-    assert offered.group(0).endswith(" RTP/AVP"), f"plain phone was offered {offered.group(0)}"
+    with logs_on_failure((secure, log)):
+        wait_for(
+            lambda: "cryptosuite=" in secure.sh(f"cat {log}").stdout,
+            20,
+            what="the SRTP phone's call to be secured",
+        )
+        offered = wait_for(lambda: re.search(r"m=audio \d+ \S+", plain.answered(5075)), 10)
+        assert offered.group(0).endswith(" RTP/AVP"), f"plain phone was offered {offered.group(0)}"
 
-    relay = re.escape(SITES["fra"]["relay_ip"])
+        relay = re.escape(SITES["fra"]["relay_ip"])
 
-    def lengths(capture_name: str, enough: int) -> list[int] | None:
-        text = docker("logs", capture_name).stdout
-        found = [int(n) for n in re.findall(rf"{relay}\.\d+ > \S+: UDP, length (\d+)", text)]
-        return found if len(found) >= enough else None
+        def lengths(capture_name: str, enough: int) -> list[int] | None:
+            text = docker("logs", capture_name).stdout
+            found = [int(n) for n in re.findall(rf"{relay}\.\d+ > \S+: UDP, length (\d+)", text)]
+            return found if len(found) >= enough else None
 
-    to_secure = wait_for(lambda: lengths(at_secure, 25), 15, what="media to the SRTP phone")
-    to_plain = wait_for(lambda: lengths(at_plain, 25), 15, what="media to the plain phone")
+        to_secure = wait_for(lambda: lengths(at_secure, 25), 15, what="media to the SRTP phone")
+        to_plain = wait_for(lambda: lengths(at_plain, 25), 15, what="media to the plain phone")
     assert Counter(to_secure).most_common(1)[0][0] in SRTP_PCMA, sorted(set(to_secure))
     assert Counter(to_plain).most_common(1)[0][0] == PLAIN_RTP_PCMA, sorted(set(to_plain))
