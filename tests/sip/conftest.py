@@ -249,6 +249,9 @@ class Device:
             f"-inf /tmp/u-{user}.csv -au {user} -ap '{password}' -set expires {expires} "
             f"-cid_str {unique_call_id()} "
             f"-t {transport} -i {ip or self.ip} -p {port} -m 1 -nostdin -timeout {timeout}s "
+            # sipp's global -timeout does not end a run that is still retransmitting to a dead
+            # target; a receive timeout does (a phone giving up on one SRV target).
+            f"-recv_timeout {timeout * 1000} "
             f"-trace_logs -log_file {log} >/dev/null 2>&1; cat {log}",
             timeout=timeout + 15,
         )

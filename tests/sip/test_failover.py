@@ -96,9 +96,11 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
     try:
         for name in SITE_A:
             docker("kill", name, check=True)
+        RESULT["site_a_killed_s"] = round(time.monotonic() - stopped_at, 1)
         # The roamer's registrations now fail over to site B by SRV.
         proxy = register_by_srv(roamer, roamer_user, roamer_pw, 5072)
         assert proxy.startswith("172.30.2."), proxy
+        RESULT["registered_at_b_s"] = round(time.monotonic() - stopped_at, 1)
         # A binding made before the stop (at site B) is reachable through site B.
         local_b.answer(port=5070)
         status = roamer.call(
