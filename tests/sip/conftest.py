@@ -239,15 +239,17 @@ class Device:
         expires: int = 300,
         ip: str = "",
         timeout: int = 15,
+        call_id: str = "",
     ) -> str:
-        """REGISTER with digest auth; returns the final status line ("200 OK", ...)."""
+        """REGISTER with digest auth (Call-ID `call_id`, else a fresh one, as after a reboot);
+        returns the final status line ("200 OK", ...)."""
         port_opt = f"{proxy}:5061" if transport == "l1" else f"{proxy}:5060"
         log = f"/tmp/reg-{user}-{port}-{time.monotonic_ns()}.log"
         r = self.sh(
             f"printf 'SEQUENTIAL\\n{user};\\n' > /tmp/u-{user}.csv && "
             f"cd /etc/sipclient && timeout {timeout + 5} sipp {port_opt} -sf /scen/register.xml "
             f"-inf /tmp/u-{user}.csv -au {user} -ap '{password}' -set expires {expires} "
-            f"-cid_str {unique_call_id()} "
+            f"-cid_str {call_id or unique_call_id()} "
             f"-t {transport} -i {ip or self.ip} -p {port} -m 1 -nostdin -timeout {timeout}s "
             # sipp's global -timeout does not end a run that is still retransmitting to a dead
             # target; a receive timeout does (a phone giving up on one SRV target).

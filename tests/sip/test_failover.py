@@ -48,14 +48,16 @@ def srv_targets(device: Device, dns: str) -> list[str]:
     return ips
 
 
-def register_by_srv(device: Device, user: str, password: str, port: int) -> str:
-    """What a phone does: try the SRV targets in order until one answers; returns the proxy."""
+def register_by_srv(device: Device, user: str, password: str, port: int, call_id: str) -> str:
+    """What a phone does: try the SRV targets in order until one answers, keeping the Call-ID
+    of its registrations; returns the proxy."""
     for proxy in srv_targets(device, SITES[device.site]["dns"]):
         site = "fra" if proxy.startswith("172.30.1.") else "ber"
         ip = device.ip if site == device.site else device.extra_ips.get(site, "")
         if not ip:
             continue
-        status = device.register(user, password, proxy, port=port, ip=ip, timeout=3)
+        status = device.register(user, password, proxy, port=port, ip=ip, timeout=3,
+                                 call_id=call_id)  # fmt: skip
         if status.startswith("200"):
             return proxy
     raise AssertionError(f"{user}: no SRV target accepted the registration")
@@ -72,7 +74,8 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
     for user in (roamer_user, b_user, gone_user):
         clear_bindings(aor_for(user))
 
-    assert register_by_srv(roamer, roamer_user, roamer_pw, 5070).startswith("172.30.1.")
+    roamer_call_id = f"roamer-{time.time_ns():x}@pbx.test"
+    assert register_by_srv(roamer, roamer_user, roamer_pw, 5070, roamer_call_id)[:9] == "172.30.1."
     assert local_b.register(b_user, b_pw, SITES["ber"]["proxies"][0], port=5070).startswith("200")
     # A binding that will be removed while site A is down: must not come back after re-sync.
     assert local_b.register(gone_user, gone_pw, SITES["ber"]["proxies"][0], port=5071)[:3] == "200"
@@ -98,9 +101,16 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
             docker("kill", name, check=True)
         RESULT["site_a_killed_s"] = round(time.monotonic() - stopped_at, 1)
         # The roamer's registrations now fail over to site B by SRV.
-        proxy = register_by_srv(roamer, roamer_user, roamer_pw, 5072)
+        proxy = register_by_srv(roamer, roamer_user, roamer_pw, 5072, roamer_call_id)
         assert proxy.startswith("172.30.2."), proxy
         RESULT["registered_at_b_s"] = round(time.monotonic() - stopped_at, 1)
+        # Its new binding replaced the one through the dead site on the surviving proxies.
+        for name in SITES["ber"]["proxy_containers"]:
+            wait_for(
+                lambda n=name: only_binding(n, aor_for(roamer_user), ":5072"),
+                10,
+                what=f"the roamer's binding at {name} moved to site B",
+            )
         # A binding made before the stop (at site B) is reachable through site B.
         local_b.answer(port=5070)
         status = roamer.call(
@@ -135,12 +145,20 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
     assert any(local_b.ip in c for c in b_aor)
     gone = f"{local_b.ip}:5071"
     assert not [c for c in location_contacts(fra1, aor_for(gone_user)) if gone in c], gone
+    # The roamer's old binding through site A does not come back either.
+    wait_for(lambda: only_binding(fra1, aor_for(roamer_user), ":5072"), 30, what="roamer on fra-1")
     # Every proxy knows every other exactly once again (a duplicated peer would get every
     # replication message twice; the proxies' healthcheck removes one that 6.0.1 may add).
     for proxy in [c for site in SITES.values() for c in site["proxy_containers"]]:
         wait_for(lambda p=proxy: dmq_peers_once(p), 30, 2, f"{proxy} lists each DMQ peer once")
     # Clean up the bindings this test made.
     local_b.register(b_user, b_pw, SITES["ber"]["proxies"][0], port=5070, expires=0)
+
+
+def only_binding(proxy: str, aor: str, marker: str) -> list[str] | None:
+    """The AOR's bindings at `proxy` when there are some and all of them contain `marker`."""
+    contacts = location_contacts(proxy, aor)
+    return contacts if contacts and all(marker in c for c in contacts) else None
 
 
 def dmq_peers_once(proxy: str) -> list[str] | None:

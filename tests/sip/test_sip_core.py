@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from .conftest import (
+    ALL_PROXIES,
     PREFIX,
     SITES,
     Device,
@@ -135,6 +136,32 @@ def test_second_device_without_business_option_is_refused(
     finally:
         for port in (5130, 5131):
             fra_device.register(user, password, FRA1, port=port, expires=0)
+
+
+def test_a_phone_that_moves_replaces_its_binding(
+    fra_device: Device, tenant: dict[str, Any], aor_of: Any
+) -> None:
+    """A phone re-registering from a new address under its Call-ID (another site after a
+    failover, a NAT rebinding, a TCP reconnect) replaces its binding on every proxy: a customer
+    without the Business Option is not refused their own phone, and the old address stops
+    ringing. (A REGISTER under another Call-ID is another device: refused, test above.)"""
+    user, password = device_creds(tenant, 1, key="other_devices")
+    aor = aor_of(user)
+    clear_bindings(aor)
+    call_id = f"moving-{time.time_ns():x}@pbx.test"
+    try:
+        assert fra_device.register(user, password, FRA1, port=5134, call_id=call_id)[:3] == "200"
+        moved = fra_device.register(user, password, FRA2, port=5135, call_id=call_id)
+        assert moved.startswith("200"), f"the same phone from a new address: {moved}"
+        for proxy in ALL_PROXIES:
+            contacts = wait_for(
+                lambda p=proxy: (c := location_contacts(p, aor)) and all(":5135" in x for x in c),
+                10,
+                what=f"only the new binding of {aor} at {proxy}",
+            )
+            assert contacts
+    finally:
+        clear_bindings(aor)
 
 
 def capture(netns_of: str, name: str, bpf: str, devices: Devices) -> str:
