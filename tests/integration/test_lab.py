@@ -55,6 +55,15 @@ def test_proxies_answer_the_other_sites_proxies_over_the_backbone(platform, engi
             assert code == 0, f"{source.name} -> {target.name} ({target.internal}): {out}"
 
 
+def test_proxies_set_up_tls_before_any_other_openssl_user(platform, engine) -> None:
+    """Kamailio warns at start-up when a module touched OpenSSL before tls.so did; with
+    OpenSSL 3, TLS can then crash under load. tls.so is loaded first, so no proxy warns."""
+    for proxy in platform.instances(ServiceKind.SIP_PROXY):
+        logs = engine.containers.get(proxy.container_name(platform)).logs().decode(errors="replace")
+        assert "main():" in logs, f"{proxy.name}: its start-up is not in the container log"
+        assert "must be the first module loaded" not in logs, f"{proxy.name}: {logs[-800:]}"
+
+
 def test_management_rpc_answers_on_the_internal_address_only(platform, engine) -> None:
     fra, ber = (platform.instances(ServiceKind.SIP_PROXY, s)[0] for s in ("fra", "ber"))
     neighbour = platform.instances(ServiceKind.SIP_PROXY, "fra")[1]  # same site network as fra
