@@ -106,6 +106,12 @@ def location_contacts(container: str, aor: str) -> list[str]:
     return re.findall(r"Address:\s*(\S+)", r.stdout)
 
 
+def only_binding(proxy: str, aor: str, marker: str) -> list[str] | None:
+    """The AOR's bindings at `proxy` when there are some and all of them contain `marker`."""
+    contacts = location_contacts(proxy, aor)
+    return contacts if contacts and all(marker in c for c in contacts) else None
+
+
 def clear_bindings(aor: str) -> None:
     """Remove every binding of an AOR on every proxy (management RPC). A UA that was killed
     leaves its binding until it expires (baresip's contact has a new port every run), and

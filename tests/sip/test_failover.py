@@ -22,6 +22,7 @@ from .conftest import (
     docker,
     extension_of,
     location_contacts,
+    only_binding,
     unique_call_id,
     wait_for,
     wait_proxies_healthy,
@@ -153,12 +154,6 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
         wait_for(lambda p=proxy: dmq_peers_once(p), 30, 2, f"{proxy} lists each DMQ peer once")
     # Clean up the bindings this test made.
     local_b.register(b_user, b_pw, SITES["ber"]["proxies"][0], port=5070, expires=0)
-
-
-def only_binding(proxy: str, aor: str, marker: str) -> list[str] | None:
-    """The AOR's bindings at `proxy` when there are some and all of them contain `marker`."""
-    contacts = location_contacts(proxy, aor)
-    return contacts if contacts and all(marker in c for c in contacts) else None
 
 
 def dmq_peers_once(proxy: str) -> list[str] | None:

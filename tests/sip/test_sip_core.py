@@ -24,6 +24,7 @@ from .conftest import (
     docker,
     extension_of,
     location_contacts,
+    only_binding,
     relay_calls,
     wait_for,
 )
@@ -154,12 +155,11 @@ def test_a_phone_that_moves_replaces_its_binding(
         moved = fra_device.register(user, password, FRA2, port=5135, call_id=call_id)
         assert moved.startswith("200"), f"the same phone from a new address: {moved}"
         for proxy in ALL_PROXIES:
-            contacts = wait_for(
-                lambda p=proxy: (c := location_contacts(p, aor)) and all(":5135" in x for x in c),
+            wait_for(
+                lambda p=proxy: only_binding(p, aor, ":5135"),
                 10,
                 what=f"only the new binding of {aor} at {proxy}",
             )
-            assert contacts
     finally:
         clear_bindings(aor)
 
@@ -240,25 +240,31 @@ def test_a_refused_call_gives_its_relay_sessions_back_at_once(
     caller_user, caller_pw = device_creds(tenant, 57)
     clear_bindings(aor_of(callee_user))
     assert fra_device.register(callee_user, callee_pw, FRA1, port=5156).startswith("200")
-    fra_device.answer(port=5156, scenario="busy")
-    relays = [SITES["fra"]["relay"], SITES["ber"]["relay"]]
-    call_id = f"busy-{time.time_ns():x}@pbx.test"
-    with ThreadPoolExecutor(1) as pool:
-        placed = pool.submit(
-            ber_device.call, extension_of(tenant, 56), caller_user, caller_pw, BER1,
-            port=5157, call_id=call_id,
-        )  # fmt: skip
-        # While the callee rings, each site's relay anchors its leg of the call.
+    try:
+        fra_device.answer(port=5156, scenario="busy")
+        relays = [SITES["fra"]["relay"], SITES["ber"]["relay"]]
+        call_id = f"busy-{time.time_ns():x}@pbx.test"
+        with ThreadPoolExecutor(1) as pool:
+            placed = pool.submit(
+                ber_device.call, extension_of(tenant, 56), caller_user, caller_pw, BER1,
+                port=5157, call_id=call_id,
+            )  # fmt: skip
+            # While the callee rings, each site's relay anchors its leg of the call.
+            for relay in relays:
+                wait_for(
+                    lambda r=relay: call_id in relay_calls(r), 10, what=f"{call_id} on {relay}"
+                )
+            status = placed.result(timeout=60)
+        assert status.startswith("486"), f"call to a busy device: {status}"
+        assert "INVITE" in fra_device.answered(5156)
         for relay in relays:
-            wait_for(lambda r=relay: call_id in relay_calls(r), 10, what=f"{call_id} on {relay}")
-        status = placed.result(timeout=60)
-    assert status.startswith("486"), f"call to a busy device: {status}"
-    assert "INVITE" in fra_device.answered(5156)
-    for relay in relays:
-        wait_for(
-            lambda r=relay: call_id not in relay_calls(r), 5, what=f"{call_id} released on {relay}"
-        )
-    fra_device.register(callee_user, callee_pw, FRA1, port=5156, expires=0)
+            wait_for(
+                lambda r=relay: call_id not in relay_calls(r),
+                5,
+                what=f"{call_id} released on {relay}",
+            )
+    finally:
+        clear_bindings(aor_of(callee_user))
 
 
 def test_a_natted_phone_is_kept_alive_by_its_own_proxy_only(
