@@ -22,7 +22,7 @@ def _serve(settings: Settings) -> int:
     from pbx_app.app import create_app
     from pbx_app.db import Database
 
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings.database_read_url)
     # Several nodes may start at once; migrate() serialises them with an advisory lock.
     db.migrate()
     uvicorn.run(

@@ -95,7 +95,7 @@ def create_app(
     settings: Settings | None = None, db: Database | None = None, mailer: Mailer | None = None
 ) -> FastAPI:
     settings = settings or Settings.from_env()
-    db = db or Database(settings.database_url)
+    db = db or Database(settings.database_url, settings.database_read_url)
     mailer = mailer or SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
     app = FastAPI(
         title="pbx_app",
@@ -117,10 +117,14 @@ def create_app(
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> JSONResponse:
-        ok = db.ping()
+        # 200 while the read engine (the local member) answers: a site cut off from the leader
+        # still routes calls. "writable": whether a leader is reachable for writes right now.
+        health = db.health()
+        ok = health.readable
         body: dict[str, Any] = {
             "status": "ok" if ok else "degraded",
             "database": "ok" if ok else "unreachable",
+            "writable": health.writable,
             "node": settings.node_name,
             "site": settings.site,
         }

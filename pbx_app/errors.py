@@ -176,3 +176,12 @@ class InternalTokenInvalid(DomainError):
 
     code = "internal_token_invalid"
     rule = "R2"
+
+
+# --- database availability ------------------------------------------------------------------
+class DatabaseUnavailable(DomainError):
+    """No writable database (leader) is reachable, or the connection to it broke (a failover,
+    a site cut off from the leader): nothing was written; the client should retry later."""
+
+    code = "database_unavailable"
+    retry_after = 5  # seconds, sent as Retry-After

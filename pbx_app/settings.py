@@ -15,7 +15,12 @@ def _listen(value: str) -> tuple[str, int]:
 
 @dataclass(frozen=True)
 class Settings:
+    # Writes (and migrations). In the platform a libpq multi-host URL with
+    # target_session_attrs=read-write, so it always reaches the Patroni leader.
     database_url: str = "sqlite:///./pbx.db"
+    # Reads of the routing hot path and /healthz (multi-host, target_session_attrs=any, local
+    # member first); empty: the same engine as database_url.
+    database_read_url: str = ""
     listen: str = "127.0.0.1:8000"
     public_url: str = ""
     smtp_host: str = "127.0.0.1"
@@ -53,6 +58,7 @@ class Settings:
         _listen(listen)
         return cls(
             database_url=e.get("PBX_DATABASE_URL", cls.database_url),
+            database_read_url=e.get("PBX_DATABASE_READ_URL", ""),
             listen=listen,
             public_url=e.get("PBX_PUBLIC_URL", ""),
             smtp_host=e.get("PBX_SMTP_HOST", cls.smtp_host),

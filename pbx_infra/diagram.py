@@ -18,7 +18,8 @@ _STYLE = {
     ServiceKind.SIP_PROXY: ("Kamailio 6.0", "#cfe2ff"),
     ServiceKind.MEDIA_RELAY: ("rtpengine 12.5", "#d1e7dd"),
     ServiceKind.PBX_APP: ("pbx_app", "#fff3cd"),
-    ServiceKind.DB: ("PostgreSQL 17", "#e2d9f3"),
+    ServiceKind.DB: ("PostgreSQL 17 + Patroni 4", "#e2d9f3"),
+    ServiceKind.ETCD: ("etcd 3.5", "#e2d9f3"),
     ServiceKind.DNS: ("dnsmasq (lab)", "#eeeeee"),
     ServiceKind.SMTP: ("SMTP sink (lab)", "#eeeeee"),
     ServiceKind.CARRIER: ("simulated carrier (lab)", "#f8d7da"),
@@ -27,9 +28,7 @@ _STYLE = {
 
 def _node(platform: Platform, inst: Instance) -> str:
     software, colour = _STYLE[inst.kind]
-    role = ""
-    if inst.kind is ServiceKind.DB:
-        role = " primary" if inst.site == platform.primary_site.name else " hot standby"
+    role = " (leader or sync replica)" if inst.kind is ServiceKind.DB else ""
     port = f":{app_port(platform, inst)}" if inst.kind is ServiceKind.PBX_APP else ""
     label = f"{inst.name}{role}\\n{software}\\n{inst.address}{port}"
     if inst.internal:
@@ -53,6 +52,13 @@ def dot(platform: Platform) -> str:
         lines.append('    style="rounded"; color="#888888";')
         lines.extend(_node(platform, inst) for inst in platform.instances(site=site.name))
         lines.append("  }")
+    witness = platform.witness
+    lines.append(f'  subgraph "cluster_{witness.name}" {{')
+    where = witness.docker_host or "backbone"
+    lines.append(f'    label="witness {witness.name}: {witness.city}\\n{where}";')
+    lines.append('    style="rounded,dashed"; color="#888888";')
+    lines.extend(_node(platform, inst) for inst in platform.instances(site=witness.name))
+    lines.append("  }")
     proxies = platform.instances(ServiceKind.SIP_PROXY)
     relays = platform.instances(ServiceKind.MEDIA_RELAY)
     dbs = platform.instances(ServiceKind.DB)
@@ -81,11 +87,26 @@ def dot(platform: Platform) -> str:
             if a.ordinal == 1 and app.ordinal == 1:
                 lines.append(f'  "{a.name}" -> "{app.name}" [label="routing"];')
     lines.append(
-        f'  "{dbs[0].name}" -> "{dbs[1].name}" [label="streaming replication", style=bold];'
+        f'  "{dbs[0].name}" -> "{dbs[1].name}" '
+        '[dir=both, label="synchronous replication\\n(either way)", style=bold];'
     )
+    etcd = platform.instances(ServiceKind.ETCD)
+    for db in dbs:
+        member = next(e for e in etcd if e.site == db.site)
+        lines.append(f'  "{db.name}" -> "{member.name}" [label="leader lock"];')
+    quorum = [e for e in etcd if e.site == witness.name] + [
+        e for e in etcd if e.site != witness.name
+    ]
+    for other in quorum[1:]:
+        lines.append(
+            f'  "{quorum[0].name}" -> "{other.name}" [dir=both, style=dashed, label="quorum"];'
+        )
     for app in platform.instances(ServiceKind.PBX_APP):
         if app.ordinal == 1:
-            lines.append(f'  "{app.name}" -> "{dbs[0].name}" [label="writes"];')
+            own = next(d for d in dbs if d.site == app.site)
+            lines.append(
+                f'  "{app.name}" -> "{own.name}" [label="reads local,\\nwrites to the leader"];'
+            )
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -72,16 +72,62 @@ def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
         ],
         "sip_domain": platform.sip_domain,
         "dmq_port": platform.ports.dmq,
-        "carrier": carrier_socket(platform),
+        # Calls to external numbers leave through the site's own interconnect; calls from the
+        # carrier are taken from any of them.
+        "carrier": carrier_socket(platform, inst.site),
+        "carrier_peers": sorted(
+            {carrier_socket(platform, s.name).split(":")[1] for s in platform.sites}
+        ),
     }
 
 
-def carrier_socket(platform: Platform) -> str:
-    """Where calls to external numbers go: the operator's trunk, or the lab's simulated carrier."""
+def carrier_socket(platform: Platform, site: str) -> str:
+    """Where a site's calls to external numbers go: the operator's trunk, or (lab) the site's
+    own interconnect to the simulated carrier, so that a site alone still reaches the PSTN."""
     if platform.carrier_trunk:
         return platform.carrier_trunk
-    carrier = platform.instances(ServiceKind.CARRIER)[0]
+    carrier = platform.instances(ServiceKind.CARRIER, site)[0]
     return f"udp:{carrier.address}:{platform.ports.sip}"
+
+
+def db_cidrs(platform: Platform) -> list[str]:
+    """Who may reach the database: the platform's own networks or hosts, nobody else."""
+    if platform.mode == "lab":
+        assert platform.backbone is not None
+        return [str(platform.backbone.subnet)] + [str(s.subnet) for s in platform.sites]
+    return sorted({f"{i.reach}/32" for i in platform.instances()})
+
+
+def etcd_members(platform: Platform) -> list[Instance]:
+    return platform.instances(ServiceKind.ETCD)
+
+
+def etcd_node(platform: Platform, inst: Instance) -> dict[str, Any]:
+    return {
+        "name": inst.name,
+        "internal": str(inst.reach),
+        "cluster": platform.name,
+        "client_port": platform.ports.etcd_client,
+        "peer_port": platform.ports.etcd_peer,
+        "members": [{"name": m.name, "address": str(m.reach)} for m in etcd_members(platform)],
+    }
+
+
+def patroni_node(platform: Platform, inst: Instance) -> dict[str, Any]:
+    # The site's own etcd member first: Patroni asks the first one that answers.
+    members = sorted(etcd_members(platform), key=lambda m: m.site != inst.site)
+    return {
+        "name": inst.name,
+        "site": inst.site,
+        "internal": str(inst.reach),
+        "cluster": platform.name,
+        "rest_port": platform.ports.patroni,
+        "db_port": platform.ports.db,
+        "etcd_hosts": [f"{m.reach}:{platform.ports.etcd_client}" for m in members],
+        "allowed_cidrs": db_cidrs(platform),
+        # The REST API: internal networks only (the backbone; production: the platform's hosts).
+        "api_cidrs": db_cidrs(platform)[:1] if platform.mode == "lab" else db_cidrs(platform),
+    }
 
 
 def rtpengine_node(platform: Platform, inst: Instance) -> dict[str, Any]:
@@ -132,6 +178,8 @@ _TEMPLATES = {
         "/etc/rtpengine/rtpengine.conf",
     ),
     ServiceKind.DNS: (dns_node, "labdns/dnsmasq.conf.j2", "/etc/dnsmasq.d/pbx.conf"),
+    ServiceKind.ETCD: (etcd_node, "etcd/etcd.conf.yml.j2", "/etc/etcd/etcd.conf.yml"),
+    ServiceKind.DB: (patroni_node, "postgres/patroni.yml.j2", "/etc/patroni/patroni.yml"),
 }
 
 

@@ -8,7 +8,18 @@ import pulumi
 import pulumi_docker as docker
 
 from .node_config import app_port
-from .services import Carrier, Database, LabDns, MediaRelay, PbxApp, Secrets, SipProxy, SmtpSink
+from .services import (
+    Carrier,
+    Database,
+    Etcd,
+    LabDns,
+    MediaRelay,
+    PbxApp,
+    Secrets,
+    ServiceGroup,
+    SipProxy,
+    SmtpSink,
+)
 from .topology import Platform, ServiceKind
 
 LOCAL_DOCKER = "unix:///var/run/docker.sock"
@@ -29,6 +40,7 @@ IMAGE_SOURCES = {
     ServiceKind.SIP_PROXY: ImageSource("kamailio", "kamailio", "kamailio/Dockerfile"),
     ServiceKind.MEDIA_RELAY: ImageSource("rtpengine", "rtpengine", "rtpengine/Dockerfile"),
     ServiceKind.DB: ImageSource("postgres", "postgres", "postgres/Dockerfile"),
+    ServiceKind.ETCD: ImageSource("etcd", "etcd", "etcd/Dockerfile"),
     ServiceKind.PBX_APP: ImageSource("pbx-app", ".", "pbx_app/Dockerfile"),
     ServiceKind.DNS: ImageSource("labdns", "labdns", "labdns/Dockerfile"),
     ServiceKind.SMTP: ImageSource("smtpsink", "smtpsink", "smtpsink/Dockerfile"),
@@ -37,7 +49,9 @@ IMAGE_SOURCES = {
 
 
 class Site(pulumi.ComponentResource):
-    """One datacentre: its proxies, relays, app nodes, database and (lab) helpers."""
+    """One datacentre: its proxies, relays, app nodes, database member and (lab) helpers.
+    Nothing here waits on the other site: each site has its own etcd member, DNS, mail sink
+    and carrier interconnect."""
 
     def __init__(
         self,
@@ -46,49 +60,59 @@ class Site(pulumi.ComponentResource):
         images: dict[ServiceKind, docker.Image],
         secrets: Secrets,
         opts: pulumi.ResourceOptions,
-        primary_db: Database | None = None,
     ) -> None:
         super().__init__("pbx:site:Site", site, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=opts.provider)
         kinds = {i.kind for i in platform.instances(site=site)}
+
+        def group(
+            cls: type[ServiceGroup], kind: ServiceKind, group_opts: pulumi.ResourceOptions = child
+        ) -> ServiceGroup | None:
+            if kind not in kinds:
+                return None
+            return cls(f"{site}-{kind.value}", platform, site, images[kind], secrets, group_opts)
+
+        self.etcd = Etcd(f"{site}-etcd", platform, site, images[ServiceKind.ETCD], secrets, child)
         self.database = Database(
-            f"{site}-db", platform, site, images[ServiceKind.DB], secrets, child, primary_db
-        )
-        self.sip_proxy = SipProxy(
-            f"{site}-sip-proxy", platform, site, images[ServiceKind.SIP_PROXY], secrets, child
-        )
-        self.media_relay = MediaRelay(
-            f"{site}-media-relay", platform, site, images[ServiceKind.MEDIA_RELAY], secrets, child
-        )
-        self.smtp = (
-            SmtpSink(f"{site}-smtp", platform, site, images[ServiceKind.SMTP], secrets, child)
-            if ServiceKind.SMTP in kinds
-            else None
-        )
-        self.dns = (
-            LabDns(f"{site}-dns", platform, site, images[ServiceKind.DNS], secrets, child)
-            if ServiceKind.DNS in kinds
-            else None
-        )
-        self.carrier = (
-            Carrier(f"{site}-carrier", platform, site, images[ServiceKind.CARRIER], secrets, child)
-            if ServiceKind.CARRIER in kinds
-            else None
-        )
-        app_opts = child
-        if self.smtp is not None:
-            app_opts = pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=list(self.smtp.containers.values()))
-            )
-        self.pbx_app = PbxApp(
-            f"{site}-pbx-app",
+            f"{site}-db",
             platform,
             site,
-            images[ServiceKind.PBX_APP],
+            images[ServiceKind.DB],
             secrets,
-            self.database,
-            app_opts,
+            pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=list(self.etcd.containers.values()))
+            ),
         )
+        self.sip_proxy = group(SipProxy, ServiceKind.SIP_PROXY)
+        self.media_relay = group(MediaRelay, ServiceKind.MEDIA_RELAY)
+        self.smtp = group(SmtpSink, ServiceKind.SMTP)
+        self.dns = group(LabDns, ServiceKind.DNS)
+        self.carrier = group(Carrier, ServiceKind.CARRIER)
+        before_app = [*self.database.containers.values()]
+        if self.smtp is not None:
+            before_app += self.smtp.containers.values()
+        self.pbx_app = group(
+            PbxApp,
+            ServiceKind.PBX_APP,
+            pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=before_app)),
+        )
+        self.register_outputs({})
+
+
+class Witness(pulumi.ComponentResource):
+    """The third place: one etcd member, so either site with it is a majority."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        images: dict[ServiceKind, docker.Image],
+        secrets: Secrets,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        name = platform.witness.name
+        super().__init__("pbx:site:Witness", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=opts.provider)
+        self.etcd = Etcd(f"{name}-etcd", platform, name, images[ServiceKind.ETCD], secrets, child)
         self.register_outputs({})
 
 
@@ -102,35 +126,46 @@ class PbxPlatform(pulumi.ComponentResource):
         self.platform = platform
         # One provider per Docker host: the lab's sites share the local engine.
         providers: dict[str, docker.Provider] = {}
-        for site in platform.sites:
-            url = site.docker_host or LOCAL_DOCKER
+        hosts = {s.name: s.docker_host or LOCAL_DOCKER for s in platform.sites}
+        hosts[platform.witness.name] = platform.witness.docker_host or LOCAL_DOCKER
+        for place, url in hosts.items():
             if url not in providers:
-                label = "lab" if platform.mode == "lab" else site.name
+                label = "lab" if platform.mode == "lab" else place
                 providers[url] = docker.Provider(
                     f"docker-{label}", host=url, opts=pulumi.ResourceOptions(parent=self)
                 )
 
         lab = platform.mode == "lab"
         self.networks = self._lab_networks(providers[LOCAL_DOCKER]) if lab else []
-        needed = {i.kind for i in platform.instances()}
+        # Each host builds the images of the kinds it runs (the witness only etcd's).
         images = {
             url: {
-                kind: self._image(provider, url, kind) for kind in IMAGE_SOURCES if kind in needed
+                kind: self._image(provider, url, kind)
+                for kind in IMAGE_SOURCES
+                if any(hosts[i.site] == url for i in platform.instances(kind))
             }
             for url, provider in providers.items()
         }
 
-        self.sites: dict[str, Site] = {}
-        primary_db: Database | None = None
-        for site in platform.sites:
-            url = site.docker_host or LOCAL_DOCKER
-            site_opts = pulumi.ResourceOptions(
-                parent=self, provider=providers[url], depends_on=list(self.networks)
+        def place_opts(place: str) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(
+                parent=self, provider=providers[hosts[place]], depends_on=list(self.networks)
             )
-            built = Site(platform, site.name, images[url], secrets, site_opts, primary_db)
-            primary_db = primary_db or built.database
-            self.sites[site.name] = built
-        self.register_outputs({"sites": list(self.sites)})
+
+        # The witness first: the sites' database members elect their leader through it.
+        self.witness = Witness(
+            platform,
+            images[hosts[platform.witness.name]],
+            secrets,
+            place_opts(platform.witness.name),
+        )
+        self.sites: dict[str, Site] = {
+            site.name: Site(
+                platform, site.name, images[hosts[site.name]], secrets, place_opts(site.name)
+            )
+            for site in platform.sites
+        }
+        self.register_outputs({"sites": list(self.sites), "witness": platform.witness.name})
 
     def _lab_networks(self, provider: docker.Provider) -> list[docker.Network]:
         platform = self.platform
@@ -172,7 +207,8 @@ def endpoints(platform: Platform) -> list[dict[str, object]]:
     by_kind: dict[ServiceKind, list[str]] = {
         ServiceKind.SIP_PROXY: [f"sip:{{a}}:{ports.sip}", f"sips:{{a}}:{ports.sip_tls}"],
         ServiceKind.MEDIA_RELAY: [f"ng:{{i}}:{ports.rtpengine_ng}"],
-        ServiceKind.DB: [f"postgresql://{{i}}:{ports.db}"],
+        ServiceKind.DB: [f"postgresql://{{i}}:{ports.db}", f"patroni:http://{{i}}:{ports.patroni}"],
+        ServiceKind.ETCD: [f"etcd:http://{{i}}:{ports.etcd_client}"],
         ServiceKind.DNS: [f"dns:{{a}}:{ports.dns}"],
         ServiceKind.SMTP: [f"smtp:{{i}}:{ports.smtp}"],
         ServiceKind.CARRIER: [f"sip:{{a}}:{ports.sip}"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import pulumi
 import pulumi_docker as docker
@@ -24,6 +25,7 @@ class Secrets:
     db_kamailio_password: pulumi.Input[str]
     internal_api_token: pulumi.Input[str]
     sip_auth_secret: pulumi.Input[str]  # digest nonce secret, shared by every proxy
+    db_rewind_password: pulumi.Input[str]  # pg_rewind's role: a returning leader rejoins
 
 
 @dataclass
@@ -80,8 +82,8 @@ class SipProxy(ServiceGroup):
     def spec(self, inst: Instance) -> ContainerSpec:
         # SIP/TLS and WSS material; the key is readable by its owner only.
         tls = "/etc/kamailio/tls"
-        # Device credentials come from the site's own database node (the standby in the second
-        # site): a read-only role, local reads, no cross-site round trip on every REGISTER.
+        # Device credentials come from the site's own database member, leader or replica: a
+        # read-only role, local reads, nothing that waits on the other site on every REGISTER.
         local_db = self.platform.instances(ServiceKind.DB, inst.site)[0]
         return ContainerSpec(
             envs=[
@@ -125,8 +127,55 @@ class SmtpSink(ServiceGroup):
     kind = ServiceKind.SMTP
 
 
+class DataVolume:
+    """A named volume for one place's stateful service, labelled like its container."""
+
+    @staticmethod
+    def declare(
+        name: str, platform: Platform, inst: Instance, opts: pulumi.ResourceOptions
+    ) -> docker.Volume:
+        return docker.Volume(
+            f"{name}-data",
+            name=f"{platform.name}-{inst.name}-data",
+            labels=[
+                docker.VolumeLabelArgs(label=item.label, value=item.value)
+                for item in _labels(platform, inst)
+            ],
+            opts=pulumi.ResourceOptions(provider=opts.provider),
+        )
+
+
+class Etcd(ServiceGroup):
+    """etcd: one member per site and one at the witness; the quorum Patroni elects in."""
+
+    kind = ServiceKind.ETCD
+
+    def __init__(
+        self,
+        name: str,
+        platform: Platform,
+        site: str,
+        image: docker.Image,
+        secrets: Secrets,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        inst = platform.instances(ServiceKind.ETCD, site)[0]
+        self.volume = DataVolume.declare(name, platform, inst, opts)
+        super().__init__(name, platform, site, image, secrets, opts)
+
+    def spec(self, inst: Instance) -> ContainerSpec:
+        return ContainerSpec(
+            volumes=[
+                docker.ContainerVolumeArgs(
+                    volume_name=self.volume.name, container_path="/var/lib/etcd/data"
+                )
+            ],
+        )
+
+
 class Database(ServiceGroup):
-    """PostgreSQL: primary in the first site, streaming hot standby in the second."""
+    """PostgreSQL under Patroni: one member per site, the same declaration in both. Which one
+    leads is decided at run time in etcd, not here."""
 
     kind = ServiceKind.DB
 
@@ -138,76 +187,41 @@ class Database(ServiceGroup):
         image: docker.Image,
         secrets: Secrets,
         opts: pulumi.ResourceOptions,
-        primary: Database | None = None,
     ) -> None:
-        self.primary = primary
-        self.volume = docker.Volume(
-            f"{name}-data",
-            name=f"{platform.name}-{site}-db-data",
-            labels=[
-                docker.VolumeLabelArgs(label=item.label, value=item.value)
-                for item in _labels(platform, platform.instances(ServiceKind.DB, site)[0])
-            ],
-            opts=pulumi.ResourceOptions(provider=opts.provider),
-        )
+        inst = platform.instances(ServiceKind.DB, site)[0]
+        self.volume = DataVolume.declare(name, platform, inst, opts)
         super().__init__(name, platform, site, image, secrets, opts)
 
     def spec(self, inst: Instance) -> ContainerSpec:
-        platform = self.platform
-        common: list[pulumi.Input[str]] = [
-            pulumi.Output.concat("PBX_DB_PASSWORD=", self.secrets.db_password),
-            pulumi.Output.concat(
-                "PBX_DB_REPLICATION_PASSWORD=", self.secrets.db_replication_password
-            ),
-            f"PBX_DB_ALLOWED_CIDRS={','.join(_platform_cidrs(platform))}",
-            pulumi.Output.concat("PBX_DB_KAMAILIO_PASSWORD=", self.secrets.db_kamailio_password),
-        ]
-        volume = docker.ContainerVolumeArgs(
-            volume_name=self.volume.name, container_path="/var/lib/postgresql/data"
-        )
-        if inst.site == platform.primary_site.name:
-            slots = ",".join(_slot(s.name) for s in platform.sites[1:])
-            return ContainerSpec(
-                envs=["PBX_DB_ROLE=primary", f"PBX_DB_STANDBY_SLOTS={slots}", *common],
-                volumes=[volume],
-                start_period="60s",
-            )
-        primary = platform.instances(ServiceKind.DB, platform.primary_site.name)[0]
         return ContainerSpec(
             envs=[
-                "PBX_DB_ROLE=standby",
-                f"PBX_DB_PRIMARY_HOST={primary.reach}",
-                f"PBX_DB_SLOT={_slot(inst.site)}",
-                *common,
+                pulumi.Output.concat("PBX_DB_PASSWORD=", self.secrets.db_password),
+                pulumi.Output.concat(
+                    "PBX_DB_KAMAILIO_PASSWORD=", self.secrets.db_kamailio_password
+                ),
+                pulumi.Output.concat(
+                    "PATRONI_REPLICATION_PASSWORD=", self.secrets.db_replication_password
+                ),
+                pulumi.Output.concat("PATRONI_REWIND_PASSWORD=", self.secrets.db_rewind_password),
             ],
-            volumes=[volume],
-            start_period="180s",  # the first start copies the primary with pg_basebackup
-            depends_on=list(self.primary.containers.values()) if self.primary else [],
+            volumes=[
+                docker.ContainerVolumeArgs(
+                    volume_name=self.volume.name, container_path="/var/lib/postgresql/data"
+                )
+            ],
+            start_period="90s",  # a new replica's first start copies the leader
         )
 
 
 class PbxApp(ServiceGroup):
     kind = ServiceKind.PBX_APP
 
-    def __init__(
-        self,
-        name: str,
-        platform: Platform,
-        site: str,
-        image: docker.Image,
-        secrets: Secrets,
-        database: Database,
-        opts: pulumi.ResourceOptions,
-    ) -> None:
-        self.database = database
-        super().__init__(name, platform, site, image, secrets, opts)
-
     def spec(self, inst: Instance) -> ContainerSpec:
         platform = self.platform
-        # Writes go to the primary; the standby takes over by promotion, not by app failover.
-        primary = platform.instances(ServiceKind.DB, platform.primary_site.name)[0]
         if platform.mode == "lab":
-            smtp = f"{platform.instances(ServiceKind.SMTP)[0].reach}:{platform.ports.smtp}"
+            # The site's own mail sink: a site alone still sends onboarding mail.
+            sink = platform.instances(ServiceKind.SMTP, inst.site)[0]
+            smtp = f"{sink.reach}:{platform.ports.smtp}"
             listen = f"0.0.0.0:{app_port(platform, inst)}"
         else:
             assert platform.smtp_relay is not None
@@ -217,11 +231,9 @@ class PbxApp(ServiceGroup):
         first_app = platform.instances(ServiceKind.PBX_APP, inst.site)[0]
         return ContainerSpec(
             envs=[
-                pulumi.Output.concat(
-                    "PBX_DATABASE_URL=postgresql+psycopg://pbx:",
-                    self.secrets.db_password,
-                    f"@{primary.reach}:{platform.ports.db}/pbx",
-                ),
+                # Writes go to whichever member leads now; route decisions read the site's own.
+                _database_url(platform, inst.site, self.secrets, "PBX_DATABASE_URL", "read-write"),
+                _database_url(platform, inst.site, self.secrets, "PBX_DATABASE_READ_URL", "any"),
                 pulumi.Output.concat("PBX_SECRET_KEY=", self.secrets.app_secret_key),
                 pulumi.Output.concat("PBX_INTERNAL_TOKEN=", self.secrets.internal_api_token),
                 f"PBX_LISTEN={listen}",
@@ -233,21 +245,28 @@ class PbxApp(ServiceGroup):
                 f"PBX_SITE={inst.site}",
                 f"PBX_NODE_NAME={inst.name}",
             ],
-            depends_on=[*self.database.containers.values()],
             start_period="60s",
         )
 
 
-def _slot(site: str) -> str:
-    return f"standby_{site}"
+def database_hosts(platform: Platform, site: str) -> list[str]:
+    """Every database member as host:port, the site's own first."""
+    members = sorted(platform.instances(ServiceKind.DB), key=lambda m: m.site != site)
+    return [f"{m.reach}:{platform.ports.db}" for m in members]
 
 
-def _platform_cidrs(platform: Platform) -> list[str]:
-    """Who may reach the database: the platform's own networks or hosts, nobody else."""
-    if platform.mode == "lab":
-        assert platform.backbone is not None
-        return [str(platform.backbone.subnet)] + [str(s.subnet) for s in platform.sites]
-    return sorted({f"{i.reach}/32" for i in platform.instances()})
+def _database_url(
+    platform: Platform, site: str, secrets: Secrets, env: str, session: str
+) -> pulumi.Output[str]:
+    """libpq multi-host: the site's member first; `read-write` skips members that do not lead.
+    connect_timeout bounds each try, so a dead site costs a new connection two seconds."""
+    hosts = "".join(f"host={h}&" for h in database_hosts(platform, site))
+    return pulumi.Output.from_input(secrets.db_password).apply(
+        lambda password: (
+            f"{env}=postgresql+psycopg://pbx:{quote(password, safe='')}@/pbx?"
+            f"{hosts}target_session_attrs={session}&connect_timeout=2"
+        )
+    )
 
 
 def _labels(platform: Platform, inst: Instance) -> list[docker.ContainerLabelArgs]:

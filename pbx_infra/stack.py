@@ -23,6 +23,7 @@ def main() -> None:
         db_kamailio_password=config.require_secret("dbKamailioPassword"),
         internal_api_token=config.require_secret("internalApiToken"),
         sip_auth_secret=config.require_secret("sipAuthSecret"),
+        db_rewind_password=config.require_secret("dbRewindPassword"),
     )
     PbxPlatform(platform, secrets)
     pulumi.export("mode", platform.mode)

@@ -30,6 +30,7 @@ class ServiceKind(StrEnum):
     MEDIA_RELAY = "media-relay"
     PBX_APP = "pbx-app"
     DB = "db"
+    ETCD = "etcd"  # consensus for the database's leader election: one per site + the witness
     DNS = "dns"
     SMTP = "smtp"
     CARRIER = "carrier"  # lab only: a simulated PSTN carrier behind the trunk
@@ -42,6 +43,7 @@ _LAB_HOST_OFFSET = {
     ServiceKind.MEDIA_RELAY: 21,
     ServiceKind.PBX_APP: 31,
     ServiceKind.DB: 41,
+    ServiceKind.ETCD: 45,
     ServiceKind.SMTP: 25,
     ServiceKind.DNS: 53,
     ServiceKind.CARRIER: 5,
@@ -61,6 +63,9 @@ class Ports(BaseModel):
     rtpengine_ng: int = 2223
     app: int = 8000
     db: int = 5432
+    patroni: int = 8008  # Patroni's REST API (leader, members, lag), internal networks only
+    etcd_client: int = 2379
+    etcd_peer: int = 2380
     smtp: int = 25
     dns: int = 53
 
@@ -75,6 +80,12 @@ class ServiceCounts(BaseModel):
 
 AreaCode = Annotated[str, Field(pattern=r"^0[1-9][0-9]{1,4}$", description="German area code")]
 SiteName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,9}$")]
+
+
+def _docker_host_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("ssh://", "unix://", "tcp://")):
+        raise ValueError("must be an ssh://, tcp:// or unix:// Docker host URL")
+    return value
 
 
 class Site(BaseModel):
@@ -111,15 +122,32 @@ class Site(BaseModel):
     @field_validator("docker_host")
     @classmethod
     def _docker_host_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("ssh://", "unix://", "tcp://")):
-            raise ValueError("must be an ssh://, tcp:// or unix:// Docker host URL")
-        return value
+        return _docker_host_url(value)
 
 
 class Backbone(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     subnet: ipaddress.IPv4Network
+
+
+class Witness(BaseModel):
+    """The third place that breaks ties: it runs only an etcd member, so that whichever site
+    survives (or stays connected) still has a quorum. Part of neither site. In the lab it is a
+    container on the backbone; in production a small host of its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: SiteName = "witness"
+    city: str = Field(min_length=1)
+    # production: its Docker host and its one address, reachable from both sites' hosts
+    docker_host: str | None = None
+    internal_address: ipaddress.IPv4Address | None = None
+
+    @field_validator("docker_host")
+    @classmethod
+    def _docker_host_url(cls, value: str | None) -> str | None:
+        return _docker_host_url(value)
 
 
 class Platform(BaseModel):
@@ -139,6 +167,7 @@ class Platform(BaseModel):
         None
     )
     sites: tuple[Site, ...]
+    witness: Witness
 
     @model_validator(mode="after")
     def _check(self) -> Platform:
@@ -147,6 +176,8 @@ class Platform(BaseModel):
         names = [s.name for s in self.sites]
         if len(set(names)) != len(names):
             raise _KeyError("sites", f"site names must be unique, got {names}")
+        if self.witness.name in names:
+            raise _KeyError("witness.name", f"'{self.witness.name}' names a site: it is neither")
         if self.mode == "lab":
             self._check_lab()
         else:
@@ -163,6 +194,8 @@ class Platform(BaseModel):
             if site.docker_host is not None and not site.docker_host.startswith("unix://"):
                 raise _KeyError(f"sites[{i}].docker_host", "the lab runs on the local engine only")
             nets.append((f"sites[{i}].subnet", site.subnet))
+        if self.witness.docker_host is not None or self.witness.internal_address is not None:
+            raise _KeyError("witness", "the lab places its witness on the backbone: remove hosts")
         for key, net in nets:
             if net.num_addresses < 256:
                 raise _KeyError(key, f"{net} is too small: use a /24 or larger")
@@ -197,12 +230,20 @@ class Platform(BaseModel):
                     f"sites[{i}].services.media_relay", "one relay per host on host networking"
                 )
 
+        witness = self.witness
+        if witness.docker_host is None or not witness.docker_host.startswith("ssh://"):
+            raise _KeyError("witness.docker_host", "production needs an ssh:// URL of its own")
+        if witness.docker_host in {s.docker_host for s in self.sites}:
+            raise _KeyError("witness.docker_host", "must be a host of its own, in neither site")
+        if witness.internal_address is None:
+            raise _KeyError("witness.internal_address", "is required in production")
+
     # --- derived topology -------------------------------------------------------------------
 
     @property
-    def primary_site(self) -> Site:
-        """The database primary runs in the first site; the second holds the hot standby."""
-        return self.sites[0]
+    def places(self) -> list[str]:
+        """Every place that runs containers: the two sites, then the witness."""
+        return [s.name for s in self.sites] + [self.witness.name]
 
     def instances(self, kind: ServiceKind | None = None, site: str | None = None) -> list[Instance]:
         found = [i for i in _derive_instances(self) if kind in (None, i.kind)]
@@ -265,7 +306,7 @@ class Instance:
 
     @property
     def name(self) -> str:
-        if self.kind in (ServiceKind.DB, ServiceKind.SMTP, ServiceKind.DNS, ServiceKind.CARRIER):
+        if self.kind not in _NUMBERED:
             return f"{self.site}-{self.kind}"
         return f"{self.site}-{self.kind}-{self.ordinal}"
 
@@ -289,16 +330,37 @@ def _derive_instances(platform: Platform) -> list[Instance]:
             ServiceKind.MEDIA_RELAY: site.services.media_relay,
             ServiceKind.PBX_APP: site.services.pbx_app,
             ServiceKind.DB: 1,
+            ServiceKind.ETCD: 1,
         }
         if platform.mode == "lab":
-            counts[ServiceKind.DNS] = 1
-            if index == 0:
-                counts[ServiceKind.SMTP] = 1
-                counts[ServiceKind.CARRIER] = 1
+            # Each site has its own DNS, mail sink and carrier interconnect: losing one site
+            # takes none of them from the other.
+            counts |= {ServiceKind.DNS: 1, ServiceKind.SMTP: 1, ServiceKind.CARRIER: 1}
         for kind, count in counts.items():
             for ordinal in range(1, count + 1):
                 out.append(_place(platform, index, site, kind, ordinal))
+    out.append(_place_witness(platform))
     return out
+
+
+def _place_witness(platform: Platform) -> Instance:
+    """The witness's etcd member: on the backbone only (lab), or its own host (production)."""
+    name = platform.witness.name
+    if platform.mode == "lab":
+        assert platform.backbone is not None
+        # The backbone's third block, after the two sites' (BACKBONE_SITE_STRIDE apart).
+        index = len(platform.sites)
+        address = (
+            platform.backbone.subnet.network_address
+            + BACKBONE_SITE_STRIDE * index
+            + _LAB_HOST_OFFSET[ServiceKind.ETCD]
+        )
+        return Instance(
+            ServiceKind.ETCD, name, 1, address, address, ((platform.network_name(None), address),)
+        )
+    assert platform.witness.internal_address is not None
+    address = platform.witness.internal_address
+    return Instance(ServiceKind.ETCD, name, 1, address, address)
 
 
 def _place(platform: Platform, index: int, site: Site, kind: ServiceKind, ordinal: int) -> Instance:
@@ -308,9 +370,11 @@ def _place(platform: Platform, index: int, site: Site, kind: ServiceKind, ordina
         assert platform.backbone is not None
         offset = _LAB_HOST_OFFSET[kind] + ordinal - 1
         address = site.subnet.network_address + offset
-        # The carrier stands outside both sites: it sits on the backbone only.
+        internal = platform.backbone.subnet.network_address + BACKBONE_SITE_STRIDE * index + offset
+        # The carrier stands outside both sites: each site's interconnect to it sits on the
+        # backbone only.
         if kind is ServiceKind.CARRIER:
-            address = platform.backbone.subnet.network_address + offset
+            address = internal
             return Instance(
                 kind, site.name, ordinal, address, None, ((platform.network_name(None), address),)
             )
@@ -338,6 +402,10 @@ def _place(platform: Platform, index: int, site: Site, kind: ServiceKind, ordina
     return Instance(
         kind, site.name, ordinal, site.public_addresses[slot], site.internal_addresses[slot]
     )
+
+
+# Kinds that may run several instances per site carry an ordinal in their name.
+_NUMBERED = {ServiceKind.SIP_PROXY, ServiceKind.MEDIA_RELAY, ServiceKind.PBX_APP}
 
 
 class TopologyError(ValueError):

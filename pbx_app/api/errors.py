@@ -51,6 +51,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.MailDeliveryFailed: 503,
     errors.InternalTokenInvalid: 401,
     errors.InternalApiDisabled: 503,
+    errors.DatabaseUnavailable: 503,
 }
 
 
@@ -79,10 +80,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(errors.DomainError)
     async def _domain(_: Request, exc: errors.DomainError) -> JSONResponse:
         extra: dict[str, Any] = {}
+        headers: dict[str, str] = {}
         if isinstance(exc, errors.ImportInvalid):
             extra["rows"] = exc.rows
+        if isinstance(exc, errors.DatabaseUnavailable):
+            headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse(
-            error_body(exc.code, exc.message, exc.rule, **extra), status_code=status_for(exc)
+            error_body(exc.code, exc.message, exc.rule, **extra),
+            status_code=status_for(exc),
+            headers=headers or None,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -30,6 +30,7 @@ SECRET_KEYS = (
     "dbPassword",
     "dbReplicationPassword",
     "dbKamailioPassword",
+    "dbRewindPassword",
     "appSecretKey",
     "internalApiToken",
     "sipAuthSecret",
@@ -60,7 +61,7 @@ def lab_secrets(platform: Platform) -> dict[str, str]:
 
 def data_fingerprint(values: dict[str, str]) -> str:
     """A short, non-reversible name for the secrets a database volume is initialised with."""
-    keys = ("dbPassword", "dbReplicationPassword", "dbKamailioPassword")
+    keys = ("dbPassword", "dbReplicationPassword", "dbKamailioPassword", "dbRewindPassword")
     return hashlib.sha256("\0".join(values[k] for k in keys).encode()).hexdigest()[:16]
 
 

@@ -140,6 +140,7 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 # --- application -------------------------------------------------------------------------------
 def make_settings(db: Database, smtp_port: int = 1, **kw: Any) -> Settings:
+    kw.setdefault("database_read_url", "" if db.read_url == db.url else db.read_url)
     return Settings(
         database_url=db.url,
         smtp_host="127.0.0.1",

@@ -72,6 +72,26 @@ class ThrowawayCluster:
             "-E", "UTF8",
             "--no-sync",
         )  # fmt: skip
+        self.resume()
+
+    def start_standby(self, primary: ThrowawayCluster) -> None:
+        """A hot standby streaming from `primary` (a base backup with -R), read-only until
+        promote(); initdb's trust rules already allow replication over 127.0.0.1."""
+        self._run(
+            str(self.bindir / "pg_basebackup"),
+            "-h", "127.0.0.1",
+            "-p", str(primary.port),
+            "-U", "postgres",
+            "-D", str(self.datadir),
+            "-R",
+            "-X", "stream",
+            "--checkpoint=fast",
+            "--no-sync",
+        )  # fmt: skip
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server (again, after halt()) on the same port and data."""
         options = [
             "-c", "listen_addresses=127.0.0.1",
             "-c", f"port={self.port}",
@@ -92,11 +112,19 @@ class ThrowawayCluster:
             "start",
         )  # fmt: skip
 
+    def halt(self) -> None:
+        """Stop the server (fast: connections are terminated), keeping its data for resume()."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "stop")
+
+    def promote(self) -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-w", "promote")
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
     def stop(self) -> None:
         try:
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "stop")
+            if (self.datadir / "postmaster.pid").exists():  # not halted
+                self.halt()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)

@@ -86,13 +86,20 @@ def test_openapi_document_under_api_v1(api: Api) -> None:
 def test_healthz_checks_the_database(api: Api) -> None:
     r = api.operator.get("/healthz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "database": "ok", "node": "pbx-app-fra-1", "site": "fra"}
+    assert r.json() == {
+        "status": "ok",
+        "database": "ok",
+        "writable": True,
+        "node": "pbx-app-fra-1",
+        "site": "fra",
+    }
     broken = Database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     app = create_app(make_settings(broken), broken, SmtpMailer("127.0.0.1", 1, "x@y.z"))
     with TestClient(app) as c:
         r = c.get("/healthz")
     assert r.status_code == 503
     assert r.json()["database"] != "ok"
+    assert r.json()["writable"] is False
 
 
 def test_login_is_email_and_password_only(api: Api) -> None:

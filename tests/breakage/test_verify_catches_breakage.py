@@ -62,20 +62,14 @@ def wait_healthy(container: str, timeout: float = 120) -> None:
 
 
 @contextmanager
-def standby_replication_stopped() -> Iterator[None]:
-    db = "pbx-lab-ber-db"
-    psql = ("runuser", "-u", "postgres", "--", "psql", "-tAc")
-    conninfo = exec_ok(db, *psql, "show primary_conninfo").strip()
-    assert conninfo, "the standby has no primary_conninfo to break"
-    exec_ok(db, *psql, "alter system set primary_conninfo = ''")
-    exec_ok(db, *psql, "select pg_reload_conf()")
+def witness_stopped() -> Iterator[None]:
+    witness = docker.from_env().containers.get("pbx-lab-witness-etcd")
+    witness.stop(timeout=5)
     try:
         yield
     finally:
-        quoted = conninfo.replace("'", "''")
-        exec_ok(db, *psql, f"alter system set primary_conninfo = '{quoted}'")
-        exec_ok(db, *psql, "select pg_reload_conf()")
-        wait_healthy(db)
+        witness.start()
+        wait_healthy(witness.name)
 
 
 @contextmanager
@@ -106,10 +100,16 @@ def proxy_stopped() -> Iterator[None]:
 
 
 CASES: dict[str, tuple[Callable[[], object], set[str], str]] = {
-    "standby replication stopped": (
-        standby_replication_stopped,
-        {"test_database_role_and_replication[ber/db/pbx-lab-ber-db]"},
-        "standby is not streaming",
+    # The quorum survives (two of three), so the database checks pass; the etcd checks of both
+    # sites and of the witness itself say the witness is gone.
+    "witness stopped": (
+        witness_stopped,
+        {
+            "test_etcd_member_sees_all_members_and_a_quorum[fra/etcd/pbx-lab-fra-etcd]",
+            "test_etcd_member_sees_all_members_and_a_quorum[ber/etcd/pbx-lab-ber-etcd]",
+            "test_etcd_member_sees_all_members_and_a_quorum[witness/etcd/pbx-lab-witness-etcd]",
+        },
+        "witness",
     ),
     "DSCP rule removed": (
         dscp_rule_removed,

@@ -16,6 +16,7 @@ SECRETS = {
     "tlsPrivateKey": "-----KEY-----",
     "tlsCaCertificate": "-----CA-----",
     "dbKamailioPassword": "kam-pw",
+    "dbRewindPassword": "rewind-pw",
     "internalApiToken": "int-token",
     "sipAuthSecret": "sip-auth",
 }

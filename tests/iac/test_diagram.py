@@ -17,4 +17,5 @@ def test_diagram_shows_every_instance(lab_config) -> None:
     drawn = dot(platform)
     for inst in platform.instances():
         assert f'"{inst.name}" [label=' in drawn
-    assert "streaming replication" in drawn
+    assert "synchronous replication" in drawn
+    assert f'label="witness {platform.witness.name}' in drawn

@@ -22,7 +22,16 @@ def node_cfg(container: dict) -> dict:
     return upload
 
 
-PER_SITE_LAB = {"sip-proxy": 2, "media-relay": 1, "pbx-app": 2, "db": 1, "dns": 1}
+PER_SITE_LAB = {
+    "sip-proxy": 2,
+    "media-relay": 1,
+    "pbx-app": 2,
+    "db": 1,
+    "etcd": 1,
+    "dns": 1,
+    "smtp": 1,
+    "carrier": 1,
+}
 
 
 @pytest.mark.parametrize("site", SITES)
@@ -31,16 +40,23 @@ def test_lab_site_runs_the_planned_service_counts(lab: Stack, site: str) -> None
         assert len(lab.by_service(site, service)) == count, (site, service)
 
 
-def test_lab_runs_one_smtp_sink_and_no_fax_placeholder(lab: Stack) -> None:
+def test_lab_runs_no_fax_placeholder(lab: Stack) -> None:
     services = [lab.labels(c)["pbx.service"] for c in lab.containers.values()]
-    assert services.count("smtp") == 1
     assert not any("fax" in s for s in services)
+
+
+def test_lab_witness_is_one_etcd_member_on_the_backbone(lab: Stack) -> None:
+    (witness,) = [c for c in lab.containers.values() if lab.labels(c)["pbx.site"] == "witness"]
+    assert lab.labels(witness)["pbx.service"] == "etcd"
+    assert [(n["name"], n["ipv4Address"]) for n in witness["networksAdvanced"]] == [
+        ("pbx-lab-backbone", "172.30.0.245")
+    ]
 
 
 def test_every_container_is_labelled_health_checked_and_restarted(lab: Stack) -> None:
     for name, c in lab.containers.items():
         labels = lab.labels(c)
-        assert labels["pbx.site"] in SITES, name
+        assert labels["pbx.site"] in (*SITES, "witness"), name
         assert labels["pbx.service"], name
         assert c["restart"] == "unless-stopped", name
         assert c["healthcheck"]["tests"] == ["CMD", "pbx-healthcheck"], name
@@ -91,24 +107,43 @@ def test_proxy_config_names_every_other_proxy_as_dmq_peer_by_ip(lab: Stack) -> N
         assert backbone["pbx-lab-backbone"] in upload["content"]
 
 
-def test_database_primary_in_first_site_standby_in_second(lab: Stack) -> None:
-    (primary,) = lab.by_service("fra", "db")
-    (standby,) = lab.by_service("ber", "db")
-    assert lab.env(primary)["PBX_DB_ROLE"] == "primary"
-    assert lab.env(primary)["PBX_DB_STANDBY_SLOTS"] == "standby_ber"
-    assert lab.env(standby)["PBX_DB_ROLE"] == "standby"
-    assert lab.env(standby)["PBX_DB_PRIMARY_HOST"] == "172.30.0.41"  # primary's backbone address
-    assert lab.env(standby)["PBX_DB_SLOT"] == "standby_ber"
-    for db in (primary, standby):
+def test_database_members_are_declared_alike_and_elect_in_etcd(lab: Stack) -> None:
+    etcd = ["172.30.0.45:2379", "172.30.0.145:2379", "172.30.0.245:2379"]
+    for site, own in (("fra", "172.30.0.41"), ("ber", "172.30.0.141")):
+        (db,) = lab.by_service(site, "db")
+        env = lab.env(db)
+        assert env["PATRONI_REPLICATION_PASSWORD"] == "repl-pw"
+        assert env["PATRONI_REWIND_PASSWORD"] == "rewind-pw"
         assert db["volumes"][0]["containerPath"] == "/var/lib/postgresql/data"
+        files = {u["file"]: u["content"] for u in db["uploads"]}
+        patroni = files["/etc/patroni/patroni.yml"]
+        assert f"connect_address: {own}:5432" in patroni
+        # The site's own etcd member first; no password is ever in the rendered file.
+        own_etcd = etcd[0] if site == "fra" else etcd[1]
+        assert f"hosts: {own_etcd}," in patroni
+        assert "synchronous_mode: true" in patroni
+        assert not any(v in patroni for v in SECRETS.values())
+    initial = "fra-etcd=http://172.30.0.45:2380,ber-etcd=http://172.30.0.145:2380,"
+    for member in [c for c in lab.containers.values() if lab.labels(c)["pbx.service"] == "etcd"]:
+        conf = {u["file"]: u["content"] for u in member["uploads"]}["/etc/etcd/etcd.conf.yml"]
+        assert f"initial-cluster: {initial}witness-etcd=http://172.30.0.245:2380" in conf
 
 
-def test_apps_write_to_the_primary_and_mail_the_sink(lab: Stack) -> None:
-    for site in SITES:
+def test_apps_write_to_the_leader_read_locally_and_mail_their_sites_sink(lab: Stack) -> None:
+    base = "postgresql+psycopg://pbx:db-pw@/pbx?"
+    for site, hosts, sink in (
+        ("fra", "host=172.30.0.41:5432&host=172.30.0.141:5432&", "172.30.0.25"),
+        ("ber", "host=172.30.0.141:5432&host=172.30.0.41:5432&", "172.30.0.125"),
+    ):
         for app in lab.by_service(site, "pbx-app"):
             env = lab.env(app)
-            assert env["PBX_DATABASE_URL"] == "postgresql+psycopg://pbx:db-pw@172.30.0.41:5432/pbx"
-            assert env["PBX_SMTP_HOST"] == "172.30.0.25"
+            assert env["PBX_DATABASE_URL"] == (
+                f"{base}{hosts}target_session_attrs=read-write&connect_timeout=2"
+            )
+            assert env["PBX_DATABASE_READ_URL"] == (
+                f"{base}{hosts}target_session_attrs=any&connect_timeout=2"
+            )
+            assert env["PBX_SMTP_HOST"] == sink
             assert env["PBX_SITE"] == site
 
 
@@ -124,7 +159,16 @@ def test_lab_images_are_built_locally_once_each(lab: Stack) -> None:
     images = {i.inputs["imageName"]: i.inputs for i in lab.of_type("image:Image")}
     assert set(images) == {
         f"pbx/{n}:lab"
-        for n in ("kamailio", "rtpengine", "postgres", "pbx-app", "labdns", "smtpsink", "carrier")
+        for n in (
+            "kamailio",
+            "rtpengine",
+            "postgres",
+            "etcd",
+            "pbx-app",
+            "labdns",
+            "smtpsink",
+            "carrier",
+        )
     }
     for image in images.values():
         assert image["skipPush"] is True
@@ -135,7 +179,13 @@ def test_production_uses_one_docker_host_per_site_over_ssh(production: Stack) ->
     assert providers == {
         "docker-fra": "ssh://deploy@pbx-fra-1.example-pbx.de",
         "docker-ber": "ssh://deploy@pbx-ber-1.example-pbx.de",
+        "docker-witness": "ssh://deploy@pbx-witness.example-pbx.de",
     }
+    # The witness host builds and runs etcd only.
+    (witness,) = [
+        c for c in production.containers.values() if production.labels(c)["pbx.site"] == "witness"
+    ]
+    assert witness["image"] == "pbx/etcd:2026.11"
 
 
 def test_production_runs_sip_and_rtp_on_host_networking(production: Stack) -> None:
@@ -160,7 +210,7 @@ def test_production_app_nodes_on_one_host_use_distinct_ports(production: Stack) 
 
 def test_production_has_no_lab_helpers(production: Stack) -> None:
     services = {production.labels(c)["pbx.service"] for c in production.containers.values()}
-    assert services == {"sip-proxy", "media-relay", "pbx-app", "db"}
+    assert services == {"sip-proxy", "media-relay", "pbx-app", "db", "etcd"}
 
 
 def test_bad_config_declares_nothing(lab_config: dict) -> None:
@@ -184,12 +234,17 @@ def test_proxies_get_tls_material_with_a_private_key_mode(lab: Stack, production
             assert files["/etc/kamailio/tls/ca.pem"]["content"] == "-----CA-----"
 
 
-def test_lab_carrier_sits_on_the_backbone_only(lab: Stack) -> None:
-    (carrier,) = [c for c in lab.containers.values() if lab.labels(c)["pbx.service"] == "carrier"]
-    assert [n["name"] for n in carrier["networksAdvanced"]] == ["pbx-lab-backbone"]
+def test_lab_carriers_sit_on_the_backbone_only_one_per_site(lab: Stack) -> None:
+    carriers = [c for c in lab.containers.values() if lab.labels(c)["pbx.service"] == "carrier"]
+    assert len(carriers) == 2
+    for carrier in carriers:
+        assert [n["name"] for n in carrier["networksAdvanced"]] == ["pbx-lab-backbone"]
     platform = topology.load(json.loads(stack_config("lab")["pbx:platform"]))
+    own = {"fra": "172.30.0.5", "ber": "172.30.0.105"}
     for proxy in platform.instances(ServiceKind.SIP_PROXY):
-        assert kamailio_node(platform, proxy)["carrier"] == "udp:172.30.0.5:5060"
+        node = kamailio_node(platform, proxy)
+        assert node["carrier"] == f"udp:{own[proxy.site]}:5060"
+        assert node["carrier_peers"] == sorted(own.values())
 
 
 def test_every_proxy_has_its_own_server_id(lab: Stack) -> None:

@@ -26,6 +26,7 @@ KAMAILIO_FRA_1: dict[str, Any] = {
     "sip_domain": "pbx.lab",
     "dmq_port": 5090,
     "carrier": "udp:10.231.0.5:5060",
+    "carrier_peers": ["10.231.0.5", "10.231.0.105"],
 }
 
 # The second fra proxy: the peer that probes the first one in the proofs.

@@ -44,6 +44,7 @@ def test_kamailio_node_cfg_places_every_value(render):
     assert substdef(text, "PBX_DMQ_PORT") == "5090"
     assert substdef(text, "PBX_CARRIER_HOST") == "10.231.0.5"
     assert substdef(text, "PBX_CARRIER_URI") == "sip:10.231.0.5:5060;transport=udp"
+    assert substdef(text, "PBX_CARRIER_PEERS") == "10.231.0.5,10.231.0.105"
     # The per-peer modparams of the second inclusion: DMQ peers by IP, relay sets 0/1.
     for peer in node["dmq_peers"]:
         assert f'modparam("dmq", "notification_address", "sip:{peer}:5090")' in text

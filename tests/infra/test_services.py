@@ -47,25 +47,72 @@ def test_media_relay_answers_ng_ping(host, target) -> None:
     assert ping.rc == 0, where(target, f"ng ping failed: {ping.stdout.strip()}")
 
 
+def patroni_cluster(host, target) -> dict:
+    """The cluster as this member's Patroni sees it (REST API /cluster, internal address)."""
+    api = f"http://{target.instance.reach}:8008"
+    out = host.run(f"curl -s --max-time 3 {api}/cluster")
+    assert out.rc == 0, where(target, f"Patroni API at {api} does not answer: {out.stderr}")
+    return json.loads(out.stdout)
+
+
 @by_kind(ServiceKind.DB)
-def test_database_role_and_replication(host, target, platform) -> None:
-    primary = target.instance.site == platform.primary_site.name
-    role = host.run("runuser -u postgres -- psql -tAc 'select pg_is_in_recovery()'")
-    assert role.rc == 0, where(target, f"postgres does not answer: {role.stderr.strip()}")
-    assert role.stdout.strip() == ("f" if primary else "t"), where(
-        target, "primary is in recovery" if primary else "standby is not in recovery"
+def test_database_has_one_leader_and_a_synchronous_replica(host, target, platform) -> None:
+    members = {m["name"]: m for m in patroni_cluster(host, target)["members"]}
+    wanted = {db.name for db in platform.instances(ServiceKind.DB)}
+    assert set(members) == wanted, where(target, f"members {sorted(members)}, want {wanted}")
+    leaders = [n for n, m in members.items() if m["role"] == "leader"]
+    assert len(leaders) == 1, where(target, f"{len(leaders)} leaders: {leaders}")
+    (leader,) = leaders
+    (replica,) = [m for n, m in members.items() if n != leader]
+    # Every acknowledged write is on both members: the replica is the synchronous standby.
+    assert replica["role"] == "sync_standby", where(
+        target, f"{replica['name']} is {replica['role']}, not the synchronous standby"
     )
-    if not primary:
-        query = (
-            "select status, coalesce(extract(epoch from now() - last_msg_receipt_time), -1)"
-            " from pg_stat_wal_receiver"
-        )
-        out = host.run(f'runuser -u postgres -- psql -tAc "{query}"').stdout.strip()
-        status, _, lag = out.partition("|")
-        assert status == "streaming", where(
-            target, f"standby is not streaming ({out or 'no WAL receiver'})"
-        )
-        print(f"{target.label}: streaming, last message {float(lag):.1f}s ago")
+    assert replica["state"] == "streaming", where(target, f"{replica['name']} {replica['state']}")
+    assert replica["timeline"] == members[leader]["timeline"], where(
+        target,
+        f"replica on timeline {replica['timeline']}, leader on {members[leader]['timeline']}",
+    )
+    lag = replica.get("lag", 0)
+    assert isinstance(lag, int), where(target, f"replica lag unknown ({lag})")
+    assert lag < 16 * 1024 * 1024, where(target, f"replica lag {lag} bytes")
+    print(f"{target.label}: leader {leader}, timeline {members[leader]['timeline']}, "
+          f"sync replica {replica['name']} lag {lag} bytes")  # fmt: skip
+
+
+@by_kind(ServiceKind.DB)
+def test_database_member_answers_as_its_role(host, target) -> None:
+    me = next(
+        m for m in patroni_cluster(host, target)["members"] if m["name"] == target.instance.name
+    )
+    recovering = host.run(
+        "runuser -u postgres -- psql -h /run/postgresql -tAc 'select pg_is_in_recovery()'"
+    )
+    assert recovering.rc == 0, where(target, f"postgres does not answer: {recovering.stderr}")
+    want = "f" if me["role"] == "leader" else "t"
+    assert recovering.stdout.strip() == want, where(
+        target, f"Patroni says {me['role']} but pg_is_in_recovery() = {recovering.stdout.strip()}"
+    )
+
+
+@by_kind(ServiceKind.ETCD)
+def test_etcd_member_sees_all_members_and_a_quorum(host, target, platform) -> None:
+    health = host.run(
+        "etcdctl --endpoints=http://127.0.0.1:2379 --command-timeout=3s endpoint health"
+    )
+    assert health.rc == 0, where(
+        target, f"no quorum: {health.stdout.strip()} {health.stderr.strip()}"
+    )
+    listed = host.run("etcdctl --endpoints=http://127.0.0.1:2379 member list -w json")
+    names = {m.get("name") for m in json.loads(listed.stdout)["members"]}
+    wanted = {m.name for m in platform.instances(ServiceKind.ETCD)}
+    assert names == wanted, where(target, f"etcd members {sorted(names)}, want {sorted(wanted)}")
+    # The witness in particular: without it, losing either site leaves no majority.
+    witness = platform.instances(ServiceKind.ETCD, platform.witness.name)[0]
+    probe = host.run(
+        f"etcdctl --endpoints=http://{witness.reach}:2379 --command-timeout=3s endpoint health"
+    )
+    assert probe.rc == 0, where(target, f"witness {witness.name} unreachable: {probe.stderr}")
 
 
 @by_kind(ServiceKind.PBX_APP)

@@ -88,22 +88,26 @@ def test_management_rpc_answers_on_the_internal_address_only(platform, engine) -
     assert code != 0, f"RPC must not answer on the site-facing address {neighbour.address}: {out}"
 
 
-def test_standby_streams_from_the_primary(platform, engine) -> None:
-    standby = platform.instances(ServiceKind.DB, "ber")[0].container_name(platform)
+def test_database_members_replicate_synchronously(platform) -> None:
+    """One leader, the other member its synchronous standby, both on one timeline."""
+    db = platform.instances(ServiceKind.DB)[0]
+    url = f"http://{db.reach}:{platform.ports.patroni}/cluster"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        members = {m["name"]: m for m in json.load(response)["members"]}
+    assert set(members) == {d.name for d in platform.instances(ServiceKind.DB)}
+    roles = sorted(m["role"] for m in members.values())
+    assert roles == ["leader", "sync_standby"], members
+    assert len({m["timeline"] for m in members.values()}) == 1, members
+
+
+def test_patroni_api_is_not_on_the_site_networks(platform, engine) -> None:
+    """The API can switch leaders and has no login: only the internal network reaches it."""
+    db = platform.instances(ServiceKind.DB, "fra")[0]
     code, out = exec_in(
-        engine,
-        standby,
-        "runuser",
-        "-u",
-        "postgres",
-        "--",
-        "psql",
-        "-tAc",
-        "select status, sender_host from pg_stat_wal_receiver",
-    )
-    assert code == 0, out
-    primary = platform.instances(ServiceKind.DB, "fra")[0]
-    assert out.strip() == f"streaming|{primary.internal}"
+        engine, db.container_name(platform), "curl", "-s", "--max-time", "2",
+        f"http://{db.address}:{platform.ports.patroni}/patroni",
+    )  # fmt: skip
+    assert code != 0, f"Patroni API answers on the site-facing address {db.address}: {out}"
 
 
 @pytest.mark.parametrize("node", [0, 1, 2, 3])
@@ -112,6 +116,7 @@ def test_every_app_node_is_healthy_against_the_database(platform, node) -> None:
     with urllib.request.urlopen(f"http://{app.address}:8000/healthz", timeout=5) as response:
         body = json.load(response)
     assert body["database"] == "ok"
+    assert body["writable"] is True
     assert body["site"] == app.site
 
 
