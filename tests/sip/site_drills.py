@@ -4,10 +4,10 @@ a whole site's containers, and provisioning writers that keep the API busy at bo
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -110,22 +110,22 @@ def login(site: str) -> httpx.Client:
     return client
 
 
-@dataclass
-class Writer(threading.Thread):
+class Writer:
     """Stores a numbered sequence through one site's API (a location per number) and keeps
-    what the API acknowledged, what it refused and how, and how long each answer took."""
+    what the API acknowledged, what it refused and how, and its slowest answer."""
 
-    site: str
-    tag: str
-    acked: list[tuple[float, str]] = field(default_factory=list)
-    refused: dict[str, int] = field(default_factory=dict)
-    slowest_s: float = 0.0
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
-        threading.Thread.__init__(self, daemon=True, name=f"writer-{self.site}")
-        self.client = login(self.site)
+    def __init__(self, site: str, tag: str) -> None:
+        self.site, self.tag = site, tag
+        self.acked: list[tuple[float, str]] = []
+        self.refused: dict[str, int] = {}
+        self.slowest_s = 0.0
+        self.stop = threading.Event()
+        self.client = login(site)
         self.customer = json.loads(TENANT_FILE.read_text())["customer_id"]
+        self.thread = threading.Thread(target=self.run, daemon=True, name=f"writer-{site}")
+
+    def start(self) -> None:
+        self.thread.start()
 
     def run(self) -> None:
         area = {"fra": "069", "ber": "030"}.get(self.site, "069")
@@ -160,7 +160,7 @@ class Writer(threading.Thread):
 
     def finish(self) -> None:
         self.stop.set()
-        self.join(30)
+        self.thread.join(30)
 
     def first_ack_after(self, moment: float) -> float | None:
         later = [t for t, _ in self.acked if t > moment]
@@ -196,3 +196,63 @@ def bindings(proxy: str) -> list[tuple[str, str]]:
         elif line.startswith("Address:"):
             found.append((aor, line.split(":", 1)[1].strip()))
     return found
+
+
+def _backbone(site: str) -> dict[str, str]:
+    """A place's containers on the backbone and their addresses there. The carriers are the
+    PSTN's side of each interconnect: never cut."""
+    backbone = PLATFORM.network_name(None)
+    found = {}
+    for inst in PLATFORM.instances(site=site):
+        if inst.kind is ServiceKind.CARRIER:
+            continue
+        for network, address in inst.networks:
+            if network == backbone:
+                found[inst.container_name(PLATFORM)] = str(address)
+    return found
+
+
+def _drop(action: str, container: str, addresses: list[str]) -> None:
+    """Insert (-I) or delete (-D) rules in the container's own network namespace that drop,
+    silently, what it sends to `addresses`: peers see timeouts, as over a dead link."""
+    pid = docker("inspect", "-f", "{{.State.Pid}}", container, check=True).stdout.strip()
+    for address in addresses:
+        subprocess.run(
+            ["nsenter", "-t", pid, "-n", "iptables", "-w", action, "OUTPUT", "-d",
+             f"{address}/32", "-j", "DROP"],
+            check=action == "-I",
+            capture_output=True,
+        )  # fmt: skip
+
+
+def cut_backbone(site: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Cut the link between `site` and the rest (the other site and the witness): each side
+    silently drops what it sends to the other, as over a failed WAN link. Traffic inside the
+    site (its proxies' DMQ, its database and apps) is untouched."""
+    inside, outside = _backbone(site), {}
+    others = [s.name for s in PLATFORM.sites if s.name != site] + [PLATFORM.witness.name]
+    for other in others:
+        outside |= _backbone(other)
+    for name in inside:
+        _drop("-I", name, list(outside.values()))
+    for name in outside:
+        _drop("-I", name, list(inside.values()))
+    return inside, outside
+
+
+def heal_backbone(cut: tuple[dict[str, str], dict[str, str]]) -> None:
+    inside, outside = cut
+    for name in inside:
+        _drop("-D", name, list(outside.values()))
+    for name in outside:
+        _drop("-D", name, list(inside.values()))
+
+
+def writable(site: str) -> bool:
+    """The site's member accepts writes now (asked over its own socket, so also while its
+    site is cut off)."""
+    r = docker(
+        "exec", "-u", "postgres", DBS[site].container_name(PLATFORM), "psql", "-h",
+        "/run/postgresql", "-XAtc", "select not pg_is_in_recovery()", timeout=10,
+    )  # fmt: skip
+    return r.stdout.strip() == "t"
