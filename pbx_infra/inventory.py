@@ -79,8 +79,19 @@ def ansible_inventory(platform: Platform) -> tuple[dict[str, Any], dict[str, Any
             host_vars = _site_vars(site, [address])
         hosts[name] = host_vars
     groups: dict[str, Any] = {"voice_hosts": {"hosts": dict.fromkeys(hosts)}}
+    platform_addresses = {a for h in hosts.values() for a in h["pbx_internal_addresses"]}
     if platform.mode == "production":
-        groups = {"docker_hosts": {"hosts": dict.fromkeys(hosts)}, **groups}
+        # The witness is a Docker host too (it runs one etcd member), but carries no voice.
+        witness = platform.witness
+        assert witness.docker_host is not None
+        assert witness.internal_address is not None
+        url = urlsplit(witness.docker_host)
+        witness_vars: dict[str, Any] = {"pbx_witness": witness.name}
+        if url.username:
+            witness_vars["ansible_user"] = url.username
+        docker_hosts = dict.fromkeys(hosts) | {url.hostname or witness.name: witness_vars}
+        groups = {"docker_hosts": {"hosts": docker_hosts}, **groups}
+        platform_addresses.add(str(witness.internal_address))
     for name, host_vars in hosts.items():
         groups[f"site_{host_vars['pbx_site']}"] = {"hosts": {name: host_vars}}
     ports = platform.ports
@@ -95,11 +106,12 @@ def ansible_inventory(platform: Platform) -> tuple[dict[str, Any], dict[str, Any
             "dmq": ports.dmq,
             "app": ports.app,
             "db": ports.db,
+            "patroni": ports.patroni,
+            "etcd_client": ports.etcd_client,
+            "etcd_peer": ports.etcd_peer,
         },
-        # DMQ, database, management RPC and the app accept traffic only from these.
-        "pbx_platform_addresses": sorted(
-            {a for h in hosts.values() for a in h["pbx_internal_addresses"]}
-        ),
+        # DMQ, database, Patroni, etcd, management RPC and the app accept traffic only from these.
+        "pbx_platform_addresses": sorted(platform_addresses),
     }
     return {"all": {"children": groups}}, group_vars
 

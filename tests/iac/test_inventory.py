@@ -25,7 +25,9 @@ def test_production_inventory_has_one_ssh_host_per_site(production_config) -> No
     assert set(groups["docker_hosts"]["hosts"]) == {
         "pbx-fra-1.example-pbx.de",
         "pbx-ber-1.example-pbx.de",
+        "pbx-witness.example-pbx.de",  # runs the third etcd member, no voice
     }
+    assert "pbx-witness.example-pbx.de" not in groups["voice_hosts"]["hosts"]
     fra = groups["site_fra"]["hosts"]["pbx-fra-1.example-pbx.de"]
     assert fra["ansible_user"] == "deploy"
     assert fra["pbx_planned_channels"] == 2000
@@ -35,8 +37,10 @@ def test_production_inventory_has_one_ssh_host_per_site(production_config) -> No
         "10.10.1.11",
         "10.10.2.10",
         "10.10.2.11",
+        "10.10.3.10",
     ]
     assert group_vars["pbx_ports"]["dmq"] == 5090
+    assert group_vars["pbx_ports"]["etcd_peer"] == 2380
 
 
 def test_a_new_site_value_reaches_the_inventory(production_config) -> None:

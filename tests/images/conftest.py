@@ -16,7 +16,7 @@ import jinja2
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-IMAGES = ("kamailio", "rtpengine", "postgres", "labdns", "smtpsink")
+IMAGES = ("kamailio", "rtpengine", "postgres", "etcd", "labdns", "smtpsink")
 
 
 def image(name: str) -> str:

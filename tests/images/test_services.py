@@ -142,41 +142,68 @@ def test_labdns(lab, render, tmp_path):
     )
 
 
-def test_postgres_primary_and_standby(lab):
-    common = [
-        "-e", "PBX_DB_PASSWORD=app-secret",
-        "-e", "PBX_DB_REPLICATION_PASSWORD=repl-secret",
-        "-e", f"PBX_DB_ALLOWED_CIDRS={SITE}.0/24,{BACKBONE}.0/24",
+def test_patroni_pair_elects_one_leader_and_replicates_synchronously(lab, render, tmp_path):
+    """One etcd member, two Patroni members: one leads, the other follows synchronously; a
+    write on the leader is on the replica, which refuses writes; when the leader stops, the
+    replica takes over."""
+    etcd_ip = f"{BACKBONE}.45"
+    etcd_node = {"name": "e1", "internal": etcd_ip, "cluster": PREFIX, "client_port": 2379,
+                 "peer_port": 2380, "members": [{"name": "e1", "address": etcd_ip}]}  # fmt: skip
+    lab.volumes.append(f"{PREFIX}-etcd")
+    etcd = create_started(lab, "etcd", image("etcd"), f"{SITE}.45", "/etc/etcd/etcd.conf.yml",
+                          render("etcd/etcd.conf.yml.j2", etcd_node), tmp_path,
+                          backbone_ip=etcd_ip)  # fmt: skip
+    assert "is healthy" in lab.wait_healthy(etcd)
+    secrets = [
+        "-e", "PBX_DB_PASSWORD=app-secret", "-e", "PBX_DB_KAMAILIO_PASSWORD=kam-secret",
+        "-e", "PATRONI_REPLICATION_PASSWORD=repl-secret", "-e", "PATRONI_REWIND_PASSWORD=rw",
     ]  # fmt: skip
-    lab.volumes += [f"{PREFIX}-db1", f"{PREFIX}-db2"]
-    primary = lab.run("db1", image("postgres"), f"{SITE}.41",
-                      "-v", f"{PREFIX}-db1:/var/lib/postgresql/data",
-                      "-e", "PBX_DB_ROLE=primary", "-e", "PBX_DB_STANDBY_SLOTS=standby_ber",
-                      *common)  # fmt: skip
-    standby = lab.run("db2", image("postgres"), f"{SITE}.42",
-                      "-v", f"{PREFIX}-db2:/var/lib/postgresql/data",
-                      "-e", "PBX_DB_ROLE=standby", "-e", f"PBX_DB_PRIMARY_HOST={SITE}.41",
-                      "-e", "PBX_DB_SLOT=standby_ber", *common)  # fmt: skip
-    assert lab.wait_healthy(primary).startswith("OK: primary")
-    assert "streaming" in lab.wait_healthy(standby)
+    members = {}
+    for n in (1, 2):
+        node = {"name": f"db{n}", "site": "s", "internal": f"{BACKBONE}.4{n}",
+                "cluster": PREFIX, "rest_port": 8008, "db_port": 5432,
+                "etcd_hosts": [f"{etcd_ip}:2379"], "allowed_cidrs": [f"{BACKBONE}.0/24"],
+                "api_cidrs": [f"{BACKBONE}.0/24"]}  # fmt: skip
+        name = f"{PREFIX}-db{n}"
+        lab.containers.append(name)
+        lab.volumes.append(name)
+        docker("create", "--name", name, "--network", BACKBONE_NET, "--ip", node["internal"],
+               "--health-interval", "2s", "-v", f"{name}:/var/lib/postgresql/data",
+               *secrets, image("postgres"), check=True)  # fmt: skip
+        lab.upload(name, "/etc/patroni/patroni.yml",
+                   render("postgres/patroni.yml.j2", node), tmp_path)  # fmt: skip
+        docker("start", name, check=True)
+        members[name] = node["internal"]
+    states = {name: lab.wait_healthy(name, timeout=150) for name in members}
+    (leader,) = [n for n, s in states.items() if s.startswith("OK: leader")]
+    (replica,) = [n for n in members if n != leader]
+    deadline = time.monotonic() + 30
+    while "synchronous to" not in states[leader] and time.monotonic() < deadline:
+        time.sleep(1)
+        states[leader] = docker("exec", leader, "pbx-healthcheck").stdout
+    assert "synchronous to" in states[leader], states
 
     def psql(container: str, host: str, sql: str) -> Any:
         return docker("exec", "-e", "PGPASSWORD=app-secret", container, "psql", "-X", "-At",
                       "-h", host, "-U", "pbx", "-d", "pbx", "-c", sql)  # fmt: skip
 
-    write = psql(standby, f"{SITE}.41", "CREATE TABLE probe (note text); "
-                 "INSERT INTO probe VALUES ('written on primary')")  # fmt: skip
+    write = psql(replica, members[leader], "CREATE TABLE probe (note text); "
+                 "INSERT INTO probe VALUES ('written on the leader')")  # fmt: skip
     assert write.returncode == 0, write.stderr
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        read = psql(primary, f"{SITE}.42", "SELECT note FROM probe")
-        if read.stdout.strip() == "written on primary":
-            break
-        time.sleep(0.5)
-    assert read.stdout.strip() == "written on primary", read.stderr
-    refused = psql(primary, f"{SITE}.42", "INSERT INTO probe VALUES ('on standby')")
-    assert refused.returncode != 0
+    # Synchronous (remote_apply): acknowledged means readable on the replica at once.
+    read = psql(leader, members[replica], "SELECT note FROM probe")
+    assert read.stdout.strip() == "written on the leader", read.stderr
+    refused = psql(leader, members[replica], "INSERT INTO probe VALUES ('on the replica')")
     assert "read-only transaction" in refused.stderr
+    # The API listens on the internal address only, and the kamailio role may only read.
+    kam = docker("exec", "-e", "PGPASSWORD=kam-secret", leader, "psql", "-X", "-At", "-h",
+                 members[leader], "-U", "kamailio", "-d", "pbx", "-c",
+                 "CREATE TABLE nope (x int)")  # fmt: skip
+    assert kam.returncode != 0
+    docker("stop", "-t", "5", leader, check=True)
+    assert lab.wait_healthy(replica, timeout=90).startswith("OK: leader")
+    after = psql(replica, members[replica], "INSERT INTO probe VALUES ('after failover')")
+    assert after.returncode == 0, after.stderr
 
 
 def test_smtpsink(lab):
