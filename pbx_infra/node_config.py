@@ -49,6 +49,8 @@ def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
         "name": inst.name,
         "site": inst.site,
         "listen": listen,
+        # The site's shared address (VRRP): bound while another proxy holds it, too.
+        "vip": str(platform.sip_vip(inst.site)),
         "advertise": str(inst.address),
         "internal": str(inst.reach),
         # Unique per proxy: it goes into rtpengine's ng cookies and usrloc's record IDs, which
@@ -130,6 +132,23 @@ def patroni_node(platform: Platform, inst: Instance) -> dict[str, Any]:
     }
 
 
+def keepalived_node(platform: Platform, inst: Instance) -> dict[str, Any]:
+    site = platform.instances(ServiceKind.SIP_PROXY, inst.site)
+    subnet = platform.site(inst.site).subnet
+    return {
+        "name": inst.name,
+        "site": inst.site,
+        "address": str(inst.address),
+        "peers": [str(p.address) for p in site if p != inst],
+        "vip": str(platform.sip_vip(inst.site)),
+        "prefix": subnet.prefixlen if subnet else 32,
+        # VRRP router ids are per network segment; one instance per site.
+        "router_id": 50 + [s.name for s in platform.sites].index(inst.site),
+        # The first proxy is preferred at start; after that the holder keeps the address.
+        "priority": 150 - 10 * (inst.ordinal - 1),
+    }
+
+
 def rtpengine_node(platform: Platform, inst: Instance) -> dict[str, Any]:
     site = next(s for s in platform.sites if s.name == inst.site)
     return {
@@ -150,6 +169,9 @@ def dns_node(platform: Platform, inst: Instance) -> dict[str, Any]:
         {"name": other.fqdn(platform), "address": str(other.address)}
         for other in platform.instances()
         if other.kind is not ServiceKind.DNS
+    ] + [
+        {"name": platform.sip_vip_name(s.name), "address": str(platform.sip_vip(s.name))}
+        for s in platform.sites
     ]
     srv = platform.srv_records(home_site=inst.site)
     return {
@@ -169,25 +191,24 @@ def dns_node(platform: Platform, inst: Instance) -> dict[str, Any]:
     }
 
 
-# kind -> (node builder, template in the repo, destination inside the container)
+# kind -> [(node builder, template in the repo, destination inside the container)]
 _TEMPLATES = {
-    ServiceKind.SIP_PROXY: (kamailio_node, "kamailio/node.cfg.j2", "/etc/kamailio/node.cfg"),
-    ServiceKind.MEDIA_RELAY: (
-        rtpengine_node,
-        "rtpengine/rtpengine.conf.j2",
-        "/etc/rtpengine/rtpengine.conf",
-    ),
-    ServiceKind.DNS: (dns_node, "labdns/dnsmasq.conf.j2", "/etc/dnsmasq.d/pbx.conf"),
-    ServiceKind.ETCD: (etcd_node, "etcd/etcd.conf.yml.j2", "/etc/etcd/etcd.conf.yml"),
-    ServiceKind.DB: (patroni_node, "postgres/patroni.yml.j2", "/etc/patroni/patroni.yml"),
+    ServiceKind.SIP_PROXY: [
+        (kamailio_node, "kamailio/node.cfg.j2", "/etc/kamailio/node.cfg"),
+        (keepalived_node, "kamailio/keepalived.conf.j2", "/etc/keepalived/keepalived.conf"),
+    ],
+    ServiceKind.MEDIA_RELAY: [
+        (rtpengine_node, "rtpengine/rtpengine.conf.j2", "/etc/rtpengine/rtpengine.conf")
+    ],
+    ServiceKind.DNS: [(dns_node, "labdns/dnsmasq.conf.j2", "/etc/dnsmasq.d/pbx.conf")],
+    ServiceKind.ETCD: [(etcd_node, "etcd/etcd.conf.yml.j2", "/etc/etcd/etcd.conf.yml")],
+    ServiceKind.DB: [(patroni_node, "postgres/patroni.yml.j2", "/etc/patroni/patroni.yml")],
 }
 
 
 def config_files(platform: Platform, inst: Instance) -> list[ConfigFile]:
     """The rendered per-node files a container of `inst` needs (empty when it needs none)."""
-    entry = _TEMPLATES.get(inst.kind)
-    if entry is None:
-        return []
-    build, template, destination = entry
-    content = _env.get_template(template).render(node=build(platform, inst))
-    return [ConfigFile(destination, content)]
+    return [
+        ConfigFile(destination, _env.get_template(template).render(node=build(platform, inst)))
+        for build, template, destination in _TEMPLATES.get(inst.kind, [])
+    ]

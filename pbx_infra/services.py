@@ -38,6 +38,7 @@ class ContainerSpec:
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     capabilities: list[str] = field(default_factory=list)
     uploads: list[docker.ContainerUploadArgs] = field(default_factory=list)
+    sysctls: dict[str, str] = field(default_factory=dict)
 
 
 class ServiceGroup(pulumi.ComponentResource):
@@ -86,6 +87,11 @@ class SipProxy(ServiceGroup):
         # read-only role, local reads, nothing that waits on the other site on every REGISTER.
         local_db = self.platform.instances(ServiceKind.DB, inst.site)[0]
         return ContainerSpec(
+            # keepalived moves the site's shared SIP address between the proxies (VRRP).
+            capabilities=["NET_ADMIN"],
+            # Kamailio binds that address while another proxy holds it. Production sets this on
+            # the host (voice_tuning): a container on host networking may not.
+            sysctls={"net.ipv4.ip_nonlocal_bind": "1"} if self.platform.mode == "lab" else {},
             envs=[
                 pulumi.Output.concat(
                     "PBX_DB_URL=postgres://kamailio:",
@@ -324,6 +330,7 @@ def _container(
         capabilities=docker.ContainerCapabilitiesArgs(adds=spec.capabilities)
         if spec.capabilities
         else None,
+        sysctls=spec.sysctls or None,
         log_driver="json-file",
         log_opts={"max-size": "10m", "max-file": "3"},
         # Production: `pulumi up` returns only when every container is healthy.

@@ -49,6 +49,7 @@ _LAB_HOST_OFFSET = {
     ServiceKind.CARRIER: 5,
 }
 BACKBONE_SITE_STRIDE = 100
+_LAB_SIP_VIP_OFFSET = 10  # the site's shared SIP address, just below its proxies (11, 12, ...)
 _MAX_PER_KIND = 9  # keeps each kind inside its block of ten host addresses
 
 
@@ -102,6 +103,9 @@ class Site(BaseModel):
     uplink_kbit: Annotated[int, Field(ge=1)] = 100_000
     # lab
     subnet: ipaddress.IPv4Network | None = None
+    # The site's SIP address, shared by its proxies (VRRP): phones know one address per site.
+    # Lab: derived (the subnet's .10) unless set; production: a public address of the site.
+    sip_vip: ipaddress.IPv4Address | None = None
     # production: the site's Docker host and the addresses its containers bind on host networking
     docker_host: str | None = None
     public_addresses: tuple[ipaddress.IPv4Address, ...] = ()
@@ -191,6 +195,8 @@ class Platform(BaseModel):
         for i, site in enumerate(self.sites):
             if site.subnet is None:
                 raise _KeyError(f"sites[{i}].subnet", "is required in lab mode")
+            if site.sip_vip is not None and site.sip_vip not in site.subnet:
+                raise _KeyError(f"sites[{i}].sip_vip", f"{site.sip_vip} is not in {site.subnet}")
             if site.docker_host is not None and not site.docker_host.startswith("unix://"):
                 raise _KeyError(f"sites[{i}].docker_host", "the lab runs on the local engine only")
             nets.append((f"sites[{i}].subnet", site.subnet))
@@ -225,6 +231,10 @@ class Platform(BaseModel):
                         f"has {have} address(es) but the site runs "
                         f"{site.services.sip_proxy} sip-proxy instance(s)",
                     )
+            if site.sip_vip is None:
+                raise _KeyError(f"sites[{i}].sip_vip", "production needs the site's SIP address")
+            if site.sip_vip in site.public_addresses:
+                raise _KeyError(f"sites[{i}].sip_vip", "must not be a proxy's own address")
             if site.services.media_relay > 1:
                 raise _KeyError(
                     f"sites[{i}].services.media_relay", "one relay per host on host networking"
@@ -255,23 +265,44 @@ class Platform(BaseModel):
                 return inst
         raise KeyError(name)
 
+    def site(self, name: str) -> Site:
+        return next(s for s in self.sites if s.name == name)
+
+    def sip_vip(self, site: str) -> ipaddress.IPv4Address:
+        """The address phones use for `site`: held by one of its proxies at a time (VRRP)."""
+        found = self.site(site)
+        if found.sip_vip is not None:
+            return found.sip_vip
+        assert found.subnet is not None  # lab, checked by validation
+        return found.subnet.network_address + _LAB_SIP_VIP_OFFSET
+
+    def sip_vip_name(self, site: str) -> str:
+        return f"{site}.{self.sip_domain}"
+
     def network_name(self, site: str | None) -> str:
         """Docker network of a site (lab); None names the backbone."""
         return f"{self.name}-{site or 'backbone'}"
 
     def srv_records(self, home_site: str) -> list[SrvRecord]:
-        """SRV records as seen from `home_site`: its proxies first (10), the other site's second."""
+        """SRV records as seen from `home_site`: one target per site, its shared SIP address,
+        home first (10), the other site second (20). One target per site, not per proxy: a
+        phone spends one transaction timeout on a lost site, not one per proxy."""
         records = []
-        for transport, proto, port in (
-            ("udp", "_sip._udp", self.ports.sip),
-            ("tcp", "_sip._tcp", self.ports.sip),
-            ("tls", "_sips._tcp", self.ports.sip_tls),
+        for proto, port in (
+            ("_sip._udp", self.ports.sip),
+            ("_sip._tcp", self.ports.sip),
+            ("_sips._tcp", self.ports.sip_tls),
         ):
-            del transport
-            for proxy in self.instances(ServiceKind.SIP_PROXY):
-                priority = 10 if proxy.site == home_site else 20
+            for site in self.sites:
+                priority = 10 if site.name == home_site else 20
                 records.append(
-                    SrvRecord(f"{proto}.{self.sip_domain}", proxy.fqdn(self), port, priority, 50)
+                    SrvRecord(
+                        f"{proto}.{self.sip_domain}",
+                        self.sip_vip_name(site.name),
+                        port,
+                        priority,
+                        50,
+                    )
                 )
         return records
 

@@ -236,6 +236,7 @@ class Realiser:
                 for v in inputs.get("volumes", [])
             },
             cap_add=(inputs.get("capabilities") or {}).get("adds"),
+            sysctls=inputs.get("sysctls") or None,
             network_mode=inputs.get("networkMode") or (networks[0]["name"] if networks else None),
             log_config=docker.types.LogConfig(
                 type=inputs.get("logDriver", "json-file"), config=inputs.get("logOpts", {})

@@ -15,6 +15,7 @@ KAMAILIO_FRA_1: dict[str, Any] = {
     "listen": ["10.231.1.11", "10.231.0.11"],
     "advertise": "10.231.1.11",
     "internal": "10.231.0.11",
+    "vip": "10.231.1.10",
     "server_id": 1,
     "sip_port": 5060,
     "tls_port": 5061,

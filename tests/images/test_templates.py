@@ -60,8 +60,13 @@ def test_kamailio_node_cfg_places_every_value(render):
         f"tcp:{internal}:5060",
         f"tls:{public}:5061 advertise {node['advertise']}:5061",
         f"tls:{public}:8443 advertise {node['advertise']}:8443",
+        f"udp:{node['vip']}:5060",
+        f"tcp:{node['vip']}:5060",
+        f"tls:{node['vip']}:5061",
+        f"tls:{node['vip']}:8443",
         f"udp:{internal}:5090",
     ]
+    assert substdef(text, "PBX_VIP") == node["vip"]
 
 
 def test_kamailio_node_cfg_renders_empty_lists(render):
@@ -70,7 +75,7 @@ def test_kamailio_node_cfg_renders_empty_lists(render):
     assert substdef(text, "PBX_RTPENGINE_REMOTE") == ""
     assert "notification_address" not in text
     assert '"1 == ' not in text
-    assert len(re.findall(r"^listen=", text, re.M)) == 5
+    assert len(re.findall(r"^listen=", text, re.M)) == 9  # 5 own, 4 on the site's address
 
 
 @pytest.mark.parametrize("key", sorted(samples.KAMAILIO_FRA_1))
@@ -111,6 +116,34 @@ def test_kamailio_accepts_rendered_config(built_images, render, tmp_path, node):
         assert f"udp: {address} [{address}]:{node['sip_port']}" in output
         assert f"tcp: {address} [{address}]:{node['sip_port']}" in output
     assert f"advertise udp:{node['advertise']}:{node['sip_port']}" in output
+    # The site's shared address, bound on every proxy of the site.
+    assert f"udp: {node['vip']} [{node['vip']}]:{node['sip_port']}" in output
+
+
+KEEPALIVED_FRA_1 = {
+    "name": "fra-sip-proxy-1",
+    "site": "fra",
+    "address": "10.231.1.11",
+    "peers": ["10.231.1.12"],
+    "vip": "10.231.1.10",
+    "prefix": 24,
+    "router_id": 50,
+    "priority": 150,
+}
+
+
+def test_keepalived_accepts_rendered_config(built_images, render, tmp_path):
+    text = render("kamailio/keepalived.conf.j2", KEEPALIVED_FRA_1)
+    assert "interface @10.231.1.11" in text  # the entrypoint names the interface at start
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(text.replace("interface @10.231.1.11", "interface lo"))
+    conf.chmod(0o644)
+    result = docker(
+        "run", "--rm", "--network", "none", "-v", f"{conf}:/etc/keepalived/keepalived.conf:ro",
+        "--entrypoint", "keepalived", image("kamailio"), "--config-test",
+        "--use-file=/etc/keepalived/keepalived.conf",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # ---- rtpengine ------------------------------------------------------------------------------
@@ -190,7 +223,9 @@ def test_dnsmasq_accepts_rendered_config(built_images, render, tmp_path):
 # ---- every image ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["kamailio", "rtpengine", "postgres", "labdns", "smtpsink"])
+@pytest.mark.parametrize(
+    "name", ["kamailio", "rtpengine", "postgres", "etcd", "labdns", "smtpsink"]
+)
 def test_image_declares_the_healthcheck(built_images, name):
     result = docker(
         "image", "inspect", "--format", "{{json .Config.Healthcheck.Test}}", image(name)

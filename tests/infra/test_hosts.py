@@ -92,3 +92,12 @@ def test_tls_certificate_valid_for_30_days(host, target) -> None:
     assert key.mode == 0o600, where(target, f"TLS key mode is {oct(key.mode)}, want 0o600")
     check = host.run(f"openssl x509 -noout -checkend {30 * 86400} -in {cert}")
     assert check.rc == 0, where(target, f"{cert} expires within 30 days")
+
+
+@voice_host
+def test_proxies_may_bind_the_sites_shared_address(host, target) -> None:
+    """Every proxy binds the site's VRRP address, held by one of them at a time."""
+    assert host.sysctl("net.ipv4.ip_nonlocal_bind") == 1, where(
+        target,
+        "net.ipv4.ip_nonlocal_bind is off: a backup proxy cannot bind the site's SIP address",
+    )

@@ -6,11 +6,12 @@ import json
 import re
 
 import pytest
+import testinfra
 
 from pbx_infra.topology import ServiceKind
 
 from .checks import listening, processes, where
-from .conftest import by_kind
+from .conftest import by_kind, targets
 
 pytestmark = pytest.mark.lab
 
@@ -155,3 +156,22 @@ def test_dmq_knows_every_other_proxy_once(host, target, platform) -> None:
     inactive = sorted(h for h, s in peers if s != "active")
     if inactive:
         print(where(target, f"DMQ peers currently not active: {inactive}"))
+
+
+@by_kind(ServiceKind.SIP_PROXY)
+def test_sites_sip_address_is_held_by_exactly_one_proxy(host, target, platform) -> None:
+    """Phones know one address per site (DNS SRV); VRRP keeps it on one live proxy."""
+    vip = str(platform.sip_vip(target.instance.site))
+    holders = []
+    for sibling in targets(ServiceKind.SIP_PROXY):
+        if sibling.instance.site != target.instance.site:
+            continue
+        addresses = testinfra.get_host(sibling.testinfra_spec).run("ip -o -4 addr show").stdout
+        if f" {vip}/" in addresses:
+            holders.append(sibling.instance.name)
+    assert len(holders) == 1, where(
+        target, f"the site's SIP address {vip} is held by {holders or 'no proxy'}"
+    )
+    assert f"{vip}:" in " ".join(f"{a}:{p}" for a, p in listening(host, "udp")), where(
+        target, f"Kamailio does not listen on the site's SIP address {vip}"
+    )
