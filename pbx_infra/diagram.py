@@ -65,8 +65,9 @@ def dot(platform: Platform) -> str:
     for site in platform.sites:
         first = platform.instances(ServiceKind.SIP_PROXY, site.name)[0]
         lines.append(
-            f'  phones -> "{first.name}" '
-            f'[label="SIP UDP/TCP/TLS/WSS", lhead="cluster_{site.name}"];'
+            f'  phones -> "{first.name}" [label="SIP UDP/TCP/TLS/WSS\\n'
+            f'{platform.sip_vip_name(site.name)} {platform.sip_vip(site.name)} (VRRP)", '
+            f'lhead="cluster_{site.name}"];'
         )
     for a in proxies:
         for b in proxies:

@@ -121,18 +121,18 @@ def test_every_app_node_is_healthy_against_the_database(platform, node) -> None:
 
 
 @pytest.mark.parametrize("home", ["fra", "ber"])
-def test_site_dns_lists_home_proxies_first(platform, home) -> None:
+def test_site_dns_lists_home_site_first(platform, home) -> None:
+    """One SRV target per site (its shared SIP address), the home site first."""
     resolver = dns.resolver.Resolver(configure=False)
     resolver.nameservers = [str(platform.instances(ServiceKind.DNS, home)[0].address)]
     answer = resolver.resolve(f"_sip._udp.{platform.sip_domain}", "SRV", lifetime=3)
     by_priority = sorted(answer, key=lambda r: r.priority)
     targets = [str(r.target).rstrip(".") for r in by_priority]
-    assert len(targets) == 4
-    assert all(t.startswith(f"{home}-") for t in targets[:2]), targets
-    assert {r.priority for r in by_priority} == {10, 20}
-    first = targets[0]
-    (a_record,) = resolver.resolve(first, "A", lifetime=3)
-    assert str(a_record) == str(platform.instance(first.split(".")[0]).address)
+    other = next(s.name for s in platform.sites if s.name != home)
+    assert targets == [f"{home}.{platform.sip_domain}", f"{other}.{platform.sip_domain}"]
+    assert [r.priority for r in by_priority] == [10, 20]
+    (a_record,) = resolver.resolve(targets[0], "A", lifetime=3)
+    assert str(a_record) == str(platform.sip_vip(home))
 
 
 def test_smtp_sink_keeps_what_it_receives(platform, engine) -> None:

@@ -38,6 +38,7 @@ def _site(name: str, index: int) -> dict[str, Any]:
         "prefix": prefix,
         "dns": f"{prefix}.53",
         "proxies": [f"{prefix}.11", f"{prefix}.12"],
+        "vip": f"{prefix}.10",  # the site's shared SIP address (VRRP), DNS SRV's target
         "proxy_containers": [f"pbx-lab-{name}-sip-proxy-1", f"pbx-lab-{name}-sip-proxy-2"],
         "relay": f"pbx-lab-{name}-media-relay-1",
         "relay_ip": f"{prefix}.21",
