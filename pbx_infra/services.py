@@ -86,6 +86,7 @@ class SipProxy(ServiceGroup):
         # Device credentials come from the site's own database member, leader or replica: a
         # read-only role, local reads, nothing that waits on the other site on every REGISTER.
         local_db = self.platform.instances(ServiceKind.DB, inst.site)[0]
+        other_db = next(d for d in self.platform.instances(ServiceKind.DB) if d.site != inst.site)
         return ContainerSpec(
             # keepalived moves the site's shared SIP address between the proxies (VRRP).
             capabilities=["NET_ADMIN"],
@@ -97,6 +98,12 @@ class SipProxy(ServiceGroup):
                     "PBX_DB_URL=postgres://kamailio:",
                     self.secrets.db_kamailio_password,
                     f"@{local_db.reach}:{self.platform.ports.db}/pbx",
+                ),
+                # ... and the other site's member while the own one is down (db_cluster).
+                pulumi.Output.concat(
+                    "PBX_DB_FALLBACK_URL=postgres://kamailio:",
+                    self.secrets.db_kamailio_password,
+                    f"@{other_db.reach}:{self.platform.ports.db}/pbx",
                 ),
                 pulumi.Output.concat("PBX_INTERNAL_TOKEN=", self.secrets.internal_api_token),
                 pulumi.Output.concat("PBX_AUTH_SECRET=", self.secrets.sip_auth_secret),

@@ -103,7 +103,8 @@ def test_kamailio_accepts_rendered_config(built_images, render, tmp_path, node):
     node_cfg.chmod(0o644)
     result = docker(
         "run", "--rm", "--network", "none",
-        "-e", "PBX_DB_URL=postgres://kamailio:pw@10.231.0.41:5432/pbx",
+        "-e", "PBX_DB_CLUSTER_LOCAL=local=>postgres://kamailio:pw@10.231.0.41:5432/pbx",
+        "-e", "PBX_DB_CLUSTER_REMOTE=remote=>postgres://kamailio:pw@10.231.0.141:5432/pbx",
         "-e", "PBX_INTERNAL_TOKEN=image-test-token",
         "-e", "PBX_AUTH_SECRET=image-test-nonce-secret",
         "-v", f"{node_cfg}:/etc/kamailio/node.cfg:ro",
