@@ -198,11 +198,14 @@ def tenant() -> dict[str, Any]:
 
 def aor_for(username: str) -> str:
     """A device's AOR, read from the app's view as the proxies see it."""
-    r = docker(
-        "exec", "-u", "postgres", "pbx-lab-fra-db", "psql", "-X", "-At", "-d", "pbx", "-c",
-        f"SELECT aor FROM kamailio_subscriber WHERE username = '{username}'",
-    )  # fmt: skip
-    aor = r.stdout.strip()
+    for db in ("pbx-lab-fra-db", "pbx-lab-ber-db"):  # either member (one may be down)
+        r = docker(
+            "exec", "-u", "postgres", db, "psql", "-h", "/run/postgresql", "-X", "-At", "-d",
+            "pbx", "-c", f"SELECT aor FROM kamailio_subscriber WHERE username = '{username}'",
+        )  # fmt: skip
+        aor = r.stdout.strip()
+        if aor:
+            break
     assert aor, f"no kamailio_subscriber row with an aor for {username}: {r.stderr}"
     return aor
 

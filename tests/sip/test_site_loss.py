@@ -192,10 +192,10 @@ def test_whole_site_loss_and_return(
     remove_sequence(survivor, tag)
 
 
-def test_database_leader_killed_alone(tenant: dict[str, Any], request) -> None:
+def test_database_leader_killed_alone(devices: Devices, tenant: dict[str, Any], request) -> None:
     """Only the leading database member dies: the other is promoted, the apps of both sites
-    reconnect by themselves, and the old leader rejoins as a replica when it is back."""
-    del tenant
+    reconnect by themselves, phones of its site still register (their proxies read the other
+    site's member meanwhile), and the old leader rejoins as a replica when it is back."""
     wait_for(healthy_pair, 120, 1, "a leader and a synchronous standby")
     old = leader()
     assert old, "no leader"
@@ -206,9 +206,19 @@ def test_database_leader_killed_alone(tenant: dict[str, Any], request) -> None:
     for writer in writers.values():
         writer.start()
     time.sleep(2)
+    phone = devices.start(f"dbk-{site}", site)
+    user, pw = device_creds(tenant, 79)
+    clear_bindings(aor_for(user))
     killed_at = time.monotonic()
     docker("kill", DBS[site].container_name(PLATFORM), check=True)
     try:
+        status = ""
+        for port in range(5070, 5080):
+            status = phone.register(user, pw, SITES[site]["proxies"][0], port=port, timeout=4)
+            if status.startswith("200"):
+                break
+        assert status.startswith("200"), f"REGISTER at {site} without its database: {status}"
+        registered_s = round(time.monotonic() - killed_at, 1)
         wait_for(lambda: leader(other) == DBS[other].name, 60, 0.5, "promotion")
         promoted_s = round(time.monotonic() - killed_at, 1)
         for s, writer in writers.items():
@@ -220,7 +230,8 @@ def test_database_leader_killed_alone(tenant: dict[str, Any], request) -> None:
         docker("start", DBS[site].container_name(PLATFORM))
     acked = {name for w in writers.values() for _, name in w.acked}
     lost = acked - stored_names(other, tag)
-    result = {"promoted_s": promoted_s, "first_write_s": first, "lost_writes": len(lost),
+    result = {"registered_s": registered_s, "promoted_s": promoted_s, "first_write_s": first,
+              "lost_writes": len(lost),
               "refused": {s: w.refused for s, w in writers.items()}}  # fmt: skip
     print(f"\ndatabase leader killed: {result}")
     request.config.cache.set("pbx/site_loss/db_leader", result)
@@ -228,6 +239,7 @@ def test_database_leader_killed_alone(tenant: dict[str, Any], request) -> None:
     assert max(first.values()) <= GOAL_WRITE_S, result
     members = wait_for(healthy_pair, 120, 1, f"{old} back as a replica")
     assert members[old]["role"] == "sync_standby", members
+    clear_bindings(aor_for(user))
     remove_sequence(other, tag)
 
 
