@@ -99,9 +99,14 @@ class SipProxy(ServiceGroup):
                     self.secrets.db_kamailio_password,
                     f"@{local_db.reach}:{self.platform.ports.db}/pbx",
                 ),
-                # ... and the other site's member while the own one is down (db_cluster).
+                # auth_db through db_cluster: the own member, the other site's while it is down.
                 pulumi.Output.concat(
-                    "PBX_DB_FALLBACK_URL=postgres://kamailio:",
+                    "PBX_DB_CLUSTER_LOCAL=local=>postgres://kamailio:",
+                    self.secrets.db_kamailio_password,
+                    f"@{local_db.reach}:{self.platform.ports.db}/pbx",
+                ),
+                pulumi.Output.concat(
+                    "PBX_DB_CLUSTER_REMOTE=remote=>postgres://kamailio:",
                     self.secrets.db_kamailio_password,
                     f"@{other_db.reach}:{self.platform.ports.db}/pbx",
                 ),

@@ -270,8 +270,12 @@ def test_proxies_read_credentials_from_their_own_sites_database(lab: Stack) -> N
             assert url == f"postgres://kamailio:kam-pw@{db}:5432/pbx"
             # The other site's member, only while the own one is down (db_cluster).
             other = "172.30.0.141" if site == "fra" else "172.30.0.41"
-            fallback = lab.env(proxy)["PBX_DB_FALLBACK_URL"]
-            assert fallback == f"postgres://kamailio:kam-pw@{other}:5432/pbx"
+            env = lab.env(proxy)
+            assert env["PBX_DB_CLUSTER_LOCAL"] == f"local=>{url}"
+            assert (
+                env["PBX_DB_CLUSTER_REMOTE"]
+                == f"remote=>postgres://kamailio:kam-pw@{other}:5432/pbx"
+            )
             assert lab.env(proxy)["PBX_INTERNAL_TOKEN"] == "int-token"
             assert lab.env(proxy)["PBX_AUTH_SECRET"] == "sip-auth"
         # The nonce secret is the proxies' alone.

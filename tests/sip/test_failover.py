@@ -116,7 +116,7 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
         local_b.answer(port=5070)
         status = roamer.call(
             extension_of(tenant, 41), roamer_user, roamer_pw, proxy,
-            hold_ms=1000, port=5080, ip=roamer.extra_ips["ber"],
+            hold_ms=200, port=5080, ip=roamer.extra_ips["ber"],
         )  # fmt: skip
         assert status.startswith("200"), f"call after failover: {status}"
         RESULT["stop_to_first_call_s"] = round(time.monotonic() - stopped_at, 1)
