@@ -39,6 +39,7 @@ class ContainerSpec:
     capabilities: list[str] = field(default_factory=list)
     uploads: list[docker.ContainerUploadArgs] = field(default_factory=list)
     sysctls: dict[str, str] = field(default_factory=dict)
+    stop_timeout: int | None = None  # seconds `docker stop` waits before SIGKILL
 
 
 class ServiceGroup(pulumi.ComponentResource):
@@ -228,6 +229,9 @@ class Database(ServiceGroup):
                 )
             ],
             start_period="90s",  # a new replica's first start copies the leader
+            # A leader stopped on purpose hands over cleanly: its last WAL reaches the replica
+            # before it exits. Cut short, the replica would wait for that WAL before taking over.
+            stop_timeout=60,
         )
 
 
@@ -343,6 +347,7 @@ def _container(
         if spec.capabilities
         else None,
         sysctls=spec.sysctls or None,
+        stop_timeout=spec.stop_timeout,
         log_driver="json-file",
         log_opts={"max-size": "10m", "max-file": "3"},
         # Production: `pulumi up` returns only when every container is healthy.

@@ -270,6 +270,7 @@ class Realiser:
             else None,
             host_config=host_config,
             networking_config=networking,
+            stop_timeout=inputs.get("stopTimeout"),
         )
         cid = created["Id"]
         for extra in networks[1:]:

@@ -123,6 +123,7 @@ CASES: dict[str, tuple[Callable[[], object], set[str], str]] = {
             "test_sip_proxy_listens_on_its_addresses[ber/sip-proxy/pbx-lab-ber-sip-proxy-2]",
             "test_management_rpc_only_on_the_internal_network[ber/sip-proxy/pbx-lab-ber-sip-proxy-2]",
             "test_dmq_knows_every_other_proxy_once[ber/sip-proxy/pbx-lab-ber-sip-proxy-2]",
+            "test_sites_sip_address_is_held_by_exactly_one_proxy[ber/sip-proxy/pbx-lab-ber-sip-proxy-2]",
         },
         "pbx-lab-ber-sip-proxy-2",
     ),

@@ -200,8 +200,22 @@ def test_patroni_pair_elects_one_leader_and_replicates_synchronously(lab, render
                  members[leader], "-U", "kamailio", "-d", "pbx", "-c",
                  "CREATE TABLE nope (x int)")  # fmt: skip
     assert kam.returncode != 0
-    docker("stop", "-t", "5", leader, check=True)
-    assert lab.wait_healthy(replica, timeout=90).startswith("OK: leader")
+    # Patroni's own record (in etcd) names the replica the synchronous standby: only then may
+    # it take over, and only then do its commits wait for it.
+    deadline, roles = time.monotonic() + 30, ""
+    while "sync_standby" not in roles and time.monotonic() < deadline:
+        time.sleep(1)
+        roles = docker(
+            "exec", leader, "curl", "-s", f"http://{members[leader]}:8008/cluster"
+        ).stdout
+    assert "sync_standby" in roles, roles
+    docker("kill", leader, check=True)  # a crash: the lock expires after its 20 s TTL
+    deadline, state = time.monotonic() + 60, ""
+    while not state.startswith("OK: leader") and time.monotonic() < deadline:
+        time.sleep(1)
+        state = docker("exec", replica, "pbx-healthcheck").stdout.strip()
+    logs = docker("logs", "--tail", "25", replica)
+    assert state.startswith("OK: leader"), f"{state}\n{logs.stdout}{logs.stderr}"
     after = psql(replica, members[replica], "INSERT INTO probe VALUES ('after failover')")
     assert after.returncode == 0, after.stderr
 

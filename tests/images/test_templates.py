@@ -137,10 +137,10 @@ def test_keepalived_accepts_rendered_config(built_images, render, tmp_path):
     text = render("kamailio/keepalived.conf.j2", KEEPALIVED_FRA_1)
     assert "interface @10.231.1.11" in text  # the entrypoint names the interface at start
     conf = tmp_path / "keepalived.conf"
-    conf.write_text(text.replace("interface @10.231.1.11", "interface lo"))
+    conf.write_text(text.replace("interface @10.231.1.11", "interface eth0"))
     conf.chmod(0o644)
     result = docker(
-        "run", "--rm", "--network", "none", "-v", f"{conf}:/etc/keepalived/keepalived.conf:ro",
+        "run", "--rm", "--network", "bridge", "-v", f"{conf}:/etc/keepalived/keepalived.conf:ro",
         "--entrypoint", "keepalived", image("kamailio"), "--config-test",
         "--use-file=/etc/keepalived/keepalived.conf",
     )  # fmt: skip
