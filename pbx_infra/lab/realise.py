@@ -270,7 +270,8 @@ class Realiser:
             else None,
             host_config=host_config,
             networking_config=networking,
-            stop_timeout=inputs.get("stopTimeout"),
+            # Pulumi hands numbers over as floats; the Engine wants whole seconds.
+            stop_timeout=int(inputs["stopTimeout"]) if inputs.get("stopTimeout") else None,
         )
         cid = created["Id"]
         for extra in networks[1:]:
