@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -72,6 +74,28 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class RedactSecretsInAccessLog(logging.Filter):
+    """The access log names every request's path and query; a set-password link carries its
+    single-use token there. Whoever reads the log must not be able to use it."""
+
+    _SECRET = re.compile(r"((?:^|[?&])token=)[^&\s]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn.access: (client, method, full path, HTTP version, status)
+        if isinstance(record.args, tuple) and len(record.args) >= 3:
+            args = list(record.args)
+            if isinstance(args[2], str) and "token=" in args[2]:
+                args[2] = self._SECRET.sub(r"\1[redacted]", args[2])
+                record.args = tuple(args)
+        return True
+
+
+def _redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactSecretsInAccessLog) for f in access.filters):
+        access.addFilter(RedactSecretsInAccessLog())
+
+
 ONBOARDING_PAGE_HTML = """<!doctype html><html><head><meta charset="utf-8">
 <title>Set password</title></head><body><h1>Set your PBX password</h1>
 <form id="f"><input type="hidden" id="token" value="{token}">
@@ -97,7 +121,11 @@ def create_app(
     settings = settings or Settings.from_env()
     db = db or Database(settings.database_url, settings.database_read_url)
     mailer = mailer or SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
+    _redact_access_log()
     app = FastAPI(
+        # No redirect from "/path/" to "/path": Starlette builds its Location from the request's
+        # Host header, so a forged Host would come back as a redirect to anywhere.
+        redirect_slashes=False,
         title="pbx_app",
         version=__version__,
         description="Hosted PBX: customers, locations, numbers, extensions, users, devices.",
