@@ -22,6 +22,14 @@ class InvalidCredentials(DomainError):
     rule = "R6"
 
 
+class InvalidEmail(DomainError):
+    """Input that is not an e-mail address: a bad request, not a failed login (a 401 would
+    log a portal's admin out)."""
+
+    code = "invalid_email"
+    rule = "R6"
+
+
 class NotAuthenticated(DomainError):
     code = "not_authenticated"
     rule = "R6"

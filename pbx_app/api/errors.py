@@ -46,6 +46,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.InvalidAreaCode: 422,
     errors.ExtensionNumberReserved: 422,
     errors.InvalidNumberFormat: 422,
+    errors.InvalidEmail: 422,
     errors.PasswordTooWeak: 422,
     errors.ImportInvalid: 422,
     errors.MailDeliveryFailed: 503,

@@ -27,7 +27,7 @@ MAX_PASSWORD = 128
 def normalise_email(email: str) -> str:
     value = email.strip().lower()
     if len(value) > 254 or not EMAIL.fullmatch(value):
-        raise errors.InvalidCredentials("not a valid e-mail address")
+        raise errors.InvalidEmail("not a valid e-mail address")
     return value
 
 
@@ -149,7 +149,7 @@ def login(
 ) -> tuple[str, RowMapping]:
     try:
         email = normalise_email(email)
-    except errors.InvalidCredentials:
+    except errors.InvalidEmail:  # at login: just a wrong e-mail, answered like any other
         email = ""
     user = repo.get_by_email(conn, email) if email else None
     if not verify_password(user["password_hash"] if user else None, password) or user is None:

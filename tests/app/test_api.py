@@ -372,3 +372,17 @@ def test_emergency_numbers_cannot_become_extensions(api: Api, number: str) -> No
     assert "emergency" in r.text
     numbers = [e["number"] for e in api.admin_b.get(f"{base}/extensions").json()["items"]]
     assert "120" not in numbers  # all or nothing
+
+
+@pytest.mark.parametrize("email", ["not-an-address", "a@b", "anna@@kunde.example"])
+def test_an_invalid_email_is_a_bad_request_not_a_failed_login(api: Api, email: str) -> None:
+    """Creating a user with a malformed e-mail is the admin's typo: 422 naming the field's
+    rule, and the admin stays logged in (a 401 would send a portal to its login page)."""
+    r = api.admin_a.post(f"/api/v1/customers/{api.a}/users", json={"email": email})
+    assert r.status_code == 422, r.text
+    assert error_code(r) == "invalid_email"
+    assert api.admin_a.get("/api/v1/me").status_code == 200
+    # At login, a malformed e-mail is just one more wrong login.
+    r = client_for(api.db).post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 401
+    assert error_code(r) == "invalid_credentials"
