@@ -153,28 +153,16 @@ class Database:
     def transaction(self) -> Iterator[Connection]:
         """One transaction on the write engine (the leader). Raises errors.DatabaseUnavailable
         when no leader is reachable or the connection to it breaks."""
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except DBAPIError as exc:
-            if not is_unavailable(exc):
-                raise
-            log.warning("write database unavailable: %s", _first_line(exc.orig))
-            raise errors.DatabaseUnavailable(WRITE_UNAVAILABLE) from exc
+        with _unavailable_as_503("write", WRITE_UNAVAILABLE), self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """Reads without a transaction of their own (autocommit) on the read engine: each
         statement is one round trip, no BEGIN/COMMIT. For hot paths such as Kamailio's routing
         questions; they keep working at a site cut off from the leader."""
-        try:
-            with self._autocommit.connect() as conn:
-                yield conn
-        except DBAPIError as exc:
-            if not is_unavailable(exc):
-                raise
-            log.warning("read database unavailable: %s", _first_line(exc.orig))
-            raise errors.DatabaseUnavailable(READ_UNAVAILABLE) from exc
+        with _unavailable_as_503("read", READ_UNAVAILABLE), self._autocommit.connect() as conn:
+            yield conn
 
     def ping(self) -> bool:
         """Whether the read engine answers."""
@@ -235,6 +223,19 @@ class Database:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+
+
+@contextmanager
+def _unavailable_as_503(which: str, message: str) -> Iterator[None]:
+    """A database that cannot be reached (or no longer leads) becomes DatabaseUnavailable;
+    any other database error stays what it is."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if not is_unavailable(exc):
+            raise
+        log.warning("%s database unavailable: %s", which, _first_line(exc.orig))
+        raise errors.DatabaseUnavailable(message) from exc
 
 
 def _first_line(exc: BaseException | None) -> str:

@@ -22,12 +22,18 @@ from typing import Any
 
 import pytest
 
+from pbx_infra import topology
+from pbx_infra.lab.declared import stack_config
+
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 TENANT_FILE = REPO / ".lab" / "demo-tenant.json"
 CA_FILE = REPO / ".lab" / "tls" / "ca.pem"
 IMAGE = "pbx/sipclient:lab"
 PREFIX = f"pbx-test-{os.getpid()}"
+
+
+_PLATFORM = topology.load(json.loads(stack_config("lab")["pbx:platform"]))
 
 
 def _site(name: str, index: int) -> dict[str, Any]:
@@ -38,7 +44,7 @@ def _site(name: str, index: int) -> dict[str, Any]:
         "prefix": prefix,
         "dns": f"{prefix}.53",
         "proxies": [f"{prefix}.11", f"{prefix}.12"],
-        "vip": f"{prefix}.10",  # the site's shared SIP address (VRRP), DNS SRV's target
+        "vip": str(_PLATFORM.sip_vip(name)),  # the site's shared SIP address (VRRP)
         "proxy_containers": [f"pbx-lab-{name}-sip-proxy-1", f"pbx-lab-{name}-sip-proxy-2"],
         "relay": f"pbx-lab-{name}-media-relay-1",
         "relay_ip": f"{prefix}.21",

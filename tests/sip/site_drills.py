@@ -128,7 +128,7 @@ class Writer:
         self.thread.start()
 
     def run(self) -> None:
-        area = {"fra": "069", "ber": "030"}.get(self.site, "069")
+        area = PLATFORM.site(self.site).area_code
         n = 0
         while not self.stop.is_set():
             n += 1
