@@ -60,6 +60,9 @@ UNAVAILABLE_SQLSTATES = frozenset({"25006", "57P01", "57P02", "57P03", "57P05"})
 # /healthz waits at most this long for the write engine to reach a leader.
 WRITABLE_PROBE_TIMEOUT = 2.5
 
+# Execution option marking Database.snapshot()'s read-only transactions.
+SNAPSHOT_OPTION = "pbx_snapshot"
+
 WRITE_UNAVAILABLE = "no writable database (leader) is reachable; retry later"
 READ_UNAVAILABLE = "the database is unreachable; retry later"
 
@@ -118,8 +121,14 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            options = conn.get_execution_options()
+            if options.get("isolation_level") == "AUTOCOMMIT":
                 return  # Database.read(): plain reads, no write lock
+            if options.get(SNAPSHOT_OPTION):
+                # Database.snapshot(): a deferred BEGIN reads one consistent view (WAL) and never
+                # takes the write lock, so reads do not queue behind writers.
+                conn.exec_driver_sql("BEGIN")
+                return
             # IMMEDIATE takes the write lock up front: SQLite's equivalent of locking the customer
             # row, so count-then-insert is atomic there too.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -130,6 +139,14 @@ def make_engine(url: str) -> Engine:
         url, pool_size=10, max_overflow=40, pool_pre_ping=True, connect_args=connect_args
     )
     event.listen(engine, "handle_error", _handle_error)
+
+    @event.listens_for(engine, "begin")
+    def _pg_begin(conn: Connection) -> None:
+        # Not psycopg's read_only attribute: SQLAlchemy resets it to False, and psycopg then
+        # starts every later transaction with READ WRITE, overriding a server that is read-only.
+        if conn.get_execution_options().get(SNAPSHOT_OPTION):
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
     return engine
 
 
@@ -146,6 +163,8 @@ class Database:
         self.engine = make_engine(url)
         self.read_engine = self.engine if self.read_url == url else make_engine(self.read_url)
         self._autocommit = self.read_engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Read-only transactions; how, per backend: see make_engine.
+        self._snapshot = self.engine.execution_options(**{SNAPSHOT_OPTION: True})
         self._probe_lock = threading.Lock()
         self._probe: Future[bool] | None = None
 
@@ -154,6 +173,14 @@ class Database:
         """One transaction on the write engine (the leader). Raises errors.DatabaseUnavailable
         when no leader is reachable or the connection to it breaks."""
         with _unavailable_as_503("write", WRITE_UNAVAILABLE), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction on the write engine: one consistent view of what the API
+        reads (read-your-writes included), without a write lock or a writable transaction, so
+        reads never wait for writers (SQLite) and cannot write by mistake (PostgreSQL)."""
+        with _unavailable_as_503("write", WRITE_UNAVAILABLE), self._snapshot.begin() as conn:
             yield conn
 
     @contextmanager

@@ -83,7 +83,7 @@ def set_password(body: SetPasswordRequest, ctx: Ctx) -> dict[str, Any]:
 
 @router.get("/me")
 def me(actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
-    with ctx.db.transaction() as conn:
+    with ctx.db.snapshot() as conn:
         user = users_repo.get(conn, actor.user_id) if actor.user_id else None
     return {"user": service.public(user) if user else None, "role": actor.role.value}
 
@@ -104,7 +104,7 @@ def create_token(body: TokenRequest, actor: CurrentActor, ctx: Ctx) -> dict[str,
 
 @router.get("/tokens")
 def list_tokens(actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
-    with ctx.db.transaction() as conn:
+    with ctx.db.snapshot() as conn:
         rows = users_repo.list_api_tokens(conn, actor.user_id or 0, now())
     return {"items": [{"id": r["id"], "name": r["name"]} for r in rows]}
 

@@ -64,7 +64,7 @@ def list_customers(
     actor: CurrentActor, ctx: Ctx, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
     t = now()
-    with ctx.db.transaction() as conn:
+    with ctx.db.snapshot() as conn:
         rows = service.list_visible(conn, actor, t, limit, offset)
     return {"items": [service.public(r, t) for r in rows]}
 
@@ -72,7 +72,7 @@ def list_customers(
 @router.get("/customers/{customer_id}")
 def get_customer(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     t = now()
-    with ctx.db.transaction() as conn:
+    with ctx.db.snapshot() as conn:
         return service.public(service.get(conn, actor, customer_id, t), t)
 
 

@@ -53,7 +53,7 @@ def current_actor(request: Request, ctx: Annotated[AppContext, Depends(context)]
         kinds = ("session",)
     if not token or len(token) > 200 or not token.isascii():
         raise errors.NotAuthenticated("log in, or send a valid bearer token")
-    with ctx.db.transaction() as conn:
+    with ctx.db.snapshot() as conn:
         return users_service.authenticate(conn, ctx.settings.secret_key, token, kinds, now())
 
 

@@ -56,7 +56,7 @@ def create_device(
 def list_devices(
     customer_id: Id, extension_id: Id, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:
-    with ctx.db.transaction() as conn:
+    with ctx.db.snapshot() as conn:
         rows = service.list_(conn, actor, customer_id, extension_id, now())
     return {"items": [service.public(r) for r in rows]}
 

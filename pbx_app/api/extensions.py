@@ -55,7 +55,7 @@ def create_extension(
 def list_extensions(
     customer_id: Id, actor: CurrentActor, ctx: Ctx, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
-    with ctx.db.transaction() as conn:
+    with ctx.db.snapshot() as conn:
         rows = service.list_(conn, actor, customer_id, now(), limit, offset)
     return {"items": [service.public(r) for r in rows]}
 
@@ -64,7 +64,7 @@ def list_extensions(
 def get_extension(
     customer_id: Id, extension_id: Id, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:
-    with ctx.db.transaction() as conn:
+    with ctx.db.snapshot() as conn:
         return service.public(service.get(conn, actor, customer_id, extension_id, now()))
 
 

@@ -49,7 +49,7 @@ def create_head_numbers(
 def list_head_numbers(
     customer_id: Id, actor: CurrentActor, ctx: Ctx, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
-    with ctx.db.transaction() as conn:
+    with ctx.db.snapshot() as conn:
         rows = service.list_(conn, actor, customer_id, now(), limit, offset)
     return {"items": [service.public(r) for r in rows]}
 

@@ -35,14 +35,14 @@ def create_location(
 
 @router.get("/customers/{customer_id}/locations")
 def list_locations(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
-    with ctx.db.transaction() as conn:
+    with ctx.db.snapshot() as conn:
         rows = service.list_(conn, actor, customer_id, now())
     return {"items": [service.public(r) for r in rows]}
 
 
 @router.get("/customers/{customer_id}/locations/{location_id}")
 def get_location(customer_id: Id, location_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
-    with ctx.db.transaction() as conn:
+    with ctx.db.snapshot() as conn:
         return service.public(service.get(conn, actor, customer_id, location_id, now()))
 
 

@@ -40,7 +40,7 @@ def create_porting_request(
 
 @router.get("/customers/{customer_id}/porting-requests")
 def list_porting_requests(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
-    with ctx.db.transaction() as conn:
+    with ctx.db.snapshot() as conn:
         rows = service.list_(conn, actor, customer_id, now())
     return {"items": [service.public(r) for r in rows]}
 
@@ -49,7 +49,7 @@ def list_porting_requests(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dic
 def get_porting_request(
     customer_id: Id, request_id: Id, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:
-    with ctx.db.transaction() as conn:
+    with ctx.db.snapshot() as conn:
         row, events = service.get(conn, actor, customer_id, request_id, now())
     return service.public(row, events)
 

@@ -48,7 +48,7 @@ def create_user(customer_id: Id, body: UserCreate, actor: CurrentActor, ctx: Ctx
 
 @router.get("/customers/{customer_id}/users")
 def list_users(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
-    with ctx.db.transaction() as conn:
+    with ctx.db.snapshot() as conn:
         rows = service.list_(conn, actor, customer_id, now())
     return {"items": [service.public(r) for r in rows]}
 
