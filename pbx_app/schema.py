@@ -185,3 +185,45 @@ billing_events = Table(
     Column("amount_eur", Numeric(10, 2), nullable=False),
     Column("at", DateTime, nullable=False),
 )
+
+# Failed logins per account ("account:<e-mail>") and per source ("source:<address>"), shared by
+# every app node of both sites: pbx_app.services.login_throttle.
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", DateTime, nullable=False),
+    Column("blocked_until", DateTime, nullable=True),
+)
+
+# Who logged in, or tried to, per customer (customer_id NULL: an operator or an unknown e-mail).
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("kind", String(30), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Index("ix_audit_events_customer_at", "customer_id", "at"),
+)
+
+# Mail waits here, written in the transaction of the change it reports, and leaves through
+# pbx_app.outbox's sender, outside any transaction: a slow relay never holds the database.
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("recipient", String(254), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime, nullable=False, index=True),
+    Column("claimed_until", DateTime, nullable=True),
+    Column("last_error", String(300), nullable=False, default=""),
+    Column("failed_at", DateTime, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+)

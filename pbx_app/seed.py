@@ -116,7 +116,7 @@ def _ensure_tenant(conn: Connection, settings: Settings, tenant: Tenant = DEMO) 
                 conn, SYSTEM, cid, locations.NewLocation(name, street, postal, city, area), now
             )
         loc_ids.append(int(loc["id"]))
-        if not head_numbers_repo.number_exists(conn, head):
+        if head_numbers_repo.overlapping(conn, head) is None:
             head_numbers.create(
                 conn, SYSTEM, cid, head_numbers.NewHeadNumber(int(loc["id"]), head, 1000), now
             )

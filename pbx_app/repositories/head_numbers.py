@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, exists, select
+from sqlalchemy import Connection, RowMapping, delete, exists, or_, select
+from sqlalchemy.exc import IntegrityError
 
+from pbx_app import errors
 from pbx_app.schema import extensions, head_numbers
+
+# The database's own guard against overlapping holdings (migration 0003): an exclusion
+# constraint on PostgreSQL, a trigger on SQLite. Both name it in their error.
+OVERLAP_CONSTRAINT = "ex_head_numbers_number_overlap"
+# A German E.164 number has 8 to 16 characters (+49, then 5 to 13 digits).
+_SHORTEST_NUMBER = 8
 
 
 def insert(conn: Connection, values: dict[str, Any]) -> int:
@@ -14,8 +22,33 @@ def insert(conn: Connection, values: dict[str, Any]) -> int:
 
 
 def insert_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
+    """Raises errors.NumberInUse when the database finds an overlap the caller's check could not
+    see yet (another customer booked it in a concurrent transaction)."""
+    if not rows:
+        return
+    try:
         conn.execute(head_numbers.insert(), rows)
+    except IntegrityError as exc:
+        if OVERLAP_CONSTRAINT in str(exc.orig) or "uq_head_numbers_number" in str(exc.orig):
+            raise errors.NumberInUse("a number of this request was booked meanwhile") from exc
+        raise
+
+
+def overlapping(conn: Connection, number: str) -> RowMapping | None:
+    """A held number that overlaps ``number``: one of its prefixes (a block containing it), or
+    one it is a prefix of (a number inside the block it would be). Both use the unique index."""
+    prefixes = [number[:n] for n in range(_SHORTEST_NUMBER, len(number) + 1)]
+    q = (
+        select(head_numbers)
+        .where(
+            or_(
+                head_numbers.c.number.in_(prefixes),
+                (head_numbers.c.number > number) & (head_numbers.c.number < number + ":"),
+            )
+        )
+        .limit(1)
+    )
+    return conn.execute(q).mappings().first()
 
 
 def get(conn: Connection, customer_id: int, head_number_id: int) -> RowMapping | None:
@@ -23,10 +56,6 @@ def get(conn: Connection, customer_id: int, head_number_id: int) -> RowMapping |
         head_numbers.c.customer_id == customer_id, head_numbers.c.id == head_number_id
     )
     return conn.execute(q).mappings().first()
-
-
-def number_exists(conn: Connection, number: str) -> bool:
-    return bool(conn.execute(select(exists().where(head_numbers.c.number == number))).scalar())
 
 
 def list_for_customer(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping
@@ -41,31 +42,74 @@ def create_many(
 ) -> list[RowMapping]:
     """All or nothing: every number is validated before any is written."""
     customer = authorize(conn, actor, customer_id, now, write=True)
-    check_limit(customer["head_number_count"], len(new))
     rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
     for item in new:
         location = locations_service.get_owned(conn, customer_id, item.location_id)
         require_in_area(item.number, location["area_code"], location["name"])
         block_digits(item.block_size)
-        if item.number in seen or repo.number_exists(conn, item.number):
-            raise errors.NumberInUse(f"head number {item.number} is taken")
-        seen.add(item.number)
-        rows.append(
-            {
-                "customer_id": customer_id,
-                "location_id": location["id"],
-                "number": item.number,
-                "area_code": location["area_code"],
-                "block_size": item.block_size,
-                "created_at": now,
-            }
-        )
+        rows.append(_row(customer_id, location, item.number, item.block_size, now))
+    return book(conn, customer, rows)
+
+
+def book_ported(
+    conn: Connection,
+    customer: RowMapping,
+    location: RowMapping,
+    numbers: list[str],
+    now: datetime,
+) -> list[RowMapping]:
+    """A completed port-in: each number becomes the customer's own single number."""
+    return book(conn, customer, [_row(customer["id"], location, n, 1, now) for n in numbers])
+
+
+def _row(
+    customer_id: int, location: RowMapping, number: str, block_size: int, now: datetime
+) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "location_id": location["id"],
+        "number": number,
+        "area_code": location["area_code"],
+        "block_size": block_size,
+        "created_at": now,
+    }
+
+
+def book(conn: Connection, customer: RowMapping, rows: list[dict[str, Any]]) -> list[RowMapping]:
+    """Writes head numbers (R15) that overlap nothing held by anyone. ``customer`` is the row
+    locked by authorize(write=True); the database's overlap constraint settles races."""
+    customer_id = customer["id"]
+    check_limit(customer["head_number_count"], len(rows))
+    numbers = [r["number"] for r in rows]
+    require_disjoint(numbers)
+    for number in numbers:
+        require_free(conn, customer_id, number)
     repo.insert_many(conn, rows)
     customers_repo.add_to_counter(conn, customer_id, "head_number_count", len(rows))
-    if not rows:
-        return []
-    return [r for r in repo.list_for_customer(conn, customer_id) if r["number"] in seen]
+    wanted = set(numbers)
+    return [r for r in repo.list_for_customer(conn, customer_id) if r["number"] in wanted]
+
+
+def require_disjoint(numbers: list[str]) -> None:
+    """No number of one request may be another's prefix (in sorted order a prefix comes right
+    before the numbers it covers, so neighbours suffice)."""
+    ordered = sorted(numbers)
+    for shorter, longer in pairwise(ordered):
+        if longer.startswith(shorter):
+            raise errors.NumberInUse(f"{longer} overlaps {shorter} in the same request")
+
+
+def require_free(conn: Connection, customer_id: int, number: str) -> None:
+    """Refuses a number that overlaps a held one: a block containing it, or a number inside the
+    block it would be. Another customer's holding is not named (who holds what is theirs)."""
+    held = repo.overlapping(conn, number)
+    if held is None:
+        return
+    if held["customer_id"] == customer_id:
+        raise errors.NumberInUse(
+            f"{number} overlaps your head number {held['number']} (block of {held['block_size']})"
+        )
+    raise errors.NumberInUse(f"{number} is taken: it overlaps a number held by another customer")
 
 
 def create(

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, RowMapping
 
 from pbx_app import errors
 from pbx_app.repositories import porting as repo
+from pbx_app.services import head_numbers as head_numbers_service
 from pbx_app.services import locations as locations_service
 from pbx_app.services.access import Actor, Role, authorize
 from pbx_app.services.numbering import require_in_area
@@ -79,6 +80,7 @@ def create(
         raise errors.Conflict("a number appears twice in this porting request")
     for number in new.numbers:
         require_in_area(number, location["area_code"], location["name"])
+    _require_portable(conn, customer_id, new.numbers)
     request_id = repo.insert(
         conn,
         {
@@ -108,6 +110,14 @@ def create(
     return row
 
 
+def _require_portable(conn: Connection, customer_id: int, numbers: list[str]) -> None:
+    """A number someone holds on this platform is not ported in (nor one of the customer's
+    own: it is theirs already)."""
+    head_numbers_service.require_disjoint(numbers)
+    for number in numbers:
+        head_numbers_service.require_free(conn, customer_id, number)
+
+
 def _owned(
     conn: Connection, customer_id: int, request_id: int, *, for_update: bool = False
 ) -> RowMapping:
@@ -126,7 +136,7 @@ def transition(
     note: str,
     now: datetime,
 ) -> RowMapping:
-    authorize(conn, actor, customer_id, now, write=True)
+    customer = authorize(conn, actor, customer_id, now, write=True)
     row = _owned(conn, customer_id, request_id, for_update=True)
     allowed = TRANSITIONS.get((row["state"], to_state))
     if allowed is None:
@@ -137,6 +147,11 @@ def transition(
         raise errors.PermissionDenied(
             f"{row['state']} -> {to_state} is a step for: {', '.join(sorted(allowed))}"
         )
+    if to_state == COMPLETED:
+        # The switch-over: the numbers become the customer's, under the same ownership rules
+        # (and the same database constraint) as a booked head number.
+        location = locations_service.get_owned(conn, customer_id, row["location_id"])
+        head_numbers_service.book_ported(conn, customer, location, json.loads(row["numbers"]), now)
     repo.update_fields(conn, request_id, {"state": to_state, "updated_at": now})
     repo.insert_event(
         conn,

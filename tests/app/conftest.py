@@ -224,3 +224,55 @@ def start_server(db: Database, settings: Settings) -> LiveServer:
 def stop_server(live: LiveServer) -> None:
     live.server.should_exit = True
     live.thread.join(timeout=15)
+
+
+# --- two tenants and an operator, logged in through the API -------------------------------------
+@dataclass
+class Api:
+    db: Database
+    operator: TestClient
+    admin_a: TestClient
+    admin_b: TestClient
+    a: int
+    b: int
+    loc_a: int
+    loc_b: int
+    token_a: str
+
+
+def client_for(db: Database, **settings: Any) -> TestClient:
+    config = make_settings(db, **settings)
+    app = create_app(config, db, SmtpMailer("127.0.0.1", config.smtp_port, "x@y.z"))
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def api(db: Database) -> Iterator[Api]:
+    a = new_customer(db, booked_licences=20)
+    b = new_customer(db)
+    new_user(db, "op@platform.test", Role.OPERATOR, None)
+    new_user(db, "admin@a.test", Role.CUSTOMER_ADMIN, a)
+    new_user(db, "admin@b.test", Role.CUSTOMER_ADMIN, b)
+    clients = [
+        login(client_for(db), e) for e in ("op@platform.test", "admin@a.test", "admin@b.test")
+    ]
+    loc = {
+        "name": "Frankfurt",
+        "street": "Main 1",
+        "postal_code": "60329",
+        "city": "Frankfurt",
+        "area_code": "069",
+    }
+    loc_a = clients[1].post(f"/api/v1/customers/{a}/locations", json=loc).json()["id"]
+    loc_b = clients[2].post(f"/api/v1/customers/{b}/locations", json=loc).json()["id"]
+    token_a = token_for(db, make_settings(db), "admin@a.test")
+    yield Api(db, clients[0], clients[1], clients[2], a, b, loc_a, loc_b, token_a)
+    for c in clients:
+        c.close()
+
+
+def error_code(response: Any) -> str:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["message"]
+    return str(body["error"]["code"])
