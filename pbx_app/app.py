@@ -5,6 +5,9 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pbx_app import __version__
 from pbx_app.api import (
+    audit,
     auth,
     customers,
     devices,
@@ -27,6 +31,7 @@ from pbx_app.api import errors as api_errors
 from pbx_app.api.deps import AppContext
 from pbx_app.db import Database
 from pbx_app.mail import Mailer, SmtpMailer
+from pbx_app.outbox import OutboxSender, Retry
 from pbx_app.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -122,7 +127,16 @@ def create_app(
     db = db or Database(settings.database_url, settings.database_read_url)
     mailer = mailer or SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
     _redact_access_log()
+    sender = OutboxSender(db, mailer, Retry(first=timedelta(seconds=settings.mail_retry_seconds)))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sender.wake()  # mail queued before a restart, or by a node that is gone
+        yield
+        sender.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         # No redirect from "/path/" to "/path": Starlette builds its Location from the request's
         # Host header, so a forged Host would come back as a redirect to anywhere.
         redirect_slashes=False,
@@ -133,9 +147,19 @@ def create_app(
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
     )
-    app.state.ctx = AppContext(settings=settings, db=db, mailer=mailer)
+    app.state.ctx = AppContext(settings=settings, db=db, outbox=sender)
     api_errors.install(app)
-    for module in (auth, customers, locations, head_numbers, extensions, devices, users, porting):
+    for module in (
+        auth,
+        customers,
+        locations,
+        head_numbers,
+        extensions,
+        devices,
+        users,
+        porting,
+        audit,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(internal.router)
 

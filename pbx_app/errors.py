@@ -22,6 +22,18 @@ class InvalidCredentials(DomainError):
     rule = "R6"
 
 
+class LoginThrottled(DomainError):
+    """Too many failed logins for this account or from this source: try again after
+    ``retry_after`` seconds (never for good: an attacker must not lock the real user out)."""
+
+    code = "login_throttled"
+    rule = "R6"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class InvalidEmail(DomainError):
     """Input that is not an e-mail address: a bad request, not a failed login (a 401 would
     log a portal's admin out)."""
@@ -162,9 +174,11 @@ class ImportInvalid(DomainError):
         self.rows = rows or []
 
 
-class MailDeliveryFailed(DomainError):
-    code = "mail_delivery_failed"
-    rule = "R6"
+class ServiceBusy(DomainError):
+    """Password hashing is saturated on this node (a login flood): nothing was done."""
+
+    code = "service_busy"
+    retry_after = 1
 
 
 class InvalidNumberFormat(DomainError):

@@ -1,4 +1,5 @@
-"""Outgoing e-mail over plain SMTP (the lab's sink; a relay in production)."""
+"""Outgoing e-mail over plain SMTP (the lab's sink; a relay in production). Only the outbox's
+sender (pbx_app.outbox) calls it, never a request inside a transaction."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import smtplib
 from email.message import EmailMessage
 from typing import Protocol
 
-from pbx_app import errors
+
+class MailNotSent(Exception):
+    """The relay refused the message or could not be reached; the outbox retries it."""
 
 
 class Mailer(Protocol):
@@ -27,6 +30,4 @@ class SmtpMailer:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
                 smtp.send_message(msg)
         except (OSError, smtplib.SMTPException) as exc:
-            raise errors.MailDeliveryFailed(
-                f"the onboarding e-mail could not be sent ({type(exc).__name__}); nothing was saved"
-            ) from exc
+            raise MailNotSent(f"{type(exc).__name__}: {exc}") from exc

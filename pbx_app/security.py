@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import os
 import secrets
 import string
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHash, VerificationError
+
+from pbx_app import errors
 
 # RFC 9106's memory-constrained profile: 64 MiB keeps a burst of logins affordable on a 2-core node.
 _hasher = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4)
@@ -27,6 +35,42 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHash):
         return False
+
+
+T = TypeVar("T")
+
+
+class PasswordHashing:
+    """Argon2 on a small pool of its own, never on the request threads: a login flood then queues
+    here (awaited, holding no thread) instead of taking every worker thread and the CPU from
+    other tenants' requests; past ``max_waiting`` it is refused at once (errors.ServiceBusy)."""
+
+    def __init__(self, workers: int, max_waiting: int) -> None:
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="pbx-argon2")
+        self._max_pending = workers + max_waiting
+        self._pending = 0
+        self._lock = threading.Lock()
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        with self._lock:
+            if self._pending >= self._max_pending:
+                raise errors.ServiceBusy("too many logins at once on this node; retry shortly")
+            self._pending += 1
+        try:
+            return await asyncio.wrap_future(self._pool.submit(fn, *args))
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    async def hash(self, password: str) -> str:
+        return await self.run(hash_password, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        return await self.run(verify_password, password_hash, password)
+
+
+# One hash uses `parallelism` threads; half the cores keeps the rest of the node responsive.
+hashing = PasswordHashing(workers=max(1, (os.cpu_count() or 2) // 2), max_waiting=32)
 
 
 def new_token() -> str:

@@ -34,6 +34,9 @@ class Settings:
     password_link_ttl_hours: int = 72
     session_ttl_hours: int = 12
     max_body_bytes: int = 64 * 1024 * 1024
+    # The outbox's first retry of a mail the relay did not take; each further one waits twice
+    # as long (pbx_app.outbox).
+    mail_retry_seconds: float = 30.0
     # Shared secret of the internal API (/internal/v1, used by Kamailio); empty disables it.
     internal_token: str = ""
 

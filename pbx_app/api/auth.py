@@ -6,8 +6,11 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
+from sqlalchemy import RowMapping
 
+from pbx_app import errors
 from pbx_app.api.deps import (
     SESSION_COOKIE,
     Ctx,
@@ -21,6 +24,7 @@ from pbx_app.api.deps import (
 )
 from pbx_app.api.models import Body
 from pbx_app.repositories import users as users_repo
+from pbx_app.security import hashing
 from pbx_app.services import users as service
 
 router = APIRouter(tags=["auth"])
@@ -42,16 +46,36 @@ class TokenRequest(Body):
 
 
 @router.post("/auth/login")
-def login(body: LoginRequest, ctx: Ctx, response: Response) -> dict[str, Any]:
-    with ctx.db.transaction() as conn:
-        token, user = service.login(
-            conn,
-            ctx.settings.secret_key,
-            body.email,
-            body.password,
-            timedelta(hours=ctx.settings.session_ttl_hours),
-            now(),
-        )
+async def login(
+    body: LoginRequest, request: Request, ctx: Ctx, response: Response
+) -> dict[str, Any]:
+    """Three short steps, the password check between them in no transaction: a login flood
+    then holds no lock and no request thread that other tenants need."""
+    address = request.client.host if request.client else ""
+    started = now()
+
+    def begin() -> service.LoginAttempt:
+        with ctx.db.snapshot() as conn:
+            return service.begin_login(conn, body.email, address, started)
+
+    attempt = await run_in_threadpool(begin)
+    stored = attempt.user["password_hash"] if attempt.user else None
+    password_ok = await hashing.verify(stored, body.password)
+
+    def finish() -> str | None:
+        with ctx.db.transaction() as conn:
+            return service.finish_login(
+                conn,
+                attempt,
+                password_ok,
+                ctx.settings.secret_key,
+                timedelta(hours=ctx.settings.session_ttl_hours),
+                now(),
+            )
+
+    token = await run_in_threadpool(finish)
+    if token is None or attempt.user is None:
+        raise errors.InvalidCredentials("e-mail or password is wrong")
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -60,7 +84,7 @@ def login(body: LoginRequest, ctx: Ctx, response: Response) -> dict[str, Any]:
         samesite="strict",
         secure=ctx.settings.effective_public_url.startswith("https://"),
     )
-    return {"user": service.public(user)}
+    return {"user": service.public(attempt.user)}
 
 
 @router.post("/auth/logout", status_code=204, response_model=None)
@@ -73,12 +97,24 @@ def logout(request: Request, ctx: Ctx, response: Response) -> None:
 
 
 @router.post("/auth/set-password")
-def set_password(body: SetPasswordRequest, ctx: Ctx) -> dict[str, Any]:
-    with ctx.db.transaction() as conn:
-        user = service.set_password_with_link(
-            conn, ctx.settings.secret_key, body.token, body.password, now()
-        )
-    return {"user": service.public(user)}
+async def set_password(body: SetPasswordRequest, ctx: Ctx) -> dict[str, Any]:
+    service.check_password_policy(body.password)
+
+    def usable() -> bool:
+        with ctx.db.snapshot() as conn:
+            return service.password_link_usable(conn, ctx.settings.secret_key, body.token, now())
+
+    if not await run_in_threadpool(usable):
+        raise service.link_invalid()
+    password_hash = await hashing.hash(body.password)
+
+    def store() -> RowMapping:
+        with ctx.db.transaction() as conn:
+            return service.set_password_with_link(
+                conn, ctx.settings.secret_key, body.token, password_hash, now()
+            )
+
+    return {"user": service.public(await run_in_threadpool(store))}
 
 
 @router.get("/me")

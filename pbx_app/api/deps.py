@@ -12,7 +12,7 @@ from pydantic import AfterValidator, Field
 
 from pbx_app import errors
 from pbx_app.db import Database, utcnow
-from pbx_app.mail import Mailer
+from pbx_app.outbox import OutboxSender
 from pbx_app.services import users as users_service
 from pbx_app.services.access import Actor
 from pbx_app.settings import Settings
@@ -24,7 +24,7 @@ SESSION_COOKIE = "pbx_session"
 class AppContext:
     settings: Settings
     db: Database
-    mailer: Mailer
+    outbox: OutboxSender
 
 
 def context(request: Request) -> AppContext:

@@ -49,7 +49,8 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.InvalidEmail: 422,
     errors.PasswordTooWeak: 422,
     errors.ImportInvalid: 422,
-    errors.MailDeliveryFailed: 503,
+    errors.LoginThrottled: 429,
+    errors.ServiceBusy: 503,
     errors.InternalTokenInvalid: 401,
     errors.InternalApiDisabled: 503,
     errors.DatabaseUnavailable: 503,
@@ -84,8 +85,9 @@ def install(app: FastAPI) -> None:
         headers: dict[str, str] = {}
         if isinstance(exc, errors.ImportInvalid):
             extra["rows"] = exc.rows
-        if isinstance(exc, errors.DatabaseUnavailable):
-            headers["Retry-After"] = str(exc.retry_after)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
         return JSONResponse(
             error_body(exc.code, exc.message, exc.rule, **extra),
             status_code=status_for(exc),

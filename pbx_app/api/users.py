@@ -39,10 +39,10 @@ def create_user(customer_id: Id, body: UserCreate, actor: CurrentActor, ctx: Ctx
             body.email,
             Role(body.role),
             body.display_name,
-            ctx.mailer,
             links(ctx),
             now(),
         )
+    ctx.outbox.wake()  # committed: the onboarding mail may go
     return service.public(row)
 
 

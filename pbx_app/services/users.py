@@ -10,10 +10,11 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping
 
-from pbx_app import errors
-from pbx_app.mail import Mailer
+from pbx_app import errors, outbox
+from pbx_app.repositories import audit as audit_repo
 from pbx_app.repositories import users as repo
-from pbx_app.security import hash_password, new_token, token_hash, verify_password
+from pbx_app.security import hash_password, new_token, token_hash
+from pbx_app.services import login_throttle
 from pbx_app.services.access import Actor, Role, authorize, require_operator
 
 EMAIL = re.compile(
@@ -50,7 +51,7 @@ class Links:
 
 
 def _send_password_link(
-    conn: Connection, mailer: Mailer, links: Links, user_id: int, email: str, now: datetime
+    conn: Connection, links: Links, user_id: int, email: str, now: datetime
 ) -> None:
     token = new_token()
     repo.insert_token(
@@ -65,14 +66,17 @@ def _send_password_link(
         },
     )
     hours = int(links.ttl.total_seconds() // 3600)
-    # Sent inside the transaction: if the mail cannot go out, the user is not created either.
-    mailer.send(
+    # Queued in the user's transaction, sent after it (pbx_app.outbox): both or neither exist,
+    # and a slow relay delays the mail, not the request.
+    outbox.enqueue(
+        conn,
         email,
         "Your PBX account: set your password",
         "An administrator created a PBX account for you.\n\n"
         f"Set your password here (the link works once and expires in {hours} hours):\n"
         f"{links.public_url}/set-password?token={token}\n\n"
         "You log in with this e-mail address and your password.\n",
+        now,
     )
 
 
@@ -83,7 +87,6 @@ def create(
     email: str,
     role: Role,
     display_name: str,
-    mailer: Mailer,
     links: Links,
     now: datetime,
 ) -> RowMapping:
@@ -107,7 +110,7 @@ def create(
             "created_at": now,
         },
     )
-    _send_password_link(conn, mailer, links, user_id, email, now)
+    _send_password_link(conn, links, user_id, email, now)
     row = repo.get(conn, user_id)
     assert row is not None
     return row
@@ -120,21 +123,29 @@ def check_password_policy(password: str) -> None:
         raise errors.PasswordTooWeak("a password needs at least 5 different characters")
 
 
+def password_link_usable(conn: Connection, secret_key: str, token: str, now: datetime) -> bool:
+    """Asked before the new password is hashed, so that made-up links cost no argon2 work."""
+    digest = token_hash(secret_key, token)
+    return repo.find_valid_token(conn, "password_set", digest, now) is not None
+
+
 def set_password_with_link(
-    conn: Connection, secret_key: str, token: str, password: str, now: datetime
+    conn: Connection, secret_key: str, token: str, password_hash: str, now: datetime
 ) -> RowMapping:
-    check_password_policy(password)
+    """``password_hash``: the new password, policy-checked and hashed outside the transaction."""
     user_id = repo.consume_token(conn, "password_set", token_hash(secret_key, token), now)
     if user_id is None:
-        raise errors.PasswordLinkInvalid(
-            "this password link is unknown, used already or expired; ask your admin for a new one"
-        )
-    repo.update_fields(
-        conn, user_id, {"password_hash": hash_password(password), "password_set_at": now}
-    )
+        raise link_invalid()
+    repo.update_fields(conn, user_id, {"password_hash": password_hash, "password_set_at": now})
     row = repo.get(conn, user_id)
     assert row is not None
     return row
+
+
+def link_invalid() -> errors.PasswordLinkInvalid:
+    return errors.PasswordLinkInvalid(
+        "this password link is unknown, used already or expired; ask your admin for a new one"
+    )
 
 
 def set_password_directly(conn: Connection, user_id: int, password: str, now: datetime) -> None:
@@ -144,16 +155,60 @@ def set_password_directly(conn: Connection, user_id: int, password: str, now: da
     )
 
 
-def login(
-    conn: Connection, secret_key: str, email: str, password: str, ttl: timedelta, now: datetime
-) -> tuple[str, RowMapping]:
+@dataclass(frozen=True)
+class LoginAttempt:
+    """One login, read before the password is checked (outside any transaction)."""
+
+    email: str  # normalised; "" when what was typed is not an address
+    source: str
+    user: RowMapping | None
+    keys: dict[str, login_throttle.Rule]
+
+
+def begin_login(conn: Connection, email: str, address: str, now: datetime) -> LoginAttempt:
+    """Raises errors.LoginThrottled while this account or source is blocked."""
     try:
         email = normalise_email(email)
     except errors.InvalidEmail:  # at login: just a wrong e-mail, answered like any other
         email = ""
+    source = login_throttle.source_of(address)
+    keys = login_throttle.keys(email, source)
+    wait = login_throttle.retry_after(conn, keys, now)
+    if wait:
+        raise errors.LoginThrottled(
+            f"too many failed logins for this account or from this address; retry in {wait} s",
+            retry_after=wait,
+        )
     user = repo.get_by_email(conn, email) if email else None
-    if not verify_password(user["password_hash"] if user else None, password) or user is None:
-        raise errors.InvalidCredentials("e-mail or password is wrong")
+    return LoginAttempt(email=email, source=source, user=user, keys=keys)
+
+
+def finish_login(
+    conn: Connection,
+    attempt: LoginAttempt,
+    password_ok: bool,
+    secret_key: str,
+    ttl: timedelta,
+    now: datetime,
+) -> str | None:
+    """Records the outcome (throttle, audit trail) and returns a session token, or None for a
+    failed login: the caller commits that too, then answers errors.InvalidCredentials."""
+    user = attempt.user
+    event = {
+        "customer_id": user["customer_id"] if user else None,
+        "user_id": user["id"] if user else None,
+        "email": attempt.email,
+        "source": attempt.source,
+        "at": now,
+    }
+    if not password_ok or user is None:
+        blocked = login_throttle.record_failure(conn, attempt.keys, now)
+        audit_repo.insert(conn, {**event, "kind": "login_failed"})
+        if blocked:
+            audit_repo.insert(conn, {**event, "kind": "login_throttled"})
+        return None
+    login_throttle.record_success(conn, attempt.keys)
+    audit_repo.insert(conn, {**event, "kind": "login"})
     token = new_token()
     repo.insert_token(
         conn,
@@ -166,7 +221,7 @@ def login(
             "created_at": now,
         },
     )
-    return token, user
+    return token
 
 
 def logout(conn: Connection, secret_key: str, token: str, now: datetime) -> None:

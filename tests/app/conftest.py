@@ -4,6 +4,7 @@ an in-process SMTP sink, a real HTTP server on loopback."""
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 import uuid
@@ -25,6 +26,7 @@ from sqlalchemy.engine import make_url
 from pbx_app.app import create_app
 from pbx_app.db import Database, utcnow
 from pbx_app.mail import SmtpMailer
+from pbx_app.outbox import OutboxSender
 from pbx_app.repositories import users as users_repo
 from pbx_app.services import customers
 from pbx_app.services.access import SYSTEM, Role
@@ -108,6 +110,23 @@ def db(request: pytest.FixtureRequest) -> Database:
     return result
 
 
+@pytest.fixture(autouse=True)
+def _stop_outbox_senders(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An app served without its lifespan (a TestClient outside ``with``) starts its outbox
+    sender on first use; stop those at the end of the test, before its database goes."""
+    started: list[OutboxSender] = []
+    wake = OutboxSender.wake
+
+    def tracked(self: OutboxSender) -> None:
+        started.append(self)
+        wake(self)
+
+    monkeypatch.setattr(OutboxSender, "wake", tracked)
+    yield
+    for sender in started:
+        sender.stop()
+
+
 # --- SMTP sink ---------------------------------------------------------------------------------
 @dataclass
 class SmtpSink:
@@ -138,6 +157,15 @@ def smtp_sink() -> Iterator[SmtpSink]:
         controller.stop()
 
 
+@pytest.fixture
+def silent_port() -> Iterator[str]:
+    """A loopback port that accepts TCP but never answers: a peer that hangs, not refuses."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        yield f"127.0.0.1:{s.getsockname()[1]}"
+
+
 # --- application -------------------------------------------------------------------------------
 def make_settings(db: Database, smtp_port: int = 1, **kw: Any) -> Settings:
     kw.setdefault("database_read_url", "" if db.read_url == db.url else db.read_url)
@@ -151,6 +179,7 @@ def make_settings(db: Database, smtp_port: int = 1, **kw: Any) -> Settings:
         secret_key="test-secret",
         site="fra",
         node_name="pbx-app-fra-1",
+        mail_retry_seconds=kw.pop("mail_retry_seconds", 0.2),
         **kw,
     )
 

@@ -6,7 +6,6 @@ the next write succeeds without restarting the app. Real PostgreSQL throughout."
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -159,15 +158,6 @@ def set_read_only(pg_server: PgServer, db: Database, on: bool) -> None:
     )
     with pg_server.admin.connect() as conn:
         conn.execute(text(f'ALTER DATABASE "{name}" {change}'))
-
-
-@pytest.fixture
-def silent_port() -> Iterator[str]:
-    """A loopback port that accepts TCP but never answers: a peer that hangs, not refuses."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(16)
-        yield f"127.0.0.1:{s.getsockname()[1]}"
 
 
 # --- no leader reachable -----------------------------------------------------------------------

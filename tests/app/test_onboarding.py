@@ -4,21 +4,27 @@ sink."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 from email.message import Message
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from pbx_app import errors
 from pbx_app.app import create_app
 from pbx_app.db import Database, utcnow
 from pbx_app.mail import SmtpMailer
 from pbx_app.repositories import users as users_repo
+from pbx_app.schema import mail_outbox
+from pbx_app.security import hash_password
 from pbx_app.services import users
 from pbx_app.services.access import Role
 from tests.app.conftest import SmtpSink, login, make_settings, new_customer, new_user
+from tests.app.pg_cluster import free_port
 
 
 def admin_client(db: Database, smtp_port: int) -> tuple[TestClient, int]:
@@ -89,21 +95,50 @@ def test_password_link_expires(db: Database, smtp_sink: SmtpSink) -> None:
     token = link_token(mail_body(smtp_sink.wait_for(1)[0]))
     with pytest.raises(errors.PasswordLinkInvalid), db.transaction() as conn:
         users.set_password_with_link(
-            conn, "test-secret", token, "a fine passphrase", utcnow() + timedelta(hours=73)
+            conn,
+            "test-secret",
+            token,
+            hash_password("a fine passphrase"),
+            utcnow() + timedelta(hours=73),
         )
     with db.transaction() as conn:  # still valid within 72 hours
         users.set_password_with_link(
-            conn, "test-secret", token, "a fine passphrase", utcnow() + timedelta(hours=71)
+            conn,
+            "test-secret",
+            token,
+            hash_password("a fine passphrase"),
+            utcnow() + timedelta(hours=71),
         )
 
 
-def test_no_user_without_the_mail(db: Database) -> None:
-    client, cid = admin_client(db, smtp_port=1)  # nothing listens there
-    r = client.post(f"/api/v1/customers/{cid}/users", json={"email": "ghost@acme.test"})
-    assert r.status_code == 503
-    assert r.json()["error"]["code"] == "mail_delivery_failed"
-    with db.transaction() as conn:
-        assert users_repo.get_by_email(conn, "ghost@acme.test") is None
+def test_a_relay_that_is_down_delays_the_mail_and_loses_nothing(db: Database) -> None:
+    """The user is created at once; the outbox retries until the relay takes the mail."""
+    port = free_port()
+    client, cid = admin_client(db, smtp_port=port)  # nothing listens there yet
+    r = client.post(f"/api/v1/customers/{cid}/users", json={"email": "later@acme.test"})
+    assert r.status_code == 201, r.text
+    with db.snapshot() as conn:
+        assert users_repo.get_by_email(conn, "later@acme.test") is not None
+        pending = conn.execute(select(mail_outbox.c.recipient, mail_outbox.c.attempts)).all()
+    assert [p.recipient for p in pending] == ["later@acme.test"]
+    time.sleep(1.0)  # a few refused attempts
+    sink = SmtpSink(port=port)
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        (mail,) = sink.wait_for(1, timeout=15)
+        assert mail["To"] == "later@acme.test"
+        assert link_token(mail_body(mail))
+    finally:
+        controller.stop()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # sent mail leaves the outbox (its link with it)
+        with db.snapshot() as conn:
+            if not conn.execute(select(mail_outbox.c.id)).all():
+                break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the sent mail is still in the outbox")
 
 
 def test_duplicate_email_refused(db: Database, smtp_sink: SmtpSink) -> None:
