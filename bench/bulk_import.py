@@ -40,6 +40,7 @@ def run() -> dict[str, Any]:
                 "/auth/login", json={"email": operator["email"], "password": operator["password"]}
             )
             r.raise_for_status()
+            c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
             today = datetime.now(UTC).date().isoformat()
             cust = c.post(
                 "/customers",

@@ -11,7 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pbx_app import __version__
@@ -102,22 +103,65 @@ def _redact_access_log() -> None:
 
 
 ONBOARDING_PAGE_HTML = """<!doctype html><html><head><meta charset="utf-8">
-<title>Set password</title></head><body><h1>Set your PBX password</h1>
+<title>Set password</title><script src="/set-password.js" defer></script></head><body>
+<h1>Set your PBX password</h1>
 <form id="f"><input type="hidden" id="token" value="{token}">
-<label>New password <input type="password" id="pw" minlength="12" required></label>
-<button>Set password</button></form><p id="out"></p>
-<script>
-document.getElementById('f').onsubmit = async (e) => {{
-  e.preventDefault();
-  const r = await fetch('{prefix}/auth/set-password', {{method: 'POST',
-    headers: {{'content-type': 'application/json'}},
-    body: JSON.stringify({{token: document.getElementById('token').value,
-                          password: document.getElementById('pw').value}})}});
-  const j = await r.json();
-  document.getElementById('out').textContent = r.ok ? 'Password set. You can log in now.'
-    : j.error.message;
-}};
-</script></body></html>"""
+<label>New password <input type="password" id="pw" minlength="12" required
+ autocomplete="new-password"></label>
+<button>Set password</button></form><p id="out"></p></body></html>"""
+
+# A script of its own (not inline), so that the page's CSP allows scripts from this origin only.
+ONBOARDING_PAGE_JS = """document.addEventListener('DOMContentLoaded', () => {{
+  // The link's token has done its job once the page holds it: keep it out of the history.
+  history.replaceState(null, '', location.pathname);
+  document.getElementById('f').onsubmit = async (e) => {{
+    e.preventDefault();
+    const r = await fetch('{prefix}/auth/set-password', {{method: 'POST',
+      headers: {{'content-type': 'application/json'}},
+      body: JSON.stringify({{token: document.getElementById('token').value,
+                            password: document.getElementById('pw').value}})}});
+    const j = await r.json();
+    document.getElementById('out').textContent = r.ok ? 'Password set. You can log in now.'
+      : j.error.message;
+  }};
+}});
+"""
+
+# Pages carry no third-party content and are never framed; scripts, styles, fetches and forms
+# stay on this origin.
+HTML_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class SecurityHeaders:
+    """Headers every response gets: no MIME sniffing, no referrer (a set-password link's token
+    must not travel to another site), nothing cached (API answers carry SIP passwords and
+    tokens); HTML also a CSP that forbids framing and foreign scripts; HSTS under https."""
+
+    def __init__(self, app: ASGIApp, https: bool) -> None:
+        self.app, self.https = app, https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["x-content-type-options"] = "nosniff"
+                headers["referrer-policy"] = "no-referrer"
+                headers.setdefault("cache-control", "no-store")
+                if headers.get("content-type", "").startswith("text/html"):
+                    headers["content-security-policy"] = HTML_CSP
+                    headers["x-frame-options"] = "DENY"
+                if self.https:
+                    headers["strict-transport-security"] = "max-age=31536000"
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def create_app(
@@ -144,7 +188,9 @@ def create_app(
         version=__version__,
         description="Hosted PBX: customers, locations, numbers, extensions, users, devices.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        # No Swagger UI: it loads scripts from a CDN into the portal's origin. The document
+        # itself is served; any OpenAPI viewer reads it.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.ctx = AppContext(settings=settings, db=db, outbox=sender)
@@ -185,7 +231,12 @@ def create_app(
     @app.get("/set-password", response_class=HTMLResponse, include_in_schema=False)
     def set_password_page(request: Request) -> HTMLResponse:
         token = html.escape(request.query_params.get("token", "")[:200], quote=True)
-        return HTMLResponse(ONBOARDING_PAGE_HTML.format(token=token, prefix=API_PREFIX))
+        return HTMLResponse(ONBOARDING_PAGE_HTML.format(token=token))
+
+    @app.get("/set-password.js", include_in_schema=False)
+    def set_password_script() -> Response:
+        return Response(ONBOARDING_PAGE_JS.format(prefix=API_PREFIX), media_type="text/javascript")
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, https=settings.https)
     return app

@@ -51,6 +51,13 @@ class PermissionDenied(DomainError):
     code = "permission_denied"
 
 
+class CsrfFailed(DomainError):
+    """A write authenticated by the session cookie without the session's X-CSRF-Token header:
+    possibly a page on another site making the browser send it."""
+
+    code = "csrf_failed"
+
+
 class CustomerScopeViolation(DomainError):
     code = "customer_scope_violation"
 

@@ -82,6 +82,18 @@ def token_hash(secret_key: str, token: str) -> str:
     return hmac.new(secret_key.encode(), token.encode(), hashlib.sha256).hexdigest()
 
 
+def csrf_token(secret_key: str, session_token: str) -> str:
+    """The portal's CSRF token, bound to its session: nothing to store, useless with another
+    session, and a page on another origin can read neither."""
+    return hmac.new(
+        secret_key.encode(), b"csrf:" + session_token.encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def csrf_token_valid(secret_key: str, session_token: str, presented: str) -> bool:
+    return hmac.compare_digest(csrf_token(secret_key, session_token), presented)
+
+
 def generate_password(length: int = 20) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 

@@ -54,6 +54,11 @@ class Settings:
             return self.public_url.rstrip("/")
         return f"http://{self.listen_host}:{self.listen_port}"
 
+    @property
+    def https(self) -> bool:
+        """Whether users reach the app over HTTPS: cookies are then Secure, HSTS is sent."""
+        return self.effective_public_url.startswith("https://")
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         e = dict(os.environ if env is None else env)
@@ -72,4 +77,5 @@ class Settings:
             site=e.get("PBX_SITE", cls.site),
             node_name=e.get("PBX_NODE_NAME", cls.node_name),
             internal_token=e.get("PBX_INTERNAL_TOKEN", ""),
+            mail_retry_seconds=float(e.get("PBX_MAIL_RETRY_SECONDS", str(cls.mail_retry_seconds))),
         )

@@ -12,6 +12,7 @@ from sqlalchemy import RowMapping
 
 from pbx_app import errors
 from pbx_app.api.deps import (
+    CSRF_COOKIE,
     SESSION_COOKIE,
     Ctx,
     CurrentActor,
@@ -21,10 +22,11 @@ from pbx_app.api.deps import (
     PasswordText,
     SafeText,
     now,
+    require_csrf_token,
 )
 from pbx_app.api.models import Body
 from pbx_app.repositories import users as users_repo
-from pbx_app.security import hashing
+from pbx_app.security import csrf_token, hashing
 from pbx_app.services import users as service
 
 router = APIRouter(tags=["auth"])
@@ -76,24 +78,28 @@ async def login(
     token = await run_in_threadpool(finish)
     if token is None or attempt.user is None:
         raise errors.InvalidCredentials("e-mail or password is wrong")
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=ctx.settings.session_ttl_hours * 3600,
-        httponly=True,
-        samesite="strict",
-        secure=ctx.settings.effective_public_url.startswith("https://"),
-    )
-    return {"user": service.public(attempt.user)}
+    csrf = csrf_token(ctx.settings.secret_key, token)
+    for name, value, httponly in ((SESSION_COOKIE, token, True), (CSRF_COOKIE, csrf, False)):
+        response.set_cookie(
+            name,
+            value,
+            max_age=ctx.settings.session_ttl_hours * 3600,
+            httponly=httponly,
+            samesite="strict",
+            secure=ctx.settings.https,
+        )
+    return {"user": service.public(attempt.user), "csrf_token": csrf}
 
 
 @router.post("/auth/logout", status_code=204, response_model=None)
 def logout(request: Request, ctx: Ctx, response: Response) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     if token and len(token) <= 200 and token.isascii():
+        require_csrf_token(request, ctx.settings.secret_key, token)
         with ctx.db.transaction() as conn:
             service.logout(conn, ctx.settings.secret_key, token, now())
-    response.delete_cookie(SESSION_COOKIE)
+    for name in (SESSION_COOKIE, CSRF_COOKIE):
+        response.delete_cookie(name, secure=ctx.settings.https, samesite="strict")
 
 
 @router.post("/auth/set-password")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -13,11 +12,17 @@ from pydantic import AfterValidator, Field
 from pbx_app import errors
 from pbx_app.db import Database, utcnow
 from pbx_app.outbox import OutboxSender
+from pbx_app.security import csrf_token_valid
 from pbx_app.services import users as users_service
 from pbx_app.services.access import Actor
 from pbx_app.settings import Settings
+from pbx_app.text import require_no_control, require_printable
 
 SESSION_COOKIE = "pbx_session"
+# Readable by the portal's script (not HttpOnly), sent back as the X-CSRF-Token header.
+CSRF_COOKIE = "pbx_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass
@@ -53,8 +58,23 @@ def current_actor(request: Request, ctx: Annotated[AppContext, Depends(context)]
         kinds = ("session",)
     if not token or len(token) > 200 or not token.isascii():
         raise errors.NotAuthenticated("log in, or send a valid bearer token")
+    if kinds == ("session",):
+        require_csrf_token(request, ctx.settings.secret_key, token)
     with ctx.db.snapshot() as conn:
         return users_service.authenticate(conn, ctx.settings.secret_key, token, kinds, now())
+
+
+def require_csrf_token(request: Request, secret_key: str, session_token: str) -> None:
+    """Cookie-authenticated writes need the session's CSRF token in a header, which a page on
+    another origin cannot set (SameSite=Strict on the cookie is the first line, this the
+    second). Bearer-token requests carry no ambient credential and need none."""
+    if request.method in SAFE_METHODS:
+        return
+    presented = request.headers.get(CSRF_HEADER, "")
+    if not (presented.isascii() and csrf_token_valid(secret_key, session_token, presented)):
+        raise errors.CsrfFailed(
+            f"a write with the session cookie needs the {CSRF_HEADER} header from the login"
+        )
 
 
 Ctx = Annotated[AppContext, Depends(context)]
@@ -66,19 +86,14 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
-def _safe_text(value: str) -> str:
-    for ch in value:
-        if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
-            raise ValueError("control characters and unassigned code points are not allowed")
-    return value
-
-
-SafeText = AfterValidator(_safe_text)
-Name = Annotated[str, Field(strict=True, min_length=1, max_length=100), SafeText]
-LongName = Annotated[str, Field(strict=True, min_length=1, max_length=200), SafeText]
-OptionalName = Annotated[str, Field(strict=True, min_length=0, max_length=100), SafeText]
+# Secrets (passwords, tokens): no control characters. Names people see: printable only.
+SafeText = AfterValidator(require_no_control)
+Printable = AfterValidator(require_printable)
+Name = Annotated[str, Field(strict=True, min_length=1, max_length=100), Printable]
+LongName = Annotated[str, Field(strict=True, min_length=1, max_length=200), Printable]
+OptionalName = Annotated[str, Field(strict=True, min_length=0, max_length=100), Printable]
 StrictId = Annotated[int, Field(strict=True, ge=1, le=2_147_483_647)]
 E164 = Annotated[str, Field(strict=True, pattern=r"^\+49[1-9][0-9]{4,12}$")]
-EmailText = Annotated[str, Field(strict=True, min_length=3, max_length=254), SafeText]
+EmailText = Annotated[str, Field(strict=True, min_length=3, max_length=254), Printable]
 PasswordText = Annotated[str, Field(strict=True, min_length=1, max_length=128), SafeText]
 ExtensionNumber = Annotated[str, Field(strict=True, pattern=r"^[1-9][0-9]{1,7}$")]

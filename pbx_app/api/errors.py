@@ -22,6 +22,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.InvalidCredentials: 401,
     errors.NotAuthenticated: 401,
     errors.PermissionDenied: 403,
+    errors.CsrfFailed: 403,
     errors.CustomerScopeViolation: 403,
     errors.TrialExpired: 403,
     errors.NotFound: 404,

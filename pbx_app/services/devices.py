@@ -192,7 +192,9 @@ def provisioning_config(conn: Connection, actor: Actor, mac: str, now: datetime)
     """Zero-touch provisioning (R10) for a certified phone. Only HA1 is stored, so handing the
     phone a password means issuing a fresh one: each provisioning run rotates the credential."""
     device = repo.get_by_mac(conn, normalise_mac(mac))
-    if device is None:
+    # Another customer's MAC answers exactly like an unknown one: whether a MAC is registered
+    # on this platform is nobody else's business.
+    if device is None or not (actor.is_operator or actor.customer_id == device["customer_id"]):
         raise errors.NotFound("no device with this MAC")
     authorize(conn, actor, device["customer_id"], now, write=True)
     if device["model"] not in CERTIFIED_MODELS:

@@ -20,6 +20,7 @@ from pbx_app.services import locations as locations_service
 from pbx_app.services.access import Actor, authorize
 from pbx_app.services.head_numbers import HeadNumberIndex
 from pbx_app.services.numbering import EMERGENCY_NUMBERS, in_area
+from pbx_app.text import require_printable
 
 EXTENSION_NUMBER = re.compile(r"[1-9][0-9]{1,7}")
 GEO_NUMBER = re.compile(r"\+49[1-9][0-9]{4,12}")
@@ -236,8 +237,9 @@ def import_rows(
             if location is None:
                 raise ValueError("location_id/location does not name a location of this customer")
             display_name = _text(row, "display_name") or ""
-            if len(display_name) > MAX_DISPLAY_NAME or not display_name.isprintable():
-                raise ValueError("display_name must be printable, at most 100 characters")
+            if len(display_name) > MAX_DISPLAY_NAME:
+                raise ValueError("display_name has at most 100 characters")
+            require_printable(display_name)
             geo = _text(row, "geo_number")
             if number in seen or number in existing:
                 raise errors.ExtensionNumberInUse(f"extension {number} exists already")

@@ -174,7 +174,7 @@ def make_settings(db: Database, smtp_port: int = 1, **kw: Any) -> Settings:
         smtp_host="127.0.0.1",
         smtp_port=smtp_port,
         mail_from="pbx@lab.test",
-        public_url="http://127.0.0.1:8000",
+        public_url=kw.pop("public_url", "http://127.0.0.1:8000"),
         sip_domain="sip.lab.test",
         secret_key="test-secret",
         site="fra",
@@ -215,6 +215,7 @@ def new_user(db: Database, email: str, role: Role, customer_id: int | None) -> i
 def login(client: TestClient, email: str) -> TestClient:
     r = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert r.status_code == 200, r.text
+    client.headers["X-CSRF-Token"] = r.json()["csrf_token"]  # as the portal does
     return client
 
 

@@ -60,7 +60,11 @@ def test_login_is_email_and_password_only(api: Api) -> None:
     r = c.post("/api/v1/auth/login", json={"email": "ADMIN@a.test", "password": PASSWORD})
     assert r.status_code == 200
     assert c.get("/api/v1/me").json()["user"]["email"] == "admin@a.test"
-    assert c.post("/api/v1/auth/logout").status_code == 204
+    r = c.post("/api/v1/auth/logout")  # a cookie write without the CSRF header
+    assert r.status_code == 403
+    assert error_code(r) == "csrf_failed"
+    csrf = {"X-CSRF-Token": c.cookies["pbx_csrf"]}
+    assert c.post("/api/v1/auth/logout", headers=csrf).status_code == 204
     assert c.get("/api/v1/me").status_code == 401
 
 

@@ -13,7 +13,7 @@ import uvicorn
 from pbx_app.app import create_app
 from pbx_app.db import Database
 from pbx_app.mail import SmtpMailer
-from tests.app.conftest import make_settings
+from tests.app.conftest import Api, error_code, make_settings
 from tests.app.pg_cluster import free_port
 
 
@@ -60,3 +60,52 @@ def test_set_password_token_never_reaches_the_access_log(
     lines = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
     assert any("/set-password?token=[redacted]&x=1" in line for line in lines), lines
     assert not any(secret in line for line in lines), lines
+
+
+def test_another_customers_mac_answers_like_an_unknown_one(api: Api) -> None:
+    """Provisioning by MAC must not tell tenant A which MACs tenant B has registered."""
+    base = f"/api/v1/customers/{api.b}/extensions"
+    ext = api.admin_b.post(base, json={"location_id": api.loc_b, "number": "100"}).json()["id"]
+    r = api.admin_b.post(
+        f"{base}/{ext}/devices", json={"mac": "00:15:65:aa:bb:cc", "model": "yealink-t54w"}
+    )
+    assert r.status_code == 201, r.text
+    theirs = api.admin_a.post("/api/v1/provisioning/00:15:65:aa:bb:cc")
+    unknown = api.admin_a.post("/api/v1/provisioning/00:15:65:aa:bb:cd")
+    assert (theirs.status_code, unknown.status_code) == (404, 404)
+    assert theirs.json() == unknown.json()
+    assert api.admin_b.post("/api/v1/provisioning/00:15:65:aa:bb:cc").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "trick",
+    [
+        "Anna\u202egnp.exe",  # right-to-left override: shows as "Annaexe.png"
+        "Ch\u200bef",  # zero-width space: looks like "Chef", compares unequal
+        "Boss\u2028Line two",  # line separator
+        "Null\u0000byte",
+        "Bell\u0007",
+    ],
+)
+def test_display_names_that_display_as_something_else_are_refused(api: Api, trick: str) -> None:
+    """The API refuses what the import refuses: one rule for names people see."""
+    base = f"/api/v1/customers/{api.a}"
+    r = api.admin_a.post(
+        f"{base}/extensions",
+        json={"location_id": api.loc_a, "number": "300", "display_name": trick},
+    )
+    assert r.status_code == 422, r.text
+    assert error_code(r) == "validation_failed"
+    r = api.admin_a.post(f"{base}/users", json={"email": "x@a.test", "display_name": trick})
+    assert r.status_code == 422, r.text
+    csv_body = f"number,location_id,display_name\n301,{api.loc_a},{trick}\n"
+    r = api.admin_a.post(
+        f"{base}/extensions/import", content=csv_body, headers={"content-type": "text/csv"}
+    )
+    assert r.status_code == 422, r.text
+    assert api.admin_a.get(f"{base}/extensions").json()["items"] == []
+    ok = api.admin_a.post(
+        f"{base}/extensions",
+        json={"location_id": api.loc_a, "number": "302", "display_name": "Zoë Müller-Łukasz"},
+    )
+    assert ok.status_code == 201, ok.text

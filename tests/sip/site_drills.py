@@ -104,6 +104,8 @@ def login(site: str) -> httpx.Client:
             )
         except httpx.HTTPError:
             return False
+        if r.status_code == 200:
+            client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
         return r.status_code == 200
 
     wait_for(attempt, 60, 1, f"an admin login at {site}")

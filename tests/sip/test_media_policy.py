@@ -146,6 +146,7 @@ def srtp_required(tenant: dict[str, Any]) -> Iterator[int]:
     with httpx.Client(base_url=tenant["api_base_url"], timeout=10) as api:
         login = api.post("/auth/login", json={"email": "sre-tests@pbx.test", "password": password})
         assert login.status_code == 200, login.text
+        api.headers["X-CSRF-Token"] = login.json()["csrf_token"]
         on = api.patch(f"/customers/{customer}", json={"srtp_required": True})
         assert on.status_code == 200, on.text
         assert on.json()["srtp_required"] is True, on.text
