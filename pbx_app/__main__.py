@@ -60,16 +60,14 @@ def _healthcheck(settings: Settings) -> int:
 def _import_extensions(settings: Settings, customer_id: int, path: Path) -> int:
     from pbx_app import errors
     from pbx_app.db import Database, utcnow
-    from pbx_app.services import extensions
     from pbx_app.services.access import SYSTEM
-    from pbx_app.services.extension_files import parse_import
+    from pbx_app.services.extension_import import import_file
 
     kind = "application/json" if path.suffix.lower() == ".json" else "text/csv"
     db = Database(settings.database_url)
     try:
-        rows = parse_import(kind, path.read_bytes())
-        with db.transaction() as conn:
-            result = extensions.import_rows(conn, SYSTEM, customer_id, rows, utcnow())
+        with path.open("rb") as binary:
+            result = import_file(db, SYSTEM, customer_id, kind, binary, utcnow())
     except errors.DomainError as exc:
         body: dict[str, object] = {"code": exc.code, "message": exc.message}
         if isinstance(exc, errors.ImportInvalid):

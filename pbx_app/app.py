@@ -5,12 +5,12 @@ from __future__ import annotations
 import html
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,48 +36,75 @@ from pbx_app.outbox import OutboxSender, Retry
 from pbx_app.settings import Settings
 
 API_PREFIX = "/api/v1"
+# Routes that stream their request body to disk: their limit is PBX_MAX_IMPORT_BYTES.
+STREAMED_BODY_PATHS = (re.compile(rf"{API_PREFIX}/customers/[^/]+/extensions/import"),)
 
 
 class BodySizeLimit:
-    """Refuses bodies above the limit with 413 before they reach parsing or memory."""
+    """Refuses request bodies above the limit with JSON 413 before they reach parsing or memory:
+    at once when Content-Length says so, else (chunked) as soon as the bytes received pass it.
+    Paths matching an entry of ``larger`` (routes that stream their body to disk) have that
+    entry's limit instead."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        larger: Sequence[tuple[re.Pattern[str], int]] = (),
+    ) -> None:
+        self.app, self.max_bytes, self.larger = app, max_bytes, larger
+
+    def limit_for(self, path: str) -> int:
+        return next((limit for p, limit in self.larger if p.fullmatch(path)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope["path"])
         length = dict(scope.get("headers", [])).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await self._reject(send)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await self._refuse(limit, scope, receive, send)
             return
         received = 0
-        too_large = False
+        refused = started = False
 
         async def limited_receive() -> Message:
-            nonlocal received, too_large
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    too_large = True
-                    return {"type": "http.disconnect"}
+                if received > limit:
+                    refused = True
+                    # An HTTPException, so that FastAPI's body parsing passes it on as it is.
+                    raise HTTPException(413, _too_large(limit))
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def send_unless_refused(message: Message) -> None:
+            nonlocal started
+            if refused and not started:
+                return  # the app's answer to a body it could not read: the 413 below replaces it
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_unless_refused)
+        except Exception:
+            if not refused:
+                raise
+            # The app gave up on the body that was cut off; that is answered below.
+        if refused and not started:
+            await self._refuse(limit, scope, receive, send)
+        # A response that had started before the body ran over just ends where it stopped.
 
     @staticmethod
-    async def _reject(send: Send) -> None:
-        body = b'{"error":{"code":"payload_too_large","message":"request body too large"}}'
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+        body = api_errors.error_body("payload_too_large", _too_large(limit))
+        await JSONResponse(body, status_code=413)(scope, receive, send)
+
+
+def _too_large(limit: int) -> str:
+    return f"request body larger than {limit} bytes"
 
 
 class RedactSecretsInAccessLog(logging.Filter):
@@ -237,6 +264,10 @@ def create_app(
     def set_password_script() -> Response:
         return Response(ONBOARDING_PAGE_JS.format(prefix=API_PREFIX), media_type="text/javascript")
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        larger=[(path, settings.max_import_bytes) for path in STREAMED_BODY_PATHS],
+    )
     app.add_middleware(SecurityHeaders, https=settings.https)
     return app

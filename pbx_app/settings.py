@@ -33,7 +33,10 @@ class Settings:
     # Product limits (R14, R15, R4) live in pbx_app.limits; these are operational knobs only.
     password_link_ttl_hours: int = 72
     session_ttl_hours: int = 12
-    max_body_bytes: int = 64 * 1024 * 1024
+    # Request bodies: JSON bodies are parsed in memory, so they stay small; the extension import
+    # streams its body to disk (pbx_app.api.extensions) and may be as large as a full import.
+    max_body_bytes: int = 1024 * 1024
+    max_import_bytes: int = 64 * 1024 * 1024
     # The outbox's first retry of a mail the relay did not take; each further one waits twice
     # as long (pbx_app.outbox).
     mail_retry_seconds: float = 30.0
@@ -76,6 +79,8 @@ class Settings:
             secret_key=e.get("PBX_SECRET_KEY", cls.secret_key),
             site=e.get("PBX_SITE", cls.site),
             node_name=e.get("PBX_NODE_NAME", cls.node_name),
+            max_body_bytes=int(e.get("PBX_MAX_BODY_BYTES", str(cls.max_body_bytes))),
+            max_import_bytes=int(e.get("PBX_MAX_IMPORT_BYTES", str(cls.max_import_bytes))),
             internal_token=e.get("PBX_INTERNAL_TOKEN", ""),
             mail_retry_seconds=float(e.get("PBX_MAIL_RETRY_SECONDS", str(cls.mail_retry_seconds))),
         )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import tempfile
+from typing import IO, Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -20,9 +21,9 @@ from pbx_app.api.deps import (
     now,
 )
 from pbx_app.api.models import Body
+from pbx_app.services import extension_import as importer
 from pbx_app.services import extensions as service
-from pbx_app.services.access import Actor
-from pbx_app.services.extension_files import parse_import
+from pbx_app.services.extension_files import check_format
 
 router = APIRouter(tags=["extensions"])
 
@@ -92,12 +93,6 @@ def delete_extension(customer_id: Id, extension_id: Id, actor: CurrentActor, ctx
         service.delete(conn, actor, customer_id, extension_id, now())
 
 
-def run_import(ctx: Any, actor: Actor, customer_id: int, rows: list[Any]) -> dict[str, Any]:
-    with ctx.db.transaction() as conn:
-        result = service.import_rows(conn, actor, customer_id, rows, now())
-    return {"created": result.created, "extension_count": result.extension_count}
-
-
 @router.post(
     "/customers/{customer_id}/extensions/import",
     status_code=201,
@@ -114,7 +109,21 @@ def run_import(ctx: Any, actor: Actor, customer_id: int, rows: list[Any]) -> dic
 async def import_extensions(
     customer_id: Id, request: Request, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:
-    raw = await request.body()
+    """The body goes to a spool file as it arrives (BodySizeLimit stops it past the import
+    limit with 413), then is read row by row: see services.extension_import."""
     content_type = request.headers.get("content-type", "").lower()
-    rows = await run_in_threadpool(parse_import, content_type, raw)
-    return await run_in_threadpool(run_import, ctx, actor, customer_id, rows)
+    check_format(content_type)
+    await run_in_threadpool(importer.check_may_import, ctx.db, actor, customer_id, now())
+    with tempfile.SpooledTemporaryFile(max_size=importer.SPOOL_IN_MEMORY_BYTES) as body:
+        await _spool(request, body)
+        result = await run_in_threadpool(
+            importer.import_file, ctx.db, actor, customer_id, content_type, body, now()
+        )
+    return {"created": result.created, "extension_count": result.extension_count}
+
+
+async def _spool(request: Request, body: IO[bytes]) -> None:
+    # Written on the event loop: a chunk is at most some 64 KiB, to memory or the page cache.
+    async for chunk in request.stream():
+        body.write(chunk)
+    body.seek(0)

@@ -39,12 +39,20 @@ def trial_expired(customer: RowMapping, now: datetime) -> bool:
 
 
 def authorize(
-    conn: Connection, actor: Actor, customer_id: int, now: datetime, *, write: bool = False
+    conn: Connection,
+    actor: Actor,
+    customer_id: int,
+    now: datetime,
+    *,
+    write: bool = False,
+    lock: bool = True,
 ) -> RowMapping:
     """Returns the customer row if ``actor`` may read (or write) it.
 
     Writes lock the customer row for the rest of the transaction: every limit check of that
     customer (R4, R13-R15) then counts and inserts without another writer in between.
+    ``lock=False`` asks whether a write would be allowed without locking (in a read-only
+    snapshot, ahead of the write transaction that asks again with the lock).
     """
     if not actor.is_operator and actor.customer_id != customer_id:
         raise errors.CustomerScopeViolation(
@@ -52,7 +60,7 @@ def authorize(
         )
     if write and actor.role is Role.USER:
         raise errors.PermissionDenied("only a customer admin or an operator may change this")
-    customer = customers_repo.get(conn, customer_id, for_update=write)
+    customer = customers_repo.get(conn, customer_id, for_update=write and lock)
     if customer is None:
         raise errors.NotFound(f"customer {customer_id} not found")
     if trial_expired(customer, now) and (write or not actor.is_operator):

@@ -15,17 +15,14 @@ from pbx_app.limits import BASE_PACKAGE_EXTENSIONS, MAX_EXTENSIONS_PER_CUSTOMER
 from pbx_app.repositories import customers as customers_repo
 from pbx_app.repositories import extensions as repo
 from pbx_app.repositories import head_numbers as head_numbers_repo
-from pbx_app.repositories import locations as locations_repo
 from pbx_app.services import locations as locations_service
 from pbx_app.services.access import Actor, authorize
 from pbx_app.services.head_numbers import HeadNumberIndex
 from pbx_app.services.numbering import EMERGENCY_NUMBERS, in_area
-from pbx_app.text import require_printable
 
 EXTENSION_NUMBER = re.compile(r"[1-9][0-9]{1,7}")
 GEO_NUMBER = re.compile(r"\+49[1-9][0-9]{4,12}")
 MAX_DISPLAY_NAME = 100
-MAX_IMPORT_ERRORS_REPORTED = 100
 
 
 @dataclass(frozen=True)
@@ -43,24 +40,26 @@ def public(row: RowMapping) -> dict[str, Any]:
     }
 
 
-def check_limits(customer: RowMapping, adding: int) -> None:
-    """R14 first (the hard product limit), then the booked licences (R16)."""
+def check_limits(customer: RowMapping, adding: int, *, at_least: bool = False) -> None:
+    """R14 first (the hard product limit), then the booked licences (R16). ``at_least``: the
+    request is still being read, ``adding`` is how many rows it had so far."""
     current = customer["extension_count"]
+    requested = f"{'at least ' if at_least else ''}{adding} requested"
     if current + adding > MAX_EXTENSIONS_PER_CUSTOMER:
         raise errors.ExtensionLimitReached(
             f"at most {MAX_EXTENSIONS_PER_CUSTOMER} extensions per customer (R14); "
-            f"{current} exist, {adding} requested"
+            f"{current} exist, {requested}"
         )
     licensed = BASE_PACKAGE_EXTENSIONS + customer["booked_licences"]
     if current + adding > licensed:
         raise errors.ExtensionLicencesExhausted(
             f"{licensed} extensions are booked (base package of {BASE_PACKAGE_EXTENSIONS} plus "
-            f"{customer['booked_licences']} licences, R16); {current} exist, {adding} requested: "
+            f"{customer['booked_licences']} licences, R16); {current} exist, {requested}: "
             "book further licences first"
         )
 
 
-def _check_geo(geo_number: str, location: RowMapping, heads: HeadNumberIndex) -> None:
+def check_geo(geo_number: str, location: RowMapping, heads: HeadNumberIndex) -> None:
     if not in_area(geo_number, location["area_code"]):
         raise errors.NumberAreaMismatch(
             f"{geo_number} is not in area {location['area_code']} of location "
@@ -84,7 +83,7 @@ def create(
         raise errors.ExtensionNumberReserved(f"{new.number} is an emergency number")
     if new.geo_number is not None:
         heads = HeadNumberIndex(head_numbers_repo.list_for_customer(conn, customer_id))
-        _check_geo(new.geo_number, location, heads)
+        check_geo(new.geo_number, location, heads)
         if repo.geo_number_exists(conn, new.geo_number):
             raise errors.NumberInUse(f"{new.geo_number} is assigned to another extension")
     if repo.number_exists(conn, customer_id, new.number):
@@ -156,7 +155,7 @@ def update(
     if new_geo is not None:
         heads = HeadNumberIndex(head_numbers_repo.list_for_customer(conn, customer_id))
         # Re-checked on a move too: the number must stay in the area of the location (R13).
-        _check_geo(new_geo, location, heads)
+        check_geo(new_geo, location, heads)
         if new_geo != ext["geo_number"] and repo.geo_number_exists(conn, new_geo):
             raise errors.NumberInUse(f"{new_geo} is assigned to another extension")
     if geo_number is not _UNSET:
@@ -173,107 +172,3 @@ def delete(
     get_owned(conn, customer_id, extension_id)
     repo.delete_one(conn, extension_id)
     customers_repo.add_to_counter(conn, customer_id, "extension_count", -1)
-
-
-# --- bulk import ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    created: int
-    extension_count: int
-
-
-def _text(row: dict[str, Any], key: str) -> str | None:
-    value = row.get(key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{key} must be a string")
-    return value
-
-
-def import_rows(
-    conn: Connection, actor: Actor, customer_id: int, rows: list[Any], now: datetime
-) -> ImportResult:
-    """Validates every row first, then writes all of them in this transaction (COPY on
-    PostgreSQL) or none. Each row: number, location_id or location (name), optional
-    display_name and geo_number."""
-    customer = authorize(conn, actor, customer_id, now, write=True)
-    check_limits(customer, len(rows))
-    locations = locations_repo.list_for_customer(conn, customer_id)
-    by_id = {loc["id"]: loc for loc in locations}
-    by_name = {loc["name"]: loc for loc in locations}
-    heads = HeadNumberIndex(head_numbers_repo.list_for_customer(conn, customer_id))
-    existing = repo.numbers_of_customer(conn, customer_id)
-    existing_geo = repo.geo_numbers_of_customer(conn, customer_id)
-    seen: set[str] = set()
-    seen_geo: set[str] = set()
-    problems: list[dict[str, object]] = []
-    out: list[dict[str, Any]] = []
-    for index, row in enumerate(rows, start=1):
-        try:
-            if not isinstance(row, dict):
-                raise ValueError("each row must be an object")
-            unknown = set(row) - {"number", "location_id", "location", "display_name", "geo_number"}
-            if unknown:
-                raise ValueError(f"unknown fields: {', '.join(sorted(map(str, unknown)))[:200]}")
-            number = _text(row, "number")
-            if number is None or not EXTENSION_NUMBER.fullmatch(number):
-                raise ValueError("number must have 2-8 digits and no leading 0")
-            if number in EMERGENCY_NUMBERS:
-                raise ValueError(f"{number} is an emergency number and cannot be an extension")
-            loc_id = row.get("location_id")
-            if isinstance(loc_id, str) and loc_id.isdigit() and len(loc_id) < 10:
-                loc_id = int(loc_id)
-            location = None
-            if loc_id not in (None, ""):
-                if type(loc_id) is not int:
-                    raise ValueError("location_id must be an integer")
-                location = by_id.get(loc_id)
-            else:
-                name = _text(row, "location")
-                location = by_name.get(name) if name is not None else None
-            if location is None:
-                raise ValueError("location_id/location does not name a location of this customer")
-            display_name = _text(row, "display_name") or ""
-            if len(display_name) > MAX_DISPLAY_NAME:
-                raise ValueError("display_name has at most 100 characters")
-            require_printable(display_name)
-            geo = _text(row, "geo_number")
-            if number in seen or number in existing:
-                raise errors.ExtensionNumberInUse(f"extension {number} exists already")
-            seen.add(number)
-            if geo is not None:
-                if not GEO_NUMBER.fullmatch(geo):
-                    raise ValueError("geo_number must be a German number in E.164 form")
-                _check_geo(geo, location, heads)
-                if geo in seen_geo or geo in existing_geo:
-                    raise errors.NumberInUse(f"{geo} is assigned to another extension")
-                seen_geo.add(geo)
-            out.append(
-                {
-                    "customer_id": customer_id,
-                    "location_id": location["id"],
-                    "number": number,
-                    "display_name": display_name,
-                    "geo_number": geo,
-                    "device_count": 0,
-                    "created_at": now,
-                }
-            )
-        except (ValueError, errors.DomainError) as exc:
-            code = exc.code if isinstance(exc, errors.DomainError) else "invalid_row"
-            if len(problems) < MAX_IMPORT_ERRORS_REPORTED:
-                problems.append({"row": index, "code": code, "message": str(exc)})
-            else:
-                break
-    if problems:
-        raise errors.ImportInvalid(
-            f"{len(problems)}{'+' if len(problems) >= MAX_IMPORT_ERRORS_REPORTED else ''} invalid "
-            f"rows (first: {problems[0]['message']}); nothing was imported",
-            rows=problems,
-        )
-    repo.insert_many(conn, out)
-    customers_repo.add_to_counter(conn, customer_id, "extension_count", len(out))
-    return ImportResult(created=len(out), extension_count=customer["extension_count"] + len(out))

@@ -298,7 +298,7 @@ def test_hostile_input_never_yields_5xx(api: Api, smtp_sink: SmtpSink) -> None:
 
 
 def test_oversized_bodies_are_refused(api: Api) -> None:
-    c = login(client_for(api.db, max_body_bytes=1000), "admin@a.test")
+    c = login(client_for(api.db, max_import_bytes=1000), "admin@a.test")
     r = c.post(
         f"/api/v1/customers/{api.a}/extensions/import",
         content=b"a" * 5000,

@@ -15,7 +15,15 @@ from pbx_app.repositories import customers as customers_repo
 from pbx_app.schema import devices as devices_table
 from pbx_app.schema import extensions as extensions_table
 from pbx_app.schema import head_numbers as head_numbers_table
-from pbx_app.services import customers, devices, extensions, head_numbers, locations, porting
+from pbx_app.services import (
+    customers,
+    devices,
+    extension_import,
+    extensions,
+    head_numbers,
+    locations,
+    porting,
+)
 from pbx_app.services.access import SYSTEM, Actor, Role
 from tests.app.conftest import new_customer
 
@@ -39,9 +47,8 @@ def extension_count(db: Database, cid: int) -> int:
 
 
 def import_range(db: Database, cid: int, loc: int, start: int, count: int) -> None:
-    rows = [{"number": str(n), "location_id": loc} for n in range(start, start + count)]
-    with db.transaction() as conn:
-        extensions.import_rows(conn, SYSTEM, cid, rows, utcnow())
+    rows = ({"number": str(n), "location_id": loc} for n in range(start, start + count))
+    extension_import.import_rows(db, SYSTEM, cid, rows, utcnow())
 
 
 def create_ext(db: Database, cid: int, loc: int, number: str, geo: str | None = None) -> int:
