@@ -30,6 +30,7 @@ from pbx_app.api import (
 )
 from pbx_app.api import errors as api_errors
 from pbx_app.api.deps import AppContext
+from pbx_app.api.models import Health
 from pbx_app.db import Database
 from pbx_app.mail import Mailer, SmtpMailer
 from pbx_app.outbox import OutboxSender, Retry
@@ -222,6 +223,7 @@ def create_app(
     )
     app.state.ctx = AppContext(settings=settings, db=db, outbox=sender)
     api_errors.install(app)
+    every_operation = api_errors.error_responses(api_errors.EVERY_OPERATION)
     for module in (
         auth,
         customers,
@@ -233,14 +235,22 @@ def create_app(
         porting,
         audit,
     ):
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(module.router, prefix=API_PREFIX, responses=every_operation)
     app.include_router(internal.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_root() -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    @app.get("/healthz", tags=["health"])
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        response_model=Health,
+        responses={
+            503: {"model": Health, "description": "degraded: the local database does not answer"},
+            **api_errors.error_responses({413: api_errors.EVERY_OPERATION[413]}),
+        },
+    )
     def healthz() -> JSONResponse:
         # 200 while the read engine (the local member) answers: a site cut off from the leader
         # still routes calls. "writable": whether a leader is reachable for writes right now.

@@ -7,12 +7,18 @@ from typing import Any
 from fastapi import APIRouter
 
 from pbx_app.api.deps import Ctx, CurrentActor, Id, Limit, Offset, now
+from pbx_app.api.errors import AUTHENTICATED, NOT_FOUND, error_responses
+from pbx_app.api.models import AuditEvent, Items
 from pbx_app.services import audit as service
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], responses=error_responses(AUTHENTICATED))
 
 
-@router.get("/customers/{customer_id}/audit-events")
+@router.get(
+    "/customers/{customer_id}/audit-events",
+    response_model=Items[AuditEvent],
+    responses=error_responses(NOT_FOUND),
+)
 def list_customer_events(
     customer_id: Id, actor: CurrentActor, ctx: Ctx, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
@@ -21,7 +27,7 @@ def list_customer_events(
     return {"items": [service.public(r) for r in rows]}
 
 
-@router.get("/audit-events")
+@router.get("/audit-events", response_model=Items[AuditEvent])
 def list_platform_events(
     actor: CurrentActor, ctx: Ctx, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from pbx_app.api.deps import (
     now,
     require_csrf_token,
 )
-from pbx_app.api.models import Body
+from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
+from pbx_app.api.models import ApiToken, Body, Items, LoginResult, Me, NewApiToken, UserEnvelope
 from pbx_app.repositories import users as users_repo
 from pbx_app.security import csrf_token, hashing
 from pbx_app.services import users as service
@@ -38,8 +39,15 @@ class LoginRequest(Body):
 
 
 class SetPasswordRequest(Body):
-    token: Annotated[str, Field(strict=True, min_length=10, max_length=200), SafeText]
-    password: PasswordText
+    token: Annotated[
+        str,
+        Field(strict=True, min_length=10, max_length=200, description="From the e-mailed link."),
+        SafeText,
+    ]
+    password: Annotated[
+        PasswordText,
+        Field(description="12-128 characters, at least 5 different (422 password_too_weak)."),
+    ]
 
 
 class TokenRequest(Body):
@@ -47,7 +55,32 @@ class TokenRequest(Body):
     expires_in_days: Annotated[int, Field(strict=True, ge=1, le=730)] = 365
 
 
-@router.post("/auth/login")
+@router.post(
+    "/auth/login",
+    response_model=LoginResult,
+    responses={
+        **error_responses(
+            JSON_BODY,
+            {
+                401: "invalid_credentials: the e-mail or the password is wrong",
+                429: "login_throttled: too many failed logins from this client or for this "
+                "account; retry after Retry-After seconds",
+            },
+        ),
+        200: {
+            "description": "Logged in: the portal session is in the pbx_session cookie, its "
+            "CSRF token in the body and in the pbx_csrf cookie",
+            "headers": {
+                "Set-Cookie": {
+                    "description": "pbx_session=<token>; HttpOnly; SameSite=Strict, and "
+                    "pbx_csrf=<csrf_token>; SameSite=Strict (Secure under https)",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+    },
+)
 async def login(
     body: LoginRequest, request: Request, ctx: Ctx, response: Response
 ) -> dict[str, Any]:
@@ -91,7 +124,14 @@ async def login(
     return {"user": service.public(attempt.user), "csrf_token": csrf}
 
 
-@router.post("/auth/logout", status_code=204, response_model=None)
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    response_model=None,
+    description="Ends the session of the pbx_session cookie, if one is sent (with its "
+    "X-CSRF-Token header).",
+    responses=error_responses({403: "csrf_failed: the X-CSRF-Token header is missing or wrong"}),
+)
 def logout(request: Request, ctx: Ctx, response: Response) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     if token and len(token) <= 200 and token.isascii():
@@ -102,7 +142,17 @@ def logout(request: Request, ctx: Ctx, response: Response) -> None:
         response.delete_cookie(name, secure=ctx.settings.https, samesite="strict")
 
 
-@router.post("/auth/set-password")
+@router.post(
+    "/auth/set-password",
+    response_model=UserEnvelope,
+    responses=error_responses(
+        JSON_BODY,
+        {
+            410: "password_link_invalid: the link is unknown, used already or expired",
+            422: "validation_failed, or password_too_weak",
+        },
+    ),
+)
 async def set_password(body: SetPasswordRequest, ctx: Ctx) -> dict[str, Any]:
     service.check_password_policy(body.password)
 
@@ -123,14 +173,19 @@ async def set_password(body: SetPasswordRequest, ctx: Ctx) -> dict[str, Any]:
     return {"user": service.public(await run_in_threadpool(store))}
 
 
-@router.get("/me")
+@router.get("/me", response_model=Me, responses=error_responses(AUTHENTICATED))
 def me(actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     with ctx.db.snapshot() as conn:
         user = users_repo.get(conn, actor.user_id) if actor.user_id else None
     return {"user": service.public(user) if user else None, "role": actor.role.value}
 
 
-@router.post("/tokens", status_code=201)
+@router.post(
+    "/tokens",
+    status_code=201,
+    response_model=NewApiToken,
+    responses=error_responses(AUTHENTICATED, JSON_BODY),
+)
 def create_token(body: TokenRequest, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
         token, token_id = service.create_api_token(
@@ -144,14 +199,19 @@ def create_token(body: TokenRequest, actor: CurrentActor, ctx: Ctx) -> dict[str,
     return {"id": token_id, "token": token, "name": body.name}
 
 
-@router.get("/tokens")
+@router.get("/tokens", response_model=Items[ApiToken], responses=error_responses(AUTHENTICATED))
 def list_tokens(actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     with ctx.db.snapshot() as conn:
         rows = users_repo.list_api_tokens(conn, actor.user_id or 0, now())
     return {"items": [{"id": r["id"], "name": r["name"]} for r in rows]}
 
 
-@router.delete("/tokens/{token_id}", status_code=204, response_model=None)
+@router.delete(
+    "/tokens/{token_id}",
+    status_code=204,
+    response_model=None,
+    responses=error_responses(AUTHENTICATED, NOT_FOUND),
+)
 def revoke_token(token_id: Id, actor: CurrentActor, ctx: Ctx) -> None:
     with ctx.db.transaction() as conn:
         service.revoke_api_token(conn, actor, token_id, now())

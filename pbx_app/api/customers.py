@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from pydantic import Field
 
-from pbx_app.api.deps import Ctx, CurrentActor, Id, Limit, LongName, Offset, SafeText, now
-from pbx_app.api.models import Body
+from pbx_app.api.deps import (
+    Ctx,
+    CurrentActor,
+    Id,
+    IsoDate,
+    Limit,
+    LongName,
+    Offset,
+    SafeText,
+    exactly,
+    now,
+)
+from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
+from pbx_app.api.models import Body, Customer, Items, LicenceChange, TariffName
 from pbx_app.services import customers as service
 
-router = APIRouter(tags=["customers"])
+router = APIRouter(tags=["customers"], responses=error_responses(AUTHENTICATED))
 
-TariffName = Literal["basic", "standard", "premium", "mobile", "all_ip"]
 Licences = Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
 
 
 class CustomerCreate(Body):
     name: LongName
     tariff: TariffName
-    contract_start: date
+    contract_start: IsoDate
     term_months: Annotated[int, Field(strict=True, ge=1, le=120)] = 24
     business_option: Annotated[bool, Field(strict=True)] = False
     # R2: require SRTP for every call of this customer's devices (Kamailio/rtpengine enforce it).
@@ -44,14 +54,27 @@ class CustomerUpdate(Body):
     tariff: TariffName | None = None
     business_option: Annotated[bool, Field(strict=True)] | None = None
     srtp_required: Annotated[bool, Field(strict=True)] | None = None
-    trial: Literal[False] | None = None
+    trial: Annotated[Literal[False], exactly(bool, "false")] | None = Field(
+        default=None, description="false converts a trial into a contract"
+    )
 
 
 class LicencesUpdate(Body):
     booked_licences: Licences
 
 
-@router.post("/customers", status_code=201)
+@router.post(
+    "/customers",
+    status_code=201,
+    response_model=Customer,
+    responses=error_responses(
+        JSON_BODY,
+        {
+            409: "extension_limit_reached: more licences than R14 allows; conflict: the "
+            "sip_domain belongs to another customer",
+        },
+    ),
+)
 def create_customer(body: CustomerCreate, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     t = now()
     with ctx.db.transaction() as conn:
@@ -59,7 +82,7 @@ def create_customer(body: CustomerCreate, actor: CurrentActor, ctx: Ctx) -> dict
     return service.public(row, t)
 
 
-@router.get("/customers")
+@router.get("/customers", response_model=Items[Customer])
 def list_customers(
     actor: CurrentActor, ctx: Ctx, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
@@ -69,14 +92,27 @@ def list_customers(
     return {"items": [service.public(r, t) for r in rows]}
 
 
-@router.get("/customers/{customer_id}")
+@router.get(
+    "/customers/{customer_id}", response_model=Customer, responses=error_responses(NOT_FOUND)
+)
 def get_customer(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     t = now()
     with ctx.db.snapshot() as conn:
         return service.public(service.get(conn, actor, customer_id, t), t)
 
 
-@router.patch("/customers/{customer_id}")
+@router.patch(
+    "/customers/{customer_id}",
+    response_model=Customer,
+    responses=error_responses(
+        JSON_BODY,
+        NOT_FOUND,
+        {
+            409: "device_limit_reached: extensions have more devices than the plan without "
+            "the Business Option allows (R4)",
+        },
+    ),
+)
 def update_customer(
     customer_id: Id, body: CustomerUpdate, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:
@@ -86,7 +122,18 @@ def update_customer(
     return service.public(row, t)
 
 
-@router.put("/customers/{customer_id}/licences")
+@router.put(
+    "/customers/{customer_id}/licences",
+    response_model=LicenceChange,
+    responses=error_responses(
+        JSON_BODY,
+        NOT_FOUND,
+        {
+            409: "extension_limit_reached: more licences than R14 allows; "
+            "licence_count_invalid: fewer than the extensions in use (R16)",
+        },
+    ),
+)
 def set_licences(
     customer_id: Id, body: LicencesUpdate, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
-from pydantic import AfterValidator, Field
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BeforeValidator, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from pbx_app import errors
 from pbx_app.db import Database, utcnow
@@ -41,20 +46,33 @@ def now() -> datetime:
     return utcnow()
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return None
+# Declared as security schemes, so the OpenAPI document tells clients how to authenticate.
+# auto_error=False: a missing credential is answered below, as not_authenticated (401, JSON).
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerToken",
+    description="An API token for integrations (POST /api/v1/tokens): "
+    "`Authorization: Bearer <token>`.",
+)
+SESSION = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name="sessionCookie",
+    description="The portal's session, set by POST /api/v1/auth/login.",
+)
 
 
-def current_actor(request: Request, ctx: Annotated[AppContext, Depends(context)]) -> Actor:
+def current_actor(
+    request: Request,
+    ctx: Annotated[AppContext, Depends(context)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    session: Annotated[str | None, Depends(SESSION)],
+) -> Actor:
     """Bearer tokens for integrations, the session cookie for the portal."""
-    token = _bearer(request)
+    token = bearer.credentials.strip() if bearer else ""
     kinds: tuple[str, ...] = ("api", "session")
-    if token is None:
-        token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        token = session or ""
         kinds = ("session",)
     if not token or len(token) > 200 or not token.isascii():
         raise errors.NotAuthenticated("log in, or send a valid bearer token")
@@ -86,14 +104,84 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
-# Secrets (passwords, tokens): no control characters. Names people see: printable only.
-SafeText = AfterValidator(require_no_control)
-Printable = AfterValidator(require_printable)
+class _TextRule:
+    """Validates with a rule of pbx_app.text and says so in the JSON Schema: a pattern cannot
+    name Unicode categories (unassigned code points depend on the Unicode version)."""
+
+    def __init__(self, check: Callable[[str], str], description: str) -> None:
+        self.check, self.description = check, description
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["description"] = self.description
+        return json_schema
+
+
+# Secrets (passwords, tokens), which nobody displays: no control characters.
+SafeText = _TextRule(
+    require_no_control,
+    "Text without control characters (Unicode Cc), surrogates, private-use or unassigned "
+    "code points.",
+)
+# Names people see: printable only.
+Printable = _TextRule(
+    require_printable,
+    "Printable text: no control, format (bidirectional overrides, zero-width characters), "
+    "line or paragraph separator, or unassigned characters; the plain space is fine.",
+)
 Name = Annotated[str, Field(strict=True, min_length=1, max_length=100), Printable]
 LongName = Annotated[str, Field(strict=True, min_length=1, max_length=200), Printable]
 OptionalName = Annotated[str, Field(strict=True, min_length=0, max_length=100), Printable]
 StrictId = Annotated[int, Field(strict=True, ge=1, le=2_147_483_647)]
 E164 = Annotated[str, Field(strict=True, pattern=r"^\+49[1-9][0-9]{4,12}$")]
-EmailText = Annotated[str, Field(strict=True, min_length=3, max_length=254), Printable]
+EmailText = Annotated[
+    str,
+    Field(
+        strict=True,
+        min_length=3,
+        max_length=254,
+        description="An e-mail address, local@domain with a dotted domain (checked by the "
+        "server), compared case-insensitively.",
+    ),
+    Printable,
+]
 PasswordText = Annotated[str, Field(strict=True, min_length=1, max_length=128), SafeText]
-ExtensionNumber = Annotated[str, Field(strict=True, pattern=r"^[1-9][0-9]{1,7}$")]
+ExtensionNumber = Annotated[
+    str,
+    Field(
+        strict=True,
+        pattern=r"^[1-9][0-9]{1,7}$",
+        description="2-8 digits, no leading 0; not 110 or 112 (emergency numbers: 422 "
+        "extension_number_reserved).",
+    ),
+]
+
+
+# Lax validation converts between JSON types (0 to false, true to 1, a number to a date as Unix
+# time); the published schema does not, so neither does the API.
+def exactly(json_type: type, what: str) -> BeforeValidator:
+    def check(value: Any) -> Any:
+        if type(value) is not json_type:
+            raise ValueError(f"expected {what}")
+        return value
+
+    return BeforeValidator(check)
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date_text(value: Any) -> Any:
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]

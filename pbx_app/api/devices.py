@@ -8,26 +8,36 @@ from fastapi import APIRouter, Path
 from pydantic import Field
 
 from pbx_app.api.deps import Ctx, CurrentActor, Id, SafeText, now
-from pbx_app.api.models import Body
+from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
+from pbx_app.api.models import Body, Device, DeviceCredentials, Items, ProvisioningConfig
 from pbx_app.services import devices as service
 
-router = APIRouter(tags=["devices"])
+router = APIRouter(tags=["devices"], responses=error_responses(AUTHENTICATED, NOT_FOUND))
 
 MacText = Annotated[str, Field(strict=True, pattern=r"^[0-9A-Fa-f]{2}([:.-]?[0-9A-Fa-f]{2}){5}$")]
 SipPassword = Annotated[str, Field(strict=True, min_length=12, max_length=64), SafeText]
+GeneratedIfAbsent = Annotated[SipPassword | None, Field(description="Generated when absent.")]
+SipUsername = Annotated[
+    str,
+    Field(
+        strict=True,
+        pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$",
+        description="Unique on the platform; not shaped like an address of record "
+        "(c<customer>x<extension>) and not 'carrier' (422 invalid_number_format). "
+        "Generated when absent.",
+    ),
+]
 
 
 class DeviceCreate(Body):
-    sip_username: (
-        Annotated[str, Field(strict=True, pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")] | None
-    ) = None
-    sip_password: SipPassword | None = None
+    sip_username: SipUsername | None = None
+    sip_password: GeneratedIfAbsent = None
     mac: MacText | None = None
     model: Annotated[str, Field(strict=True, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")] | None = None
 
 
 class PasswordReset(Body):
-    sip_password: SipPassword | None = None
+    sip_password: GeneratedIfAbsent = None
 
 
 def _with_secret(creds: service.DeviceCredentials) -> dict[str, Any]:
@@ -35,7 +45,19 @@ def _with_secret(creds: service.DeviceCredentials) -> dict[str, Any]:
     return {**service.public(creds.device), "sip_password": creds.sip_password}
 
 
-@router.post("/customers/{customer_id}/extensions/{extension_id}/devices", status_code=201)
+@router.post(
+    "/customers/{customer_id}/extensions/{extension_id}/devices",
+    status_code=201,
+    response_model=DeviceCredentials,
+    responses=error_responses(
+        JSON_BODY,
+        {
+            409: "device_limit_reached: 1 device per extension, 3 with the Business Option (R4); "
+            "sip_username_in_use; mac_in_use (R10)",
+            422: "validation_failed, or invalid_number_format (a reserved SIP username)",
+        },
+    ),
+)
 def create_device(
     customer_id: Id, extension_id: Id, body: DeviceCreate, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:
@@ -52,7 +74,9 @@ def create_device(
     return _with_secret(creds)
 
 
-@router.get("/customers/{customer_id}/extensions/{extension_id}/devices")
+@router.get(
+    "/customers/{customer_id}/extensions/{extension_id}/devices", response_model=Items[Device]
+)
 def list_devices(
     customer_id: Id, extension_id: Id, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:
@@ -61,7 +85,11 @@ def list_devices(
     return {"items": [service.public(r) for r in rows]}
 
 
-@router.post("/customers/{customer_id}/extensions/{extension_id}/devices/{device_id}/password")
+@router.post(
+    "/customers/{customer_id}/extensions/{extension_id}/devices/{device_id}/password",
+    response_model=DeviceCredentials,
+    responses=error_responses(JSON_BODY),
+)
 def reset_device_password(
     customer_id: Id,
     extension_id: Id,
@@ -89,7 +117,16 @@ def delete_device(
         service.delete(conn, actor, customer_id, extension_id, device_id, now())
 
 
-@router.post("/provisioning/{mac}")
+@router.post(
+    "/provisioning/{mac}",
+    response_model=ProvisioningConfig,
+    responses=error_responses(
+        {
+            404: "not_found: no device has this MAC",
+            409: "device_not_certified: hardware-only devices are configured by hand (R10)",
+        }
+    ),
+)
 def provision(
     mac: Annotated[str, Path(pattern=r"^[0-9A-Fa-f]{2}([:.-]?[0-9A-Fa-f]{2}){5}$")],
     actor: CurrentActor,

@@ -1,11 +1,13 @@
-"""The one place where violated rules become HTTP answers.
+"""The one place where violated rules become HTTP answers, and where the OpenAPI document
+learns which of them an operation can give.
 
-Body: {"error": {"code", "message", "rule"}}.
+Body: {"error": {"code", "message", "rule"}} (pbx_app.api.models.ErrorResponse).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pbx_app import errors
+from pbx_app.api.models import ErrorResponse
 
 log = logging.getLogger("pbx_app.api")
 
@@ -56,6 +59,55 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.InternalApiDisabled: 503,
     errors.DatabaseUnavailable: 503,
 }
+
+
+# --- the OpenAPI side: status -> what it means for the operation, naming the error codes ------
+ErrorStatuses = Mapping[int, str]
+
+# Under /api/v1 (app.include_router): any body may be too large, any input invalid, and every
+# operation reads or writes the database.
+EVERY_OPERATION: ErrorStatuses = {
+    413: "payload_too_large: the request body exceeds the server's limit",
+    422: "validation_failed (details lists the problems), or a value breaks a product rule "
+    "(code and rule say which)",
+    503: "database_unavailable: no database can serve the request right now; nothing was "
+    "written; retry after Retry-After seconds",
+}
+AUTHENTICATED: ErrorStatuses = {
+    401: "not_authenticated: no valid bearer token or session cookie",
+    403: "permission_denied (the role may not do this; a cookie-authenticated write without "
+    "the X-CSRF-Token header: csrf_failed), customer_scope_violation (another customer's "
+    "resource), trial_expired (the customer's trial has ended, R19)",
+}
+NOT_FOUND: ErrorStatuses = {
+    404: "not_found: a resource named in the path or the body does not exist for this customer",
+}
+JSON_BODY: ErrorStatuses = {
+    400: "bad_request: the JSON body is not valid UTF-8",
+}
+
+# Statuses whose answer says when to try again; 429 always does, 503 for database_unavailable.
+_RETRY_AFTER_REQUIRED = {429: True, 503: False}
+
+
+def error_responses(*groups: ErrorStatuses) -> dict[int | str, dict[str, Any]]:
+    """FastAPI ``responses=`` for routers and routes: each status with the error body, its
+    description and the headers it carries. A later group's description wins."""
+    merged = {status: text for group in groups for status, text in group.items()}
+    return {status: _error_response(status, merged[status]) for status in sorted(merged)}
+
+
+def _error_response(status: int, description: str) -> dict[str, Any]:
+    response: dict[str, Any] = {"model": ErrorResponse, "description": description}
+    if status in _RETRY_AFTER_REQUIRED:
+        response["headers"] = {
+            "Retry-After": {
+                "description": "seconds to wait before trying again",
+                "required": _RETRY_AFTER_REQUIRED[status],
+                "schema": {"type": "integer"},
+            }
+        }
+    return response
 
 
 def _printable(value: object, limit: int = 200) -> str:

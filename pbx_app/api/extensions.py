@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import tempfile
-from typing import IO, Any
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import Field
 
 from pbx_app.api.deps import (
     E164,
@@ -20,28 +21,53 @@ from pbx_app.api.deps import (
     StrictId,
     now,
 )
-from pbx_app.api.models import Body
+from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
+from pbx_app.api.models import Body, Extension, Items
 from pbx_app.services import extension_import as importer
 from pbx_app.services import extensions as service
 from pbx_app.services.extension_files import check_format
 
-router = APIRouter(tags=["extensions"])
+router = APIRouter(tags=["extensions"], responses=error_responses(AUTHENTICATED, NOT_FOUND))
+
+GeoNumber = Annotated[
+    E164,
+    Field(
+        description="A direct-dial number in one of the customer's head number blocks, in the "
+        "area of the extension's location (R13)."
+    ),
+]
+LIMITS = (
+    "extension_limit_reached: at most 249,000 per customer (R14); "
+    "extension_licences_exhausted: book licences first (R16)"
+)
+GEO_NUMBER_ERRORS = "number_area_mismatch or number_not_owned (geo_number, R13)"
 
 
 class ExtensionCreate(Body):
     location_id: StrictId
     number: ExtensionNumber
     display_name: OptionalName = ""
-    geo_number: E164 | None = None
+    geo_number: GeoNumber | None = None
 
 
 class ExtensionUpdate(Body):
     location_id: StrictId | None = None
     display_name: OptionalName | None = None
-    geo_number: E164 | None = None
+    geo_number: GeoNumber | None = Field(default=None, description="null removes the number")
 
 
-@router.post("/customers/{customer_id}/extensions", status_code=201)
+@router.post(
+    "/customers/{customer_id}/extensions",
+    status_code=201,
+    response_model=Extension,
+    responses=error_responses(
+        JSON_BODY,
+        {
+            409: f"extension_number_in_use; number_in_use (geo_number); {LIMITS}",
+            422: f"validation_failed, extension_number_reserved, {GEO_NUMBER_ERRORS}",
+        },
+    ),
+)
 def create_extension(
     customer_id: Id, body: ExtensionCreate, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:
@@ -52,7 +78,7 @@ def create_extension(
     return service.public(row)
 
 
-@router.get("/customers/{customer_id}/extensions")
+@router.get("/customers/{customer_id}/extensions", response_model=Items[Extension])
 def list_extensions(
     customer_id: Id, actor: CurrentActor, ctx: Ctx, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
@@ -61,7 +87,7 @@ def list_extensions(
     return {"items": [service.public(r) for r in rows]}
 
 
-@router.get("/customers/{customer_id}/extensions/{extension_id}")
+@router.get("/customers/{customer_id}/extensions/{extension_id}", response_model=Extension)
 def get_extension(
     customer_id: Id, extension_id: Id, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:
@@ -69,7 +95,17 @@ def get_extension(
         return service.public(service.get(conn, actor, customer_id, extension_id, now()))
 
 
-@router.patch("/customers/{customer_id}/extensions/{extension_id}")
+@router.patch(
+    "/customers/{customer_id}/extensions/{extension_id}",
+    response_model=Extension,
+    responses=error_responses(
+        JSON_BODY,
+        {
+            409: "number_in_use: geo_number belongs to another extension",
+            422: f"validation_failed, {GEO_NUMBER_ERRORS}",
+        },
+    ),
+)
 def update_extension(
     customer_id: Id, extension_id: Id, body: ExtensionUpdate, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:
@@ -96,6 +132,13 @@ def delete_extension(customer_id: Id, extension_id: Id, actor: CurrentActor, ctx
 @router.post(
     "/customers/{customer_id}/extensions/import",
     status_code=201,
+    responses=error_responses(
+        {
+            409: f"{LIMITS}; conflict: another writer took a number meanwhile",
+            422: "import_invalid: the file or some rows are invalid (rows lists them); "
+            "nothing was imported",
+        }
+    ),
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -10,20 +10,25 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
+from fastapi.security import APIKeyHeader
 
 from pbx_app import errors
 from pbx_app.api.deps import Ctx, now
+from pbx_app.api.errors import EVERY_OPERATION, error_responses
 from pbx_app.services import routing
 
 TOKEN_HEADER = "X-PBX-Internal-Token"  # noqa: S105 - a header name
 MAX_TEXT = 256
+INTERNAL_TOKEN = APIKeyHeader(
+    name=TOKEN_HEADER,
+    auto_error=False,  # answered below: 401 internal_token_invalid or 503 internal_api_disabled
+    scheme_name="internalToken",
+    description="The platform's shared secret (PBX_INTERNAL_TOKEN), for Kamailio only.",
+)
 
 
-def require_internal_token(
-    ctx: Ctx,
-    token: Annotated[str | None, Header(alias=TOKEN_HEADER, include_in_schema=False)] = None,
-) -> None:
+def require_internal_token(ctx: Ctx, token: Annotated[str | None, Depends(INTERNAL_TOKEN)]) -> None:
     expected = ctx.settings.internal_token
     if not expected:
         raise errors.InternalApiDisabled(
@@ -35,7 +40,17 @@ def require_internal_token(
 
 
 router = APIRouter(
-    prefix="/internal/v1", tags=["internal"], dependencies=[Depends(require_internal_token)]
+    prefix="/internal/v1",
+    tags=["internal"],
+    dependencies=[Depends(require_internal_token)],
+    responses=error_responses(
+        EVERY_OPERATION,
+        {
+            401: "internal_token_invalid: X-PBX-Internal-Token is missing or wrong",
+            503: "internal_api_disabled: PBX_INTERNAL_TOKEN is unset; or database_unavailable: "
+            "the local database member does not answer (Retry-After)",
+        },
+    ),
 )
 
 

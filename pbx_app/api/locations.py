@@ -8,10 +8,11 @@ from fastapi import APIRouter
 from pydantic import Field
 
 from pbx_app.api.deps import Ctx, CurrentActor, Id, LongName, Name, now
-from pbx_app.api.models import Body
+from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
+from pbx_app.api.models import Body, Items, Location
 from pbx_app.services import locations as service
 
-router = APIRouter(tags=["locations"])
+router = APIRouter(tags=["locations"], responses=error_responses(AUTHENTICATED, NOT_FOUND))
 
 
 class LocationCreate(Body):
@@ -19,10 +20,29 @@ class LocationCreate(Body):
     street: LongName
     postal_code: Annotated[str, Field(strict=True, pattern=r"^[0-9]{5}$")]
     city: Name
-    area_code: Annotated[str, Field(strict=True, pattern=r"^0[0-9]{2,5}$")]
+    area_code: Annotated[
+        str,
+        Field(
+            strict=True,
+            pattern=r"^0[2-9][0-9]{1,4}$",
+            description="A German geographic area code; not 032, 0700, 0800 or 0900 (422 "
+            "invalid_area_code, R13).",
+        ),
+    ]
 
 
-@router.post("/customers/{customer_id}/locations", status_code=201)
+@router.post(
+    "/customers/{customer_id}/locations",
+    status_code=201,
+    response_model=Location,
+    responses=error_responses(
+        JSON_BODY,
+        {
+            409: "location_name_in_use: the customer has a location of this name",
+            422: "validation_failed, or invalid_area_code (R13)",
+        },
+    ),
+)
 def create_location(
     customer_id: Id, body: LocationCreate, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:
@@ -33,21 +53,26 @@ def create_location(
     return service.public(row)
 
 
-@router.get("/customers/{customer_id}/locations")
+@router.get("/customers/{customer_id}/locations", response_model=Items[Location])
 def list_locations(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     with ctx.db.snapshot() as conn:
         rows = service.list_(conn, actor, customer_id, now())
     return {"items": [service.public(r) for r in rows]}
 
 
-@router.get("/customers/{customer_id}/locations/{location_id}")
+@router.get("/customers/{customer_id}/locations/{location_id}", response_model=Location)
 def get_location(customer_id: Id, location_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     with ctx.db.snapshot() as conn:
         return service.public(service.get(conn, actor, customer_id, location_id, now()))
 
 
 @router.delete(
-    "/customers/{customer_id}/locations/{location_id}", status_code=204, response_model=None
+    "/customers/{customer_id}/locations/{location_id}",
+    status_code=204,
+    response_model=None,
+    responses=error_responses(
+        {409: "location_in_use: extensions, head numbers or porting requests use it (R13)"}
+    ),
 )
 def delete_location(customer_id: Id, location_id: Id, actor: CurrentActor, ctx: Ctx) -> None:
     with ctx.db.transaction() as conn:

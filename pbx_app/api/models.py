@@ -1,9 +1,224 @@
-"""Base for request bodies: unknown fields are refused."""
+"""Request body base and the response shapes the OpenAPI document publishes.
+
+Response models mirror the services' ``public()`` functions: a handler's dict passes through
+its route's ``response_model``, so a key added there must be added here too.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from datetime import date, datetime
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+TariffName = Literal["basic", "standard", "premium", "mobile", "all_ip"]
+RoleName = Literal["operator", "customer_admin", "user"]
+PortingState = Literal["draft", "submitted", "confirmed", "completed", "rejected", "cancelled"]
 
 
 class Body(BaseModel):
+    """Base for request bodies: unknown fields are refused."""
+
     model_config = ConfigDict(extra="forbid")
+
+
+# --- errors -------------------------------------------------------------------------------------
+class ValidationProblem(BaseModel):
+    location: list[str] = Field(description='where, e.g. ["body", "email"]')
+    message: str
+    type: str
+
+
+class ImportProblem(BaseModel):
+    row: int = Field(description="1-based row number in the file")
+    code: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    # Further members may follow for some codes; clients must ignore the ones they do not know.
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(description="stable, machine-readable, e.g. not_found, email_in_use")
+    message: str = Field(description="for people; wording may change")
+    # Absent (never null) where no product rule applies: SkipJsonSchema keeps null out.
+    rule: str | SkipJsonSchema[None] = Field(
+        default=None, description="the product rule enforced, e.g. R14"
+    )
+    details: list[ValidationProblem] | SkipJsonSchema[None] = Field(
+        default=None, description="validation_failed: at most 20 problems"
+    )
+    rows: list[ImportProblem] | SkipJsonSchema[None] = Field(
+        default=None, description="import_invalid: the invalid rows, at most 100"
+    )
+
+
+class ErrorResponse(BaseModel):
+    """Every error status answers this body."""
+
+    error: ErrorDetail
+
+
+# --- resources ----------------------------------------------------------------------------------
+Item = TypeVar("Item")
+
+
+class Items(BaseModel, Generic[Item]):
+    items: list[Item]
+
+
+class Customer(BaseModel):
+    id: int
+    name: str
+    tariff: TariffName
+    business_option: bool
+    srtp_required: bool
+    sip_domain: str | None
+    contract_start: date
+    term_months: int
+    trial: bool
+    trial_ends_at: datetime | None = Field(description="UTC")
+    trial_expired: bool
+    booked_licences: int
+    booked_extensions: int = Field(description="the base package's 5 plus the booked licences")
+    extension_count: int
+    head_number_count: int
+    activation_high_water_mark: int
+    monthly_price_eur: str = Field(description="euros, a decimal number as text")
+
+
+class LicenceChange(BaseModel):
+    booked_extensions_before: int
+    booked_extensions_after: int
+    activation_fees: int = Field(description="how many activation fees this change charged")
+    activation_fee_eur: str = Field(description="euros, a decimal number as text")
+    high_water_mark: int
+
+
+class Location(BaseModel):
+    id: int
+    name: str
+    street: str
+    postal_code: str
+    city: str
+    area_code: str
+
+
+class HeadNumber(BaseModel):
+    id: int
+    location_id: int
+    number: str
+    area_code: str
+    block_size: Literal[1, 10, 100, 1000, 10000]
+
+
+class Extension(BaseModel):
+    id: int
+    location_id: int
+    number: str
+    display_name: str
+    geo_number: str | None
+    device_count: int
+
+
+class Device(BaseModel):
+    id: int
+    extension_id: int
+    sip_username: str
+    realm: str
+    sip_domain: str = Field(description="the SIP realm the device registers in")
+    mac: str | None = Field(description="12 lowercase hex digits")
+    model: str | None
+    certified: bool = Field(description="zero-touch provisioning by MAC (R10)")
+
+
+class DeviceCredentials(Device):
+    sip_password: str = Field(description="shown once: only a hash is stored")
+
+
+class ProvisioningConfig(BaseModel):
+    mac: str
+    model: str
+    extension: str
+    display_name: str
+    sip_username: str
+    sip_password: str = Field(description="fresh: each provisioning run rotates it")
+    sip_domain: str
+    registrar: str
+    transport: Literal["tls"]
+    port: int
+    srtp: bool
+
+
+class User(BaseModel):
+    id: int
+    customer_id: int | None = Field(description="null for operators")
+    email: str
+    display_name: str
+    role: RoleName
+    password_set: bool
+
+
+class UserEnvelope(BaseModel):
+    user: User
+
+
+class AuditEvent(BaseModel):
+    id: int
+    kind: Literal["login", "login_failed", "login_throttled"]
+    user_id: int | None = Field(description="None when the e-mail matched no user")
+    email: str = Field(description="As typed at login (normalised); empty if not an address")
+    source: str = Field(description="The client's address (IPv6: its /64)")
+    at: str = Field(description="UTC, ISO 8601")
+
+
+class LoginResult(BaseModel):
+    user: User
+    csrf_token: str = Field(
+        description="Send as the X-CSRF-Token header with every write that the session "
+        "cookie authenticates (also readable from the pbx_csrf cookie)."
+    )
+
+
+class Me(BaseModel):
+    user: User | None
+    role: RoleName
+
+
+class ApiToken(BaseModel):
+    id: int
+    name: str
+
+
+class NewApiToken(ApiToken):
+    token: str = Field(description="shown once; send it as Authorization: Bearer <token>")
+
+
+class PortingEvent(BaseModel):
+    from_state: PortingState | None
+    to_state: PortingState
+    actor_user_id: int | None
+    note: str
+    at: datetime = Field(description="UTC")
+
+
+class PortingRequestSummary(BaseModel):
+    id: int
+    location_id: int
+    numbers: list[str]
+    donor_carrier: str
+    requested_date: date
+    state: PortingState
+
+
+class PortingRequest(PortingRequestSummary):
+    events: list[PortingEvent] = Field(description="the audit trail, oldest first")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "unreachable"]
+    writable: bool = Field(description="whether a leader is reachable for writes right now")
+    node: str
+    site: str

@@ -2,32 +2,67 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import Field
 
-from pbx_app.api.deps import E164, Ctx, CurrentActor, Id, Name, OptionalName, StrictId, now
-from pbx_app.api.models import Body
+from pbx_app.api.deps import (
+    E164,
+    Ctx,
+    CurrentActor,
+    Id,
+    IsoDate,
+    Name,
+    OptionalName,
+    StrictId,
+    now,
+)
+from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
+from pbx_app.api.models import (
+    Body,
+    Items,
+    PortingRequest,
+    PortingRequestSummary,
+    PortingState,
+)
 from pbx_app.services import porting as service
 
-router = APIRouter(tags=["porting"])
+router = APIRouter(tags=["porting"], responses=error_responses(AUTHENTICATED, NOT_FOUND))
 
 
 class PortingCreate(Body):
     location_id: StrictId
-    numbers: Annotated[list[E164], Field(min_length=1, max_length=1000)]
+    numbers: Annotated[
+        list[E164],
+        Field(
+            min_length=1,
+            max_length=1000,
+            description="Each once (409 conflict), each in the area of the location (422 "
+            "number_area_mismatch, R13).",
+        ),
+    ]
     donor_carrier: Name
-    requested_date: date
+    requested_date: IsoDate
 
 
 class PortingTransition(Body):
-    to_state: Literal["submitted", "confirmed", "completed", "rejected", "cancelled", "draft"]
+    to_state: PortingState
     note: OptionalName = ""
 
 
-@router.post("/customers/{customer_id}/porting-requests", status_code=201)
+@router.post(
+    "/customers/{customer_id}/porting-requests",
+    status_code=201,
+    response_model=PortingRequestSummary,
+    responses=error_responses(
+        JSON_BODY,
+        {
+            409: "conflict: a number appears twice",
+            422: "validation_failed, or number_area_mismatch (R13)",
+        },
+    ),
+)
 def create_porting_request(
     customer_id: Id, body: PortingCreate, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:
@@ -38,14 +73,16 @@ def create_porting_request(
     return service.public(row)
 
 
-@router.get("/customers/{customer_id}/porting-requests")
+@router.get(
+    "/customers/{customer_id}/porting-requests", response_model=Items[PortingRequestSummary]
+)
 def list_porting_requests(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     with ctx.db.snapshot() as conn:
         rows = service.list_(conn, actor, customer_id, now())
     return {"items": [service.public(r) for r in rows]}
 
 
-@router.get("/customers/{customer_id}/porting-requests/{request_id}")
+@router.get("/customers/{customer_id}/porting-requests/{request_id}", response_model=PortingRequest)
 def get_porting_request(
     customer_id: Id, request_id: Id, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:
@@ -54,7 +91,17 @@ def get_porting_request(
     return service.public(row, events)
 
 
-@router.post("/customers/{customer_id}/porting-requests/{request_id}/transitions")
+@router.post(
+    "/customers/{customer_id}/porting-requests/{request_id}/transitions",
+    response_model=PortingRequest,
+    responses=error_responses(
+        JSON_BODY,
+        {
+            409: "porting_transition_invalid: the state machine has no such step (R12); who "
+            "may take a step that exists: 403 permission_denied",
+        },
+    ),
+)
 def transition_porting_request(
     customer_id: Id, request_id: Id, body: PortingTransition, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:

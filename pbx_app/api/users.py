@@ -8,11 +8,12 @@ from typing import Any, Literal
 from fastapi import APIRouter
 
 from pbx_app.api.deps import Ctx, CurrentActor, EmailText, Id, OptionalName, now
-from pbx_app.api.models import Body
+from pbx_app.api.errors import AUTHENTICATED, EVERY_OPERATION, JSON_BODY, NOT_FOUND, error_responses
+from pbx_app.api.models import Body, Items, User
 from pbx_app.services import users as service
 from pbx_app.services.access import Role
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], responses=error_responses(AUTHENTICATED, NOT_FOUND))
 
 
 class UserCreate(Body):
@@ -29,7 +30,20 @@ def links(ctx: Ctx) -> service.Links:
     )
 
 
-@router.post("/customers/{customer_id}/users", status_code=201)
+@router.post(
+    "/customers/{customer_id}/users",
+    status_code=201,
+    response_model=User,
+    responses=error_responses(
+        JSON_BODY,
+        {
+            409: "email_in_use: the e-mail is another account's login (R6)",
+            422: "validation_failed, or invalid_email",
+            503: f"{EVERY_OPERATION[503]}; or mail_delivery_failed: the e-mail with the "
+            "password link could not be sent, nothing was saved",
+        },
+    ),
+)
 def create_user(customer_id: Id, body: UserCreate, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
         row = service.create(
@@ -46,14 +60,19 @@ def create_user(customer_id: Id, body: UserCreate, actor: CurrentActor, ctx: Ctx
     return service.public(row)
 
 
-@router.get("/customers/{customer_id}/users")
+@router.get("/customers/{customer_id}/users", response_model=Items[User])
 def list_users(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     with ctx.db.snapshot() as conn:
         rows = service.list_(conn, actor, customer_id, now())
     return {"items": [service.public(r) for r in rows]}
 
 
-@router.delete("/customers/{customer_id}/users/{user_id}", status_code=204, response_model=None)
+@router.delete(
+    "/customers/{customer_id}/users/{user_id}",
+    status_code=204,
+    response_model=None,
+    responses=error_responses({409: "conflict: you cannot delete yourself"}),
+)
 def delete_user(customer_id: Id, user_id: Id, actor: CurrentActor, ctx: Ctx) -> None:
     with ctx.db.transaction() as conn:
         service.delete(conn, actor, customer_id, user_id, now())
