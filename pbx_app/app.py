@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,7 +29,7 @@ from pbx_app.api import (
     users,
 )
 from pbx_app.api import errors as api_errors
-from pbx_app.api.deps import AppContext
+from pbx_app.api.deps import AppContext, no_unknown_query_parameters
 from pbx_app.api.models import Health
 from pbx_app.db import Database
 from pbx_app.mail import Mailer, SmtpMailer
@@ -235,8 +235,13 @@ def create_app(
         porting,
         audit,
     ):
-        app.include_router(module.router, prefix=API_PREFIX, responses=every_operation)
-    app.include_router(internal.router)
+        app.include_router(
+            module.router,
+            prefix=API_PREFIX,
+            responses=every_operation,
+            dependencies=[Depends(no_unknown_query_parameters)],
+        )
+    app.include_router(internal.router, dependencies=[Depends(no_unknown_query_parameters)])
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_root() -> JSONResponse:

@@ -9,6 +9,9 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
+from fastapi.dependencies.utils import get_flat_dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
@@ -93,6 +96,30 @@ def require_csrf_token(request: Request, secret_key: str, session_token: str) ->
         raise errors.CsrfFailed(
             f"a write with the session cookie needs the {CSRF_HEADER} header from the login"
         )
+
+
+def no_unknown_query_parameters(request: Request) -> None:
+    """A misspelt parameter (``?limt=5``) is a mistake to report, not one to ignore silently."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    unknown = sorted(set(request.query_params) - _query_parameters(route))
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name),
+                    "msg": "unknown query parameter",
+                    "type": "extra_forbidden",
+                }
+                for name in unknown[:20]
+            ]
+        )
+
+
+def _query_parameters(route: APIRoute) -> frozenset[str]:
+    # A walk over a handful of dependencies; routes are unhashable, so not cached.
+    return frozenset(p.alias for p in get_flat_dependant(route.dependant).query_params)
 
 
 Ctx = Annotated[AppContext, Depends(context)]

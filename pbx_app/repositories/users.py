@@ -77,6 +77,7 @@ def revoke_token(conn: Connection, user_id: int, token_id: int, now: datetime) -
         .where(
             auth_tokens.c.id == token_id,
             auth_tokens.c.user_id == user_id,
+            auth_tokens.c.kind == "api",  # DELETE /tokens/{id}: API tokens, not sessions
             auth_tokens.c.used_at.is_(None),
         )
         .values(used_at=now)

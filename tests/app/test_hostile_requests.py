@@ -109,3 +109,11 @@ def test_display_names_that_display_as_something_else_are_refused(api: Api, tric
         json={"location_id": api.loc_a, "number": "302", "display_name": "Zoë Müller-Łukasz"},
     )
     assert ok.status_code == 201, ok.text
+
+
+def test_a_misspelt_query_parameter_is_reported_not_ignored(api: Api) -> None:
+    r = api.admin_a.get(f"/api/v1/customers/{api.a}/head-numbers?limt=5")
+    assert r.status_code == 422, r.text
+    assert error_code(r) == "validation_failed"
+    assert "limt" in r.json()["error"]["message"]
+    assert api.admin_a.get(f"/api/v1/customers/{api.a}/head-numbers?limit=5").status_code == 200
