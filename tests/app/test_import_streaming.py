@@ -153,7 +153,13 @@ def asgi_post(app: FastAPI, path: str, headers: dict[str, str], chunks: Iterator
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }
-    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    # A loop of its own, not asyncio.run(): that leaves the main thread without a current event
+    # loop, which later tests (Pulumi's mocks) still ask for.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(app(scope, receive, send))  # type: ignore[arg-type]
+    finally:
+        loop.close()
     return Answer(status, bytes(body), received)
 
 
