@@ -49,8 +49,8 @@ class ActivationResult:
 def activation_fee_high_water_mark(high_water_mark: int, booked_after: int) -> ActivationResult:
     """R17: an activation fee is due once per extension above the highest count ever booked.
 
-    Example from the seed: 10 booked (mark 10), 5 cancelled (5), 3 added (8: no fee),
-    3 added (11): 1 fee, new mark 11.
+    Worked example (R17 in docs/architecture.md): 10 booked (mark 10), 5 cancelled (5),
+    3 added (8: no fee), 3 added (11): 1 fee, new mark 11.
     """
     if booked_after < 0 or high_water_mark < 0:
         raise ValueError("booked extensions cannot be negative")

@@ -60,7 +60,7 @@ def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
         "tls_port": platform.ports.sip_tls,
         "wss_port": platform.ports.sip_wss,
         "rpc_port": platform.ports.rpc,
-        # DMQ peers by IP, never by name: names create duplicate peers (DESIGN.md pitfalls).
+        # DMQ peers by IP, never by name: names create duplicate peers (docs/architecture.md).
         "dmq_peers": [str(p.reach) for p in proxies if p != inst],
         "rtpengines": {
             "local": [f"udp:{r.reach}:{ng}" for r in relays if r.site == inst.site],

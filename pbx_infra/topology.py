@@ -20,7 +20,7 @@ MAX_EXTENSIONS_PER_CUSTOMER = 249_000
 MAX_HEAD_NUMBERS_PER_CUSTOMER = 1_000
 KBIT_PER_VOICE_CHANNEL = 100
 
-# DSCP as numeric TOS bytes: symbolic names have been buggy in Kamailio/rtpengine (DESIGN.md).
+# DSCP as numeric TOS bytes: symbolic names have been buggy in Kamailio/rtpengine (R11).
 TOS_CS3 = 96
 TOS_EF = 184
 
