@@ -11,6 +11,7 @@ from pbx_app.addressing import AOR_SHAPE, CARRIER_CALLER, SIP_USERNAME_PATTERN, 
 from pbx_app.api.deps import Ctx, CurrentActor, Id, SafeText, now
 from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
 from pbx_app.api.models import Body, Device, DeviceCredentials, Items, ProvisioningConfig
+from pbx_app.limits import devices_phrase, max_devices_per_extension
 from pbx_app.services import devices as service
 
 router = APIRouter(tags=["devices"], responses=error_responses(AUTHENTICATED, NOT_FOUND))
@@ -54,7 +55,8 @@ def _with_secret(creds: service.DeviceCredentials) -> dict[str, Any]:
     responses=error_responses(
         JSON_BODY,
         {
-            409: "device_limit_reached: 1 device per extension, 3 with the Business Option (R4); "
+            409: f"device_limit_reached: {devices_phrase(max_devices_per_extension(False))} per "
+            f"extension, {max_devices_per_extension(True)} with the Business Option (R4); "
             "sip_username_in_use; mac_in_use (R10)",
             422: "validation_failed, or invalid_number_format (a reserved SIP username)",
         },
