@@ -6,6 +6,8 @@ Each carries a stable machine-readable ``code`` and the requirement (``rule``) i
 
 from __future__ import annotations
 
+from pbx_app.addressing import EMERGENCY_NUMBERS
+
 
 class DomainError(Exception):
     code = "domain_error"
@@ -145,7 +147,7 @@ class NumberNotOwned(DomainError):
 
 class ExtensionNumberReserved(DomainError):
     code = "extension_number_reserved"
-    rule = "emergency numbers 110/112"
+    rule = f"emergency numbers {'/'.join(sorted(EMERGENCY_NUMBERS))}"
 
 
 class InvalidAreaCode(DomainError):

@@ -21,3 +21,8 @@ BASE_PACKAGE_NOTICE_MONTHS = 3
 
 def max_devices_per_extension(business_option: bool) -> int:
     return DEVICES_PER_EXTENSION_BUSINESS if business_option else DEVICES_PER_EXTENSION
+
+
+def devices_phrase(count: int) -> str:
+    """'1 device', '3 devices': for the messages that state the limit."""
+    return f"{count} device{'' if count == 1 else 's'}"

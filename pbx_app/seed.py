@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from pbx_app.addressing import EMERGENCY_NUMBERS, aor
 from pbx_app.db import Database, utcnow
 from pbx_app.limits import BASE_PACKAGE_EXTENSIONS
 from pbx_app.repositories import customers as customers_repo
@@ -37,11 +38,9 @@ from pbx_app.services import (
     extensions,
     head_numbers,
     locations,
-    routing,
     users,
 )
 from pbx_app.services.access import SYSTEM, Role
-from pbx_app.services.numbering import EMERGENCY_NUMBERS
 from pbx_app.settings import Settings
 
 DEMO_CUSTOMER = "Demo GmbH"
@@ -184,7 +183,7 @@ def _ensure_devices(
             "sip_username": username,
             "sip_password": password,
             "sip_domain": realm,
-            "aor": routing.aor(cid, str(number)),
+            "aor": aor(cid, str(number)),
         }
         if geo.get(str(number)):
             entry["did"] = str(geo[str(number)])

@@ -27,6 +27,9 @@ class Settings:
     smtp_port: int = 25
     mail_from: str = "pbx@localhost"
     sip_domain: str = "sip.pbx.test"
+    # The SIP/TLS port phones are provisioned with: the topology's ports.sip_tls
+    # (pbx_infra.topology.Ports), passed as PBX_SIP_TLS_PORT; the default is its default.
+    sip_tls_port: int = 5061
     secret_key: str = "insecure-development-key"  # noqa: S105 - set PBX_SECRET_KEY in the lab
     site: str = "local"
     node_name: str = "pbx-app"
@@ -76,6 +79,7 @@ class Settings:
             smtp_port=int(e.get("PBX_SMTP_PORT", str(cls.smtp_port))),
             mail_from=e.get("PBX_MAIL_FROM", cls.mail_from),
             sip_domain=e.get("PBX_SIP_DOMAIN", cls.sip_domain),
+            sip_tls_port=int(e.get("PBX_SIP_TLS_PORT", str(cls.sip_tls_port))),
             secret_key=e.get("PBX_SECRET_KEY", cls.secret_key),
             site=e.get("PBX_SITE", cls.site),
             node_name=e.get("PBX_NODE_NAME", cls.node_name),

@@ -13,7 +13,9 @@ from typing import Any
 
 import jinja2
 
-from .topology import TOS_EF, Instance, Platform, ServiceKind
+from pbx_app.addressing import CARRIER_CALLER
+
+from .topology import TOS_CS3, TOS_EF, Instance, Platform, ServiceKind
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -80,6 +82,10 @@ def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
         "carrier_peers": sorted(
             {carrier_socket(platform, s.name).split(":")[1] for s in platform.sites}
         ),
+        # The caller name of the carrier's calls in route queries: the app's (pbx_app.addressing).
+        "carrier_caller": CARRIER_CALLER,
+        # DSCP CS3 on every SIP packet (R11), numeric.
+        "sip_tos": TOS_CS3,
     }
 
 

@@ -264,6 +264,7 @@ class PbxApp(ServiceGroup):
                 f"PBX_SMTP_PORT={smtp_port or platform.ports.smtp}",
                 f"PBX_MAIL_FROM=noreply@{platform.sip_domain}",
                 f"PBX_SIP_DOMAIN={platform.sip_domain}",
+                f"PBX_SIP_TLS_PORT={platform.ports.sip_tls}",
                 f"PBX_SITE={inst.site}",
                 f"PBX_NODE_NAME={inst.name}",
             ],

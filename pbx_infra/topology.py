@@ -14,10 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-# Product limits (R14, R15) and the bandwidth planning rule (R9). The app enforces the limits;
-# they live here too so every layer (app settings, docs, inventory) reads them from one place.
-MAX_EXTENSIONS_PER_CUSTOMER = 249_000
-MAX_HEAD_NUMBERS_PER_CUSTOMER = 1_000
+# The bandwidth planning rule (R9); the voice_qos role's default (voice_qos_kbit_per_channel)
+# is a copy that tests/iac/test_topology.py keeps equal. The product limits (R4, R14-R16, R19)
+# live in pbx_app.limits only.
 KBIT_PER_VOICE_CHANNEL = 100
 
 # DSCP as numeric TOS bytes: symbolic names have been buggy in Kamailio/rtpengine (R11).

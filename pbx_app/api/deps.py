@@ -18,6 +18,13 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
 from pbx_app import errors
+from pbx_app.addressing import (
+    EMERGENCY_NUMBERS,
+    EXTENSION_NUMBER_PATTERN,
+    GERMAN_E164_PATTERN,
+    alternatives,
+    anchored,
+)
 from pbx_app.db import Database, utcnow
 from pbx_app.outbox import OutboxSender
 from pbx_app.security import csrf_token_valid
@@ -167,7 +174,7 @@ Name = Annotated[str, Field(strict=True, min_length=1, max_length=100), Printabl
 LongName = Annotated[str, Field(strict=True, min_length=1, max_length=200), Printable]
 OptionalName = Annotated[str, Field(strict=True, min_length=0, max_length=100), Printable]
 StrictId = Annotated[int, Field(strict=True, ge=1, le=2_147_483_647)]
-E164 = Annotated[str, Field(strict=True, pattern=r"^\+49[1-9][0-9]{4,12}$")]
+E164 = Annotated[str, Field(strict=True, pattern=anchored(GERMAN_E164_PATTERN))]
 EmailText = Annotated[
     str,
     Field(
@@ -184,9 +191,9 @@ ExtensionNumber = Annotated[
     str,
     Field(
         strict=True,
-        pattern=r"^[1-9][0-9]{1,7}$",
-        description="2-8 digits, no leading 0; not 110 or 112 (emergency numbers: 422 "
-        "extension_number_reserved).",
+        pattern=anchored(EXTENSION_NUMBER_PATTERN),
+        description=f"2-8 digits, no leading 0; not {alternatives(EMERGENCY_NUMBERS)} (emergency "
+        "numbers: 422 extension_number_reserved).",
     ),
 ]
 

@@ -7,23 +7,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import Field
 
+from pbx_app.addressing import AOR_SHAPE, CARRIER_CALLER, SIP_USERNAME_PATTERN, anchored
 from pbx_app.api.deps import Ctx, CurrentActor, Id, SafeText, now
 from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
 from pbx_app.api.models import Body, Device, DeviceCredentials, Items, ProvisioningConfig
+from pbx_app.limits import devices_phrase, max_devices_per_extension
 from pbx_app.services import devices as service
 
 router = APIRouter(tags=["devices"], responses=error_responses(AUTHENTICATED, NOT_FOUND))
 
-MacText = Annotated[str, Field(strict=True, pattern=r"^[0-9A-Fa-f]{2}([:.-]?[0-9A-Fa-f]{2}){5}$")]
+MAC_TEXT = r"^[0-9A-Fa-f]{2}([:.-]?[0-9A-Fa-f]{2}){5}$"
+MacText = Annotated[str, Field(strict=True, pattern=MAC_TEXT)]
 SipPassword = Annotated[str, Field(strict=True, min_length=12, max_length=64), SafeText]
 GeneratedIfAbsent = Annotated[SipPassword | None, Field(description="Generated when absent.")]
 SipUsername = Annotated[
     str,
     Field(
         strict=True,
-        pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$",
+        pattern=anchored(SIP_USERNAME_PATTERN),
         description="Unique on the platform; not shaped like an address of record "
-        "(c<customer>x<extension>) and not 'carrier' (422 invalid_number_format). "
+        f"({AOR_SHAPE}) and not '{CARRIER_CALLER}' (422 invalid_number_format). "
         "Generated when absent.",
     ),
 ]
@@ -52,7 +55,8 @@ def _with_secret(creds: service.DeviceCredentials) -> dict[str, Any]:
     responses=error_responses(
         JSON_BODY,
         {
-            409: "device_limit_reached: 1 device per extension, 3 with the Business Option (R4); "
+            409: f"device_limit_reached: {devices_phrase(max_devices_per_extension(False))} per "
+            f"extension, {max_devices_per_extension(True)} with the Business Option (R4); "
             "sip_username_in_use; mac_in_use (R10)",
             422: "validation_failed, or invalid_number_format (a reserved SIP username)",
         },
@@ -128,9 +132,9 @@ def delete_device(
     ),
 )
 def provision(
-    mac: Annotated[str, Path(pattern=r"^[0-9A-Fa-f]{2}([:.-]?[0-9A-Fa-f]{2}){5}$")],
+    mac: Annotated[str, Path(pattern=MAC_TEXT)],
     actor: CurrentActor,
     ctx: Ctx,
 ) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
-        return service.provisioning_config(conn, actor, mac, now())
+        return service.provisioning_config(conn, actor, mac, now(), ctx.settings.sip_tls_port)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import Field
 
+from pbx_app.addressing import AREA_CODE_PATTERN, NON_GEOGRAPHIC_AREA_CODES, alternatives, anchored
 from pbx_app.api.deps import Ctx, CurrentActor, Id, LongName, Name, now
 from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
 from pbx_app.api.models import Body, Items, Location
@@ -24,9 +25,9 @@ class LocationCreate(Body):
         str,
         Field(
             strict=True,
-            pattern=r"^0[2-9][0-9]{1,4}$",
-            description="A German geographic area code; not 032, 0700, 0800 or 0900 (422 "
-            "invalid_area_code, R13).",
+            pattern=anchored(AREA_CODE_PATTERN),
+            description="A German geographic area code; not "
+            f"{alternatives(NON_GEOGRAPHIC_AREA_CODES)} (422 invalid_area_code, R13).",
         ),
     ]
 

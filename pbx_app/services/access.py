@@ -9,6 +9,7 @@ from enum import StrEnum
 from sqlalchemy import Connection, RowMapping
 
 from pbx_app import errors
+from pbx_app.limits import TRIAL_PERIOD
 from pbx_app.repositories import customers as customers_repo
 
 
@@ -65,7 +66,8 @@ def authorize(
         raise errors.NotFound(f"customer {customer_id} not found")
     if trial_expired(customer, now) and (write or not actor.is_operator):
         raise errors.TrialExpired(
-            "the 30-day trial of this customer has ended (R19); book a contract to continue"
+            f"the {TRIAL_PERIOD.days}-day trial of this customer has ended (R19); book a contract "
+            "to continue"
         )
     return customer
 

@@ -9,7 +9,13 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from pbx_app import billing, errors
-from pbx_app.limits import BASE_PACKAGE_EXTENSIONS, MAX_EXTENSIONS_PER_CUSTOMER, TRIAL_PERIOD
+from pbx_app.limits import (
+    BASE_PACKAGE_EXTENSIONS,
+    MAX_EXTENSIONS_PER_CUSTOMER,
+    TRIAL_PERIOD,
+    devices_phrase,
+    max_devices_per_extension,
+)
 from pbx_app.repositories import customers as repo
 from pbx_app.repositories import extensions as extensions_repo
 from pbx_app.services.access import Actor, authorize, require_operator, trial_expired
@@ -150,13 +156,14 @@ def update(
         _check_tariff(changes["tariff"])
         values["tariff"] = changes["tariff"]
     if "business_option" in changes:
+        allowed = max_devices_per_extension(business_option=False)
         if (
             not changes["business_option"]
-            and extensions_repo.max_device_count(conn, customer_id) > 1
+            and extensions_repo.max_device_count(conn, customer_id) > allowed
         ):
             raise errors.DeviceLimitReached(
-                "without the Business Option an extension has 1 device (R4); remove extra devices "
-                "before cancelling the option"
+                f"without the Business Option an extension has {devices_phrase(allowed)} (R4); "
+                "remove extra devices before cancelling the option"
             )
         values["business_option"] = changes["business_option"]
     if "srtp_required" in changes:

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from pbx_app import errors
-from pbx_app.limits import max_devices_per_extension
+from pbx_app.addressing import AOR_PATTERN, AOR_SHAPE, CARRIER_CALLER, SIP_USERNAME_PATTERN
+from pbx_app.limits import devices_phrase, max_devices_per_extension
 from pbx_app.repositories import devices as repo
 from pbx_app.repositories import extensions as extensions_repo
 from pbx_app.security import generate_password, sip_ha1, sip_ha1b
@@ -31,13 +32,9 @@ CERTIFIED_MODELS = frozenset(
         "fanvil-x6u",
     }
 )
-SIP_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
-# The address of record of an extension (Kamailio registers all its devices under it):
-# c<customer id>x<extension number>; extension numbers have no leading 0, so it is unique across
-# customers. Device usernames may not take this shape.
-AOR = re.compile(r"c([1-9][0-9]{0,9})x([1-9][0-9]{1,7})")
-# The caller name Kamailio uses for calls arriving from the carrier trunk (inbound DIDs).
-CARRIER_CALLER = "carrier"
+SIP_USERNAME = re.compile(SIP_USERNAME_PATTERN)
+# The address of record of an extension: (customer id, extension number).
+AOR = re.compile(AOR_PATTERN)
 _MAC_SEPARATORS = re.compile(r"[:\-.]")
 _MAC = re.compile(r"[0-9a-f]{12}")
 
@@ -86,8 +83,8 @@ def check_limit(customer: RowMapping, device_count: int, adding: int = 1) -> Non
     if device_count + adding > allowed:
         option = "with" if customer["business_option"] else "without"
         raise errors.DeviceLimitReached(
-            f"{option} the Business Option an extension has at most {allowed} device"
-            f"{'s' if allowed > 1 else ''} (R4); this one has {device_count}"
+            f"{option} the Business Option an extension has at most {devices_phrase(allowed)} "
+            f"(R4); this one has {device_count}"
         )
 
 
@@ -108,7 +105,7 @@ def create(
         raise errors.InvalidNumberFormat("a SIP username has 3-64 of a-z 0-9 . _ -")
     if AOR.fullmatch(username):
         raise errors.InvalidNumberFormat(
-            "a SIP username may not look like an address of record (c<customer>x<extension>)"
+            f"a SIP username may not look like an address of record ({AOR_SHAPE})"
         )
     if username == CARRIER_CALLER:
         raise errors.InvalidNumberFormat(f"{CARRIER_CALLER!r} is reserved for the carrier trunk")
@@ -188,9 +185,12 @@ def delete(
     extensions_repo.add_device_count(conn, extension_id, -1)
 
 
-def provisioning_config(conn: Connection, actor: Actor, mac: str, now: datetime) -> dict[str, Any]:
+def provisioning_config(
+    conn: Connection, actor: Actor, mac: str, now: datetime, sip_tls_port: int
+) -> dict[str, Any]:
     """Zero-touch provisioning (R10) for a certified phone. Only HA1 is stored, so handing the
-    phone a password means issuing a fresh one: each provisioning run rotates the credential."""
+    phone a password means issuing a fresh one: each provisioning run rotates the credential.
+    Phones register over TLS on the platform's SIP/TLS port (Settings.sip_tls_port)."""
     device = repo.get_by_mac(conn, normalise_mac(mac))
     # Another customer's MAC answers exactly like an unknown one: whether a MAC is registered
     # on this platform is nobody else's business.
@@ -217,6 +217,6 @@ def provisioning_config(conn: Connection, actor: Actor, mac: str, now: datetime)
         "sip_domain": device["realm"],
         "registrar": device["realm"],
         "transport": "tls",
-        "port": 5061,
+        "port": sip_tls_port,
         "srtp": True,
     }

@@ -37,6 +37,7 @@ from typing import IO, Any
 from sqlalchemy import RowMapping
 
 from pbx_app import errors
+from pbx_app.addressing import EMERGENCY_NUMBERS
 from pbx_app.db import Database
 from pbx_app.repositories import customers as customers_repo
 from pbx_app.repositories import extensions as repo
@@ -52,7 +53,6 @@ from pbx_app.services.extensions import (
     check_limits,
 )
 from pbx_app.services.head_numbers import HeadNumberIndex
-from pbx_app.services.numbering import EMERGENCY_NUMBERS
 from pbx_app.text import require_printable
 
 SPOOL_IN_MEMORY_BYTES = 1024 * 1024

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from pbx_app import errors
+from pbx_app.addressing import EMERGENCY_NUMBERS, EXTENSION_NUMBER_PATTERN
 from pbx_app.limits import BASE_PACKAGE_EXTENSIONS, MAX_EXTENSIONS_PER_CUSTOMER
 from pbx_app.repositories import customers as customers_repo
 from pbx_app.repositories import extensions as repo
@@ -18,10 +19,10 @@ from pbx_app.repositories import head_numbers as head_numbers_repo
 from pbx_app.services import locations as locations_service
 from pbx_app.services.access import Actor, authorize
 from pbx_app.services.head_numbers import HeadNumberIndex
-from pbx_app.services.numbering import EMERGENCY_NUMBERS, in_area
+from pbx_app.services.numbering import GERMAN_E164, in_area
 
-EXTENSION_NUMBER = re.compile(r"[1-9][0-9]{1,7}")
-GEO_NUMBER = re.compile(r"\+49[1-9][0-9]{4,12}")
+EXTENSION_NUMBER = re.compile(EXTENSION_NUMBER_PATTERN)
+GEO_NUMBER = GERMAN_E164
 MAX_DISPLAY_NAME = 100
 
 

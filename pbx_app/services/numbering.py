@@ -5,21 +5,14 @@ from __future__ import annotations
 import re
 
 from pbx_app import errors
+from pbx_app.addressing import AREA_CODE_PATTERN, GERMAN_E164_PATTERN, NON_GEOGRAPHIC_AREA_CODES
 
-# Geographic area codes (Ortsnetzkennzahlen): 0 + 2-5 digits, first digit 2-9. Excluded: 01x
-# (mobile, services), 032 (national numbers), 0700/0800/0900 (personal, freephone, premium).
-# German emergency numbers (police 110, fire and ambulance 112). Dialled without an outside-line
-# prefix, so no extension may carry them: routing sends them to the carrier, always.
-EMERGENCY_NUMBERS = frozenset({"110", "112"})
-
-_AREA_CODE = re.compile(r"0[2-9][0-9]{1,4}")
-_NON_GEOGRAPHIC = ("032", "0700", "0800", "0900")
-# E.164 for Germany: +49, then the area code without its 0, then the subscriber number.
-_GERMAN_E164 = re.compile(r"\+49[1-9][0-9]{4,12}")
+_AREA_CODE = re.compile(AREA_CODE_PATTERN)
+GERMAN_E164 = re.compile(GERMAN_E164_PATTERN)
 
 
 def validate_area_code(area_code: str) -> str:
-    if not _AREA_CODE.fullmatch(area_code) or area_code.startswith(_NON_GEOGRAPHIC):
+    if not _AREA_CODE.fullmatch(area_code) or area_code.startswith(NON_GEOGRAPHIC_AREA_CODES):
         raise errors.InvalidAreaCode(
             f"{area_code!r} is not a German geographic area code "
             "(R13: numbers are bound to an area)"
@@ -28,7 +21,7 @@ def validate_area_code(area_code: str) -> str:
 
 
 def validate_e164(number: str) -> str:
-    if not _GERMAN_E164.fullmatch(number):
+    if not GERMAN_E164.fullmatch(number):
         raise errors.NumberAreaMismatch(
             f"{number!r} is not a German geographic number in E.164 form (+49...)"
         )

@@ -39,22 +39,19 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping
 
+from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS, aor
 from pbx_app.repositories import routing as repo
-from pbx_app.services.devices import AOR, CARRIER_CALLER, SIP_USERNAME
+from pbx_app.services.access import trial_expired
+from pbx_app.services.devices import AOR, SIP_USERNAME
 from pbx_app.services.extensions import EXTENSION_NUMBER
-from pbx_app.services.numbering import EMERGENCY_NUMBERS, dialled_to_e164
+from pbx_app.services.numbering import dialled_to_e164
 
 FORBIDDEN: dict[str, Any] = {"action": "reject", "code": 403, "reason": "Forbidden"}
 NOT_FOUND: dict[str, Any] = {"action": "reject", "code": 404, "reason": "Not Found"}
 
 
-def aor(customer_id: int, extension_number: str) -> str:
-    return f"c{customer_id}x{extension_number}"
-
-
 def _active(row: RowMapping, now: datetime) -> bool:
-    ends = row["trial_ends_at"]
-    return ends is None or now < ends
+    return not trial_expired(row, now)
 
 
 def _local(row: RowMapping | None, now: datetime) -> dict[str, Any]:

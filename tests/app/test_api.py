@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from pbx_app.addressing import EMERGENCY_NUMBERS
 from pbx_app.app import create_app
 from pbx_app.db import Database
 from pbx_app.mail import SmtpMailer
@@ -308,7 +309,7 @@ def test_oversized_bodies_are_refused(api: Api) -> None:
     assert error_code(r) == "payload_too_large"
 
 
-@pytest.mark.parametrize("number", ["110", "112"])
+@pytest.mark.parametrize("number", sorted(EMERGENCY_NUMBERS))
 def test_emergency_numbers_cannot_become_extensions(api: Api, number: str) -> None:
     base = f"/api/v1/customers/{api.b}"
     r = api.admin_b.post(f"{base}/extensions", json={"location_id": api.loc_b, "number": number})

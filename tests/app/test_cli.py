@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import select
 
 from pbx_app.__main__ import main
+from pbx_app.addressing import EMERGENCY_NUMBERS, aor
 from pbx_app.db import Database, alembic_config
 from pbx_app.schema import devices, extensions, users
 from pbx_app.security import verify_password
@@ -68,7 +69,7 @@ def test_seed_demo_is_idempotent_and_keeps_credentials(
     assert run_cli(monkeypatch, db, "seed-demo", "--out", str(out)) == 0
     first = json.loads(out.read_text())
     assert set(first) >= {"api_base_url", "admin_email", "admin_password", "sip_domain", "devices"}
-    expected = [str(n) for n in range(100, 200) if n not in (110, 112)]  # emergency numbers
+    expected = [str(n) for n in range(100, 200) if str(n) not in EMERGENCY_NUMBERS]
     assert [d["extension"] for d in first["devices"]] == expected
     cid, other = first["customer_id"], first["other_customer_id"]
     assert other != cid
@@ -76,12 +77,12 @@ def test_seed_demo_is_idempotent_and_keeps_credentials(
         f"other-{n}" for n in range(100, 110)
     ]
     for d in first["devices"]:
-        assert d["aor"] == f"c{cid}x{d['extension']}"
+        assert d["aor"] == aor(cid, d["extension"])
         area = "+4969" if int(d["extension"]) < 150 else "+4930"
         assert d["did"].startswith(area)
         assert d["did"].endswith(d["extension"])
     for d in first["other_devices"]:
-        assert d["aor"] == f"c{other}x{d['extension']}"
+        assert d["aor"] == aor(other, d["extension"])
         assert d["did"].startswith("+4989")
         assert d["did"].endswith(d["extension"])
     first["proxies"] = ["added by the lab runner"]
@@ -90,8 +91,8 @@ def test_seed_demo_is_idempotent_and_keeps_credentials(
     second = json.loads(out.read_text())
     assert second == first
     with db.transaction() as conn:
-        # 98 demo extensions (100-199 without 110 and 112) + 10 of the other customer
-        assert len(conn.execute(select(extensions.c.id)).all()) == 108
+        # the demo extensions (100-199 without the emergency numbers) + 10 of the other customer
+        assert len(conn.execute(select(extensions.c.id)).all()) == len(expected) + 10
         rows = {r["sip_username"]: r for r in conn.execute(select(devices)).mappings()}
         admin = (
             conn.execute(select(users).where(users.c.email == first["admin_email"]))

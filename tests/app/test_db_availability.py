@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from pbx_app import errors
+from pbx_app.addressing import aor
 from pbx_app.app import create_app
 from pbx_app.db import Database, pg_connect_args, utcnow
 from pbx_app.mail import SmtpMailer
@@ -144,7 +145,7 @@ def assert_reads_still_work(app: App, writable: bool) -> None:
     assert r.status_code == 200, r.text
     assert r.json() == {
         "action": "local",
-        "aor": f"c{app.tenant.customer}x100",
+        "aor": aor(app.tenant.customer, "100"),
         "customer_id": app.tenant.customer,
         "srtp_required": False,
     }

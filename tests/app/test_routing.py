@@ -10,15 +10,19 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from pbx_app import subscriber_view
+from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS, aor
 from pbx_app.app import create_app
-from pbx_app.db import Database, utcnow
+from pbx_app.db import Database, alembic_config, utcnow
+from pbx_app.limits import max_devices_per_extension
 from pbx_app.mail import SmtpMailer
 from pbx_app.repositories import customers as customers_repo
 from pbx_app.services import devices, extensions, head_numbers, locations
-from pbx_app.services.access import SYSTEM, Role
+from pbx_app.services.access import SYSTEM, Role, trial_expired
 from tests.app.conftest import PgServer, login, make_settings, new_customer, new_user
 
 TOKEN = "internal-test-token-0123456789"
@@ -115,7 +119,7 @@ def world(db: Database) -> Iterator[World]:
 
 
 def local(cid: int, ext: str, srtp: bool = False) -> dict[str, Any]:
-    return {"action": "local", "aor": f"c{cid}x{ext}", "customer_id": cid, "srtp_required": srtp}
+    return {"action": "local", "aor": aor(cid, ext), "customer_id": cid, "srtp_required": srtp}
 
 
 FORBIDDEN = {"action": "reject", "code": 403, "reason": "Forbidden"}
@@ -147,19 +151,19 @@ def test_view_rows_carry_aor_contact_limit_customer_and_srtp_policy(world: World
     assert len(a100["ha1"]) == 32
     assert a100["ha1"] != a100["ha1b"]
     assert (a100["aor"], a100["max_contacts"], a100["customer_id"]) == (
-        f"c{world.a}x100",
-        3,
+        aor(world.a, "100"),
+        max_devices_per_extension(business_option=True),
         world.a,
     )
     assert bool(a100["srtp_required"]) is False
     b105 = rows["b-105"]
     assert (b105["aor"], b105["max_contacts"], b105["customer_id"]) == (
-        f"c{world.b}x105",
-        1,
+        aor(world.b, "105"),
+        max_devices_per_extension(business_option=False),
         world.b,
     )
     assert bool(b105["srtp_required"]) is True
-    assert rows["c-10"]["aor"] == f"c{world.c}x10"
+    assert rows["c-10"]["aor"] == aor(world.c, "10")
     # every device of one extension registers under the same AOR
     assert len({r["aor"] for r in rows.values()}) == len(rows)
 
@@ -172,12 +176,12 @@ def test_view_follows_business_option_srtp_policy_and_trial_end(world: World) ->
     assert r.status_code == 200, r.text
     assert r.json()["srtp_required"] is True
     rows = _subscribers(world.db)
-    assert rows["a-100"]["max_contacts"] == 1
+    assert rows["a-100"]["max_contacts"] == max_devices_per_extension(business_option=False)
     assert bool(rows["a-100"]["srtp_required"]) is True
     # a trial customer's devices exist while the trial runs and vanish when it ends
     with world.db.transaction() as conn:
         customers_repo.update_fields(conn, world.t, {"trial_ends_at": utcnow() + timedelta(days=1)})
-    assert _subscribers(world.db)["t-100"]["aor"] == f"c{world.t}x100"
+    assert _subscribers(world.db)["t-100"]["aor"] == aor(world.t, "100")
     with world.db.transaction() as conn:
         # one second ago: SQLite's datetime('now') in the view has whole-second resolution
         ended = utcnow() - timedelta(seconds=1)
@@ -203,6 +207,46 @@ def test_srtp_required_via_api_create_and_default(world: World) -> None:
     r = ops.post("/api/v1/customers", json={**base, "name": "Bad AG", "srtp_required": "yes"})
     assert r.status_code == 422
     ops.close()
+
+
+# The view holds three product rules as SQL; migrations freeze that SQL. It must agree with the
+# Python definitions, in the newest migration's text and in a freshly migrated database.
+def test_newest_view_migration_holds_the_sql_the_rules_render() -> None:
+    script = ScriptDirectory.from_config(alembic_config())
+    newest = next(r for r in script.walk_revisions() if hasattr(r.module, "view_select"))
+    for dialect in subscriber_view.DIALECTS:
+        rendered = subscriber_view.select_sql(dialect)
+        assert newest.module.view_select(dialect) == rendered, (
+            f"a rule of pbx_app.subscriber_view changed since migration {newest.revision}: "
+            f"add a migration that recreates {subscriber_view.VIEW} with, on {dialect}:{rendered}"
+        )
+
+
+@pytest.mark.parametrize("business_option", [False, True])
+def test_migrated_view_agrees_with_the_python_rules(db: Database, business_option: bool) -> None:
+    now = utcnow()
+    soon, past = now + timedelta(minutes=5), now - timedelta(minutes=5)
+    trials = {"none": None, "running": soon, "ended": past}
+    devices_of: dict[int, str] = {}
+    for trial, ends in trials.items():
+        cid = new_customer(db, business_option=business_option, trial=ends is not None)
+        location = _location(db, cid, FRANKFURT)
+        username = f"v{cid}-{trial}"
+        _device(db, cid, _extension(db, cid, location, "100"), username)
+        with db.transaction() as conn:
+            customers_repo.update_fields(conn, cid, {"trial_ends_at": ends})
+        devices_of[cid] = username
+    rows = _subscribers(db)
+    with db.transaction() as conn:
+        for cid, username in devices_of.items():
+            customer = customers_repo.get(conn, cid)
+            assert customer is not None
+            if trial_expired(customer, now):
+                assert username not in rows
+                continue
+            assert rows[username]["aor"] == aor(cid, "100")
+            assert rows[username]["max_contacts"] == max_devices_per_extension(business_option)
+    assert sum(name in rows for name in devices_of.values()) == 2
 
 
 def test_migration_grants_select_to_kamailio_role(pg_server: PgServer) -> None:
@@ -236,7 +280,7 @@ def test_migration_grants_select_to_kamailio_role(pg_server: PgServer) -> None:
 def test_own_extension_by_number_aor_and_device_username(world: World) -> None:
     assert world.decide("a-100", "101") == local(world.a, "101")
     assert world.decide("a-100", "100") == local(world.a, "100")
-    assert world.decide("a-100", f"c{world.a}x150") == local(world.a, "150")
+    assert world.decide("a-100", aor(world.a, "150")) == local(world.a, "150")
     assert world.decide("a-100", "a-102") == local(world.a, "102")
     assert world.decide("b-100", "105") == local(world.b, "105", srtp=True)
 
@@ -306,7 +350,7 @@ def test_caller_id_is_explicit_did_implicit_did_or_first_head_number(world: Worl
     assert world.decide("c-10", "030555123") == FORBIDDEN
 
 
-@pytest.mark.parametrize("number", ["110", "112"])
+@pytest.mark.parametrize("number", sorted(EMERGENCY_NUMBERS))
 def test_emergency_numbers_always_reach_the_carrier_from_the_callers_area(
     world: World, number: str
 ) -> None:
@@ -324,10 +368,10 @@ def test_emergency_numbers_always_reach_the_carrier_from_the_callers_area(
 
 # --- route: reject ---------------------------------------------------------------------------
 def test_tenant_isolation_other_customers_internal_addresses_are_forbidden(world: World) -> None:
-    assert world.decide("a-100", f"c{world.b}x100") == FORBIDDEN
-    assert world.decide("a-100", f"c{world.b}x999") == FORBIDDEN  # no existence oracle
+    assert world.decide("a-100", aor(world.b, "100")) == FORBIDDEN
+    assert world.decide("a-100", aor(world.b, "999")) == FORBIDDEN  # no existence oracle
     assert world.decide("a-100", "b-100") == FORBIDDEN
-    assert world.decide("b-100", f"c{world.a}x100") == FORBIDDEN
+    assert world.decide("b-100", aor(world.a, "100")) == FORBIDDEN
     assert world.decide("b-100", "a-100") == FORBIDDEN
     # B has 105, A has not: a bare extension number stays inside the caller's customer
     assert world.decide("a-100", "105") == NOT_FOUND
@@ -339,11 +383,11 @@ def test_unknown_or_inactive_callers_are_forbidden(world: World) -> None:
     assert world.decide("ghost-1", "101") == FORBIDDEN
     assert world.decide("t-100", "100") == FORBIDDEN  # trial ended
     assert world.decide("", "101") == FORBIDDEN
-    assert world.decide(f"c{world.a}x100", "101") == FORBIDDEN  # an AOR is not a device
+    assert world.decide(aor(world.a, "100"), "101") == FORBIDDEN  # an AOR is not a device
 
 
 def test_unknown_extensions_and_number_nonsense_are_not_found(world: World) -> None:
-    for target in ("999", "12", f"c{world.a}x999", "nobody-1", "", "0", "+", "+49", "00", "*97"):
+    for target in ("999", "12", aor(world.a, "999"), "nobody-1", "", "0", "+", "+49", "00", "*97"):
         assert world.decide("a-100", target) == NOT_FOUND, target
 
 
@@ -464,23 +508,26 @@ def test_no_device_may_be_called_carrier(world: World) -> None:
     from pbx_app import errors
 
     with pytest.raises(errors.InvalidNumberFormat, match="carrier trunk"):
-        _device(world.db, world.c, _extension(world.db, world.c, _any_loc(world), "12"), "carrier")
+        _device(
+            world.db, world.c, _extension(world.db, world.c, _any_loc(world), "12"), CARRIER_CALLER
+        )
 
 
 # --- route: inbound from the carrier trunk ---------------------------------------------------
 @pytest.mark.parametrize("dialled", ["+49307770100", "0307770100", "0049307770100"])
 def test_inbound_did_from_the_carrier_reaches_its_extension(world: World, dialled: str) -> None:
-    assert world.decide("carrier", dialled) == local(world.b, "100", srtp=True)
+    assert world.decide(CARRIER_CALLER, dialled) == local(world.b, "100", srtp=True)
 
 
 def test_inbound_implicit_did_and_unanswered_block_numbers(world: World) -> None:
-    assert world.decide("carrier", "+49307770105") == local(world.b, "105", srtp=True)
-    assert world.decide("carrier", "+49307770999") == NOT_FOUND  # in B's block, nobody answers
+    assert world.decide(CARRIER_CALLER, "+49307770105") == local(world.b, "105", srtp=True)
+    assert world.decide(CARRIER_CALLER, "+49307770999") == NOT_FOUND  # in B's block, nobody answers
 
 
 def test_the_carrier_cannot_transit_or_reach_internal_addresses(world: World) -> None:
-    assert world.decide("carrier", "+4930555123") == FORBIDDEN  # not a platform number
-    assert world.decide("carrier", "100") == NOT_FOUND  # a bare extension is nobody's from outside
-    assert world.decide("carrier", f"c{world.a}x100") == NOT_FOUND
-    assert world.decide("carrier", "a-100") == NOT_FOUND
-    assert world.decide("carrier", "+49691239100") == NOT_FOUND  # trial ended: DID unreachable
+    assert world.decide(CARRIER_CALLER, "+4930555123") == FORBIDDEN  # not a platform number
+    # a bare extension is nobody's from outside
+    assert world.decide(CARRIER_CALLER, "100") == NOT_FOUND
+    assert world.decide(CARRIER_CALLER, aor(world.a, "100")) == NOT_FOUND
+    assert world.decide(CARRIER_CALLER, "a-100") == NOT_FOUND
+    assert world.decide(CARRIER_CALLER, "+49691239100") == NOT_FOUND  # trial ended: DID unreachable

@@ -10,7 +10,13 @@ from sqlalchemy import func, select
 
 from pbx_app import errors
 from pbx_app.db import Database, utcnow
-from pbx_app.limits import MAX_EXTENSIONS_PER_CUSTOMER, MAX_HEAD_NUMBERS_PER_CUSTOMER
+from pbx_app.limits import (
+    BASE_PACKAGE_EXTENSIONS,
+    MAX_EXTENSIONS_PER_CUSTOMER,
+    MAX_HEAD_NUMBERS_PER_CUSTOMER,
+    TRIAL_PERIOD,
+    max_devices_per_extension,
+)
 from pbx_app.repositories import customers as customers_repo
 from pbx_app.schema import devices as devices_table
 from pbx_app.schema import extensions as extensions_table
@@ -25,7 +31,11 @@ from pbx_app.services import (
     porting,
 )
 from pbx_app.services.access import SYSTEM, Actor, Role
+from pbx_app.settings import Settings
 from tests.app.conftest import new_customer
+
+# The most licences a customer may book on top of the base package (R14, R16).
+MAX_LICENCES = MAX_EXTENSIONS_PER_CUSTOMER - BASE_PACKAGE_EXTENSIONS
 
 
 def add_location(db: Database, cid: int, name: str = "Frankfurt", area: str = "069") -> int:
@@ -59,37 +69,49 @@ def create_ext(db: Database, cid: int, loc: int, number: str, geo: str | None = 
     return int(row["id"])
 
 
+# The requirements' numbers, stated once: every other test (and every layer) takes them from
+# pbx_app.limits, so this is the one place where changing a limit meets the requirement text.
+def test_limits_are_the_requirements() -> None:
+    assert MAX_EXTENSIONS_PER_CUSTOMER == 249_000  # R14
+    assert MAX_HEAD_NUMBERS_PER_CUSTOMER == 1_000  # R15
+    assert BASE_PACKAGE_EXTENSIONS == 5  # R16
+    assert (max_devices_per_extension(False), max_devices_per_extension(True)) == (1, 3)  # R4
+    assert timedelta(days=30) == TRIAL_PERIOD  # R19
+
+
 # --- R14: 249,000 extensions ----------------------------------------------------------------
 def test_extension_limit_is_exactly_249000(db: Database) -> None:
-    cid = new_customer(db, booked_licences=MAX_EXTENSIONS_PER_CUSTOMER - 5)
+    cid = new_customer(db, booked_licences=MAX_LICENCES)
     loc = add_location(db, cid)
     import_range(db, cid, loc, 100_000, MAX_EXTENSIONS_PER_CUSTOMER - 1)
-    assert extension_count(db, cid) == 248_999
-    create_ext(db, cid, loc, "99999")  # the 249,000th
-    assert extension_count(db, cid) == 249_000
+    assert extension_count(db, cid) == MAX_EXTENSIONS_PER_CUSTOMER - 1
+    create_ext(db, cid, loc, "99999")  # the last one allowed
+    assert extension_count(db, cid) == MAX_EXTENSIONS_PER_CUSTOMER
     with pytest.raises(errors.ExtensionLimitReached) as exc:
-        create_ext(db, cid, loc, "99998")  # the 249,001st
+        create_ext(db, cid, loc, "99998")  # one too many
     assert "R14" in exc.value.message or exc.value.rule == "R14"
-    assert extension_count(db, cid) == 249_000
+    assert extension_count(db, cid) == MAX_EXTENSIONS_PER_CUSTOMER
 
 
 def test_bulk_import_past_the_limit_writes_nothing(db: Database) -> None:
-    cid = new_customer(db, booked_licences=MAX_EXTENSIONS_PER_CUSTOMER - 5)
+    cid = new_customer(db, booked_licences=MAX_LICENCES)
     loc = add_location(db, cid)
     import_range(db, cid, loc, 100_000, MAX_EXTENSIONS_PER_CUSTOMER - 1)
     with pytest.raises(errors.ExtensionLimitReached):
         import_range(db, cid, loc, 900_000, 2)
-    assert extension_count(db, cid) == 248_999
+    assert extension_count(db, cid) == MAX_EXTENSIONS_PER_CUSTOMER - 1
     with db.transaction() as conn:
-        assert customers_repo.get(conn, cid)["extension_count"] == 248_999  # type: ignore[index]
+        row = customers_repo.get(conn, cid)
+        assert row is not None
+        assert row["extension_count"] == MAX_EXTENSIONS_PER_CUSTOMER - 1
 
 
 def test_licences_cannot_exceed_the_extension_limit(db: Database) -> None:
     cid = new_customer(db)
     with db.transaction() as conn:
-        customers.set_booked_licences(conn, SYSTEM, cid, MAX_EXTENSIONS_PER_CUSTOMER - 5, utcnow())
+        customers.set_booked_licences(conn, SYSTEM, cid, MAX_LICENCES, utcnow())
     with pytest.raises(errors.ExtensionLimitReached), db.transaction() as conn:
-        customers.set_booked_licences(conn, SYSTEM, cid, MAX_EXTENSIONS_PER_CUSTOMER - 4, utcnow())
+        customers.set_booked_licences(conn, SYSTEM, cid, MAX_LICENCES + 1, utcnow())
 
 
 # --- R16: base package of 5, licences, R17 high-water mark ------------------------------------
@@ -193,8 +215,9 @@ def test_only_german_geographic_area_codes(db: Database, area_code: str) -> None
 
 
 # --- R4: devices per extension ---------------------------------------------------------------
-@pytest.mark.parametrize(("business_option", "allowed"), [(False, 1), (True, 3)])
-def test_device_limit(db: Database, business_option: bool, allowed: int) -> None:
+@pytest.mark.parametrize("business_option", [False, True])
+def test_device_limit(db: Database, business_option: bool) -> None:
+    allowed = max_devices_per_extension(business_option)
     cid = new_customer(db, business_option=business_option)
     ext = create_ext(db, cid, add_location(db, cid), "100")
     for _ in range(allowed):
@@ -207,12 +230,12 @@ def test_device_limit(db: Database, business_option: bool, allowed: int) -> None
         assert conn.execute(q).scalar_one() == allowed
 
 
-def test_business_option_cannot_be_dropped_while_extensions_have_three_devices(
+def test_business_option_cannot_be_dropped_while_extensions_have_more_devices(
     db: Database,
 ) -> None:
     cid = new_customer(db, business_option=True)
     ext = create_ext(db, cid, add_location(db, cid), "100")
-    for _ in range(2):
+    for _ in range(max_devices_per_extension(business_option=False) + 1):
         with db.transaction() as conn:
             devices.create(conn, SYSTEM, cid, ext, devices.NewDevice(), utcnow(), "sip.test")
     with pytest.raises(errors.DeviceLimitReached), db.transaction() as conn:
@@ -260,9 +283,11 @@ def test_provisioning_only_for_certified_phones(db: Database) -> None:
             utcnow(),
             "sip.test",
         )
+    port = Settings().sip_tls_port
     with db.transaction() as conn:
-        config = devices.provisioning_config(conn, SYSTEM, "001565aabbcc", utcnow())
+        config = devices.provisioning_config(conn, SYSTEM, "001565aabbcc", utcnow(), port)
     assert config["extension"] == "100"
+    assert (config["transport"], config["port"]) == ("tls", port)
     username, realm, password = config["sip_username"], config["sip_domain"], config["sip_password"]
     with db.transaction() as conn:
         row = (
@@ -272,7 +297,7 @@ def test_provisioning_only_for_certified_phones(db: Database) -> None:
         )
     assert row["ha1"] == hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
     with pytest.raises(errors.DeviceNotCertified), db.transaction() as conn:
-        devices.provisioning_config(conn, SYSTEM, "00-15-65-aa-bb-cd", utcnow())
+        devices.provisioning_config(conn, SYSTEM, "00-15-65-aa-bb-cd", utcnow(), port)
 
 
 # --- scope and trial -------------------------------------------------------------------------
@@ -305,18 +330,18 @@ def test_plain_users_only_read(db: Database) -> None:
         extensions.create(conn, user, cid, extensions.NewExtension(loc, "100"), utcnow())
 
 
-def test_trial_ends_by_itself_after_30_days(db: Database) -> None:
+def test_trial_ends_by_itself_after_its_period(db: Database) -> None:
     cid = new_customer(db, trial=True)
     admin = Actor(user_id=None, customer_id=cid, role=Role.CUSTOMER_ADMIN)
     start = utcnow()
     with db.transaction() as conn:
-        customers.get(conn, admin, cid, start + timedelta(days=29, hours=23))
+        customers.get(conn, admin, cid, start + TRIAL_PERIOD - timedelta(hours=1))
     with pytest.raises(errors.TrialExpired), db.transaction() as conn:
-        customers.get(conn, admin, cid, start + timedelta(days=30, minutes=1))
+        customers.get(conn, admin, cid, start + TRIAL_PERIOD + timedelta(minutes=1))
     with db.transaction() as conn:  # the operator converts the trial into a contract
         customers.update(conn, SYSTEM, cid, {"trial": False}, start)
     with db.transaction() as conn:
-        customers.get(conn, admin, cid, start + timedelta(days=31))
+        customers.get(conn, admin, cid, start + TRIAL_PERIOD + timedelta(days=1))
 
 
 # --- R12: porting ----------------------------------------------------------------------------
@@ -363,7 +388,7 @@ def test_porting_numbers_must_be_in_the_locations_area(db: Database) -> None:
 def test_bulk_import_of_249000_extensions_within_60_seconds_on_postgresql(pg_db: Database) -> None:
     import time
 
-    cid = new_customer(pg_db, booked_licences=MAX_EXTENSIONS_PER_CUSTOMER - 5)
+    cid = new_customer(pg_db, booked_licences=MAX_LICENCES)
     loc = add_location(pg_db, cid)
     started = time.perf_counter()
     import_range(pg_db, cid, loc, 100_000, MAX_EXTENSIONS_PER_CUSTOMER)

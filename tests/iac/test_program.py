@@ -7,10 +7,12 @@ import re
 
 import pytest
 
+from pbx_app.addressing import CARRIER_CALLER
+from pbx_app.settings import Settings
 from pbx_infra import topology
 from pbx_infra.lab.declared import Recorder, declare, stack_config
 from pbx_infra.node_config import kamailio_node
-from pbx_infra.topology import ServiceKind
+from pbx_infra.topology import TOS_CS3, ServiceKind
 
 from .conftest import SECRETS, Stack
 
@@ -243,7 +245,7 @@ def test_lab_carriers_sit_on_the_backbone_only_one_per_site(lab: Stack) -> None:
     own = {"fra": "172.30.0.5", "ber": "172.30.0.105"}
     for proxy in platform.instances(ServiceKind.SIP_PROXY):
         node = kamailio_node(platform, proxy)
-        assert node["carrier"] == f"udp:{own[proxy.site]}:5060"
+        assert node["carrier"] == f"udp:{own[proxy.site]}:{platform.ports.sip}"
         assert node["carrier_peers"] == sorted(own.values())
 
 
@@ -261,6 +263,25 @@ def test_every_proxy_has_its_own_server_id(lab: Stack) -> None:
     ):
         node_cfg = {u["file"]: u["content"] for u in proxy["uploads"]}["/etc/kamailio/node.cfg"]
         assert re.search(r"^server_id=\d+$", node_cfg, re.M), node_cfg[:400]
+
+
+def test_proxies_and_apps_get_the_apps_rules_and_the_topologys_ports(
+    lab: Stack, production: Stack
+) -> None:
+    """One definition each: the carrier's caller name (pbx_app.addressing) and DSCP CS3 (the
+    topology) reach Kamailio through node.cfg; the SIP/TLS port reaches the app's provisioning
+    config through its environment."""
+    for name, stack in (("lab", lab), ("production", production)):
+        platform = topology.load(json.loads(stack_config(name)["pbx:platform"]))
+        for site in SITES:
+            for proxy in stack.by_service(site, "sip-proxy"):
+                text = node_cfg(proxy)["content"]
+                assert f'#!substdef "!PBX_CARRIER_CALLER!{CARRIER_CALLER}!g"' in text
+                assert re.search(rf"^tos={TOS_CS3}$", text, re.M)
+            for app in stack.by_service(site, "pbx-app"):
+                assert stack.env(app)["PBX_SIP_TLS_PORT"] == str(platform.ports.sip_tls)
+    # The app's default (no PBX_SIP_TLS_PORT: development, tests) is the topology's default.
+    assert Settings().sip_tls_port == topology.Ports().sip_tls
 
 
 def test_proxies_read_credentials_from_their_own_sites_database(lab: Stack) -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pbx_app.addressing import CARRIER_CALLER
+from pbx_infra.topology import TOS_CS3
+
 KAMAILIO_FRA_1: dict[str, Any] = {
     "name": "fra-sip-proxy-1",
     "site": "fra",
@@ -28,6 +31,8 @@ KAMAILIO_FRA_1: dict[str, Any] = {
     "dmq_port": 5090,
     "carrier": "udp:10.231.0.5:5060",
     "carrier_peers": ["10.231.0.5", "10.231.0.105"],
+    "carrier_caller": CARRIER_CALLER,
+    "sip_tos": TOS_CS3,
 }
 
 # The second fra proxy: the peer that probes the first one in the proofs.

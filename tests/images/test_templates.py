@@ -9,6 +9,9 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from pbx_app.addressing import CARRIER_CALLER
+from pbx_infra.topology import TOS_CS3
+
 from . import samples
 from .conftest import docker, image
 
@@ -45,6 +48,8 @@ def test_kamailio_node_cfg_places_every_value(render):
     assert substdef(text, "PBX_CARRIER_HOST") == "10.231.0.5"
     assert substdef(text, "PBX_CARRIER_URI") == "sip:10.231.0.5:5060;transport=udp"
     assert substdef(text, "PBX_CARRIER_PEERS") == "10.231.0.5,10.231.0.105"
+    assert substdef(text, "PBX_CARRIER_CALLER") == CARRIER_CALLER
+    assert re.search(rf"^tos={TOS_CS3}$", text, re.M)  # numeric CS3, never a symbolic name
     # The per-peer modparams of the second inclusion: DMQ peers by IP, relay sets 0/1.
     for peer in node["dmq_peers"]:
         assert f'modparam("dmq", "notification_address", "sip:{peer}:5090")' in text
@@ -92,6 +97,10 @@ def test_kamailio_routing_config_is_the_same_for_every_node():
     assert 'include_file "/etc/kamailio/node.cfg"' in text
     assert not re.search(r"\b\d+\.\d+\.\d+\.\d+\b", text)
     assert 'modparam("ctl", "binrpc", "tcp:PBX_INTERNAL:PBX_RPC_PORT")' in text
+    # Values of the app and the topology come through node.cfg, never as copies.
+    assert '"PBX_CARRIER_CALLER"' in text
+    assert f'"{CARRIER_CALLER}"' not in text
+    assert not re.search(r"^tos=", text, re.M)
 
 
 @pytest.mark.parametrize(

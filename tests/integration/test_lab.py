@@ -13,6 +13,7 @@ from email.message import EmailMessage
 import dns.resolver
 import pytest
 
+from pbx_app.addressing import EMERGENCY_NUMBERS
 from pbx_infra.lab.__main__ import LAB_DIR
 from pbx_infra.lab.declared import REPO
 from pbx_infra.topology import ServiceKind
@@ -154,8 +155,9 @@ def test_demo_tenant_file_tells_how_to_log_in_and_register() -> None:
     demo = json.loads((LAB_DIR / "demo-tenant.json").read_text())
     assert demo["admin_email"]
     assert demo["admin_password"]
-    assert len(demo["devices"]) == 98  # 100-199 without the emergency numbers 110 and 112
-    assert not {"110", "112"} & {d["extension"] for d in demo["devices"]}
+    # 100-199 without the emergency numbers
+    assert len(demo["devices"]) == len(set(map(str, range(100, 200))) - EMERGENCY_NUMBERS)
+    assert not EMERGENCY_NUMBERS & {d["extension"] for d in demo["devices"]}
     device = demo["devices"][0]
     assert {"extension", "sip_username", "sip_password", "sip_domain"} <= set(device)
     assert set(demo["proxies"]) == {"fra", "ber"}

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from pbx_app.addressing import EMERGENCY_NUMBERS
+
 from .conftest import (
     CARRIER,
     PREFIX,
@@ -62,7 +64,9 @@ def invite_at_carrier(capture: str, number: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("number", "index"), [("030555123456", 51), ("112", 52)], ids=["national", "emergency"]
+    ("number", "index"),
+    [("030555123456", 51), (max(EMERGENCY_NUMBERS), 52)],
+    ids=["national", "emergency"],
 )
 def test_call_leaves_through_the_trunk_with_the_callers_did(
     caller: Device, trunk_capture: str, tenant: dict[str, Any], number: str, index: int

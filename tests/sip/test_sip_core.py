@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 
+from pbx_app import addressing
+from pbx_app.limits import max_devices_per_extension
+
 from .conftest import (
     ALL_PROXIES,
     PREFIX,
@@ -96,28 +99,27 @@ def test_cross_customer_internal_address_is_refused(
     """One customer's device cannot reach another customer's extension by its internal AOR."""
     user, password = device_creds(tenant, 0)
     others = tenant.get("other_devices") or []
-    other_customer = (
-        int(others[0]["aor"].split("x")[0][1:])
-        if others and others[0].get("aor")
-        else int(tenant["customer_id"]) + 1
-    )
-    target = f"c{other_customer}x100"
+    other_aor = re.fullmatch(addressing.AOR_PATTERN, others[0].get("aor") or "") if others else None
+    other_customer = int(other_aor.group(1)) if other_aor else int(tenant["customer_id"]) + 1
+    target = addressing.aor(other_customer, "100")
     status = ber_device.call(target, user, password, BER1, port=5091)
     assert status.startswith("403"), f"{user} -> {target}: {status}"
 
 
-def test_fourth_device_of_an_extension_is_refused(
+def test_device_beyond_the_business_option_limit_is_refused(
     fra_device: Device, tenant: dict[str, Any]
 ) -> None:
-    """Business Option: 3 devices per extension; the 4th binding gets the registrar's refusal."""
+    """Business Option: its device limit per extension (3); the next binding gets the
+    registrar's refusal."""
     user, password = device_creds(tenant, 20)
-    ports = [5120, 5121, 5122, 5123]
+    allowed = max_devices_per_extension(business_option=True)
+    ports = list(range(5120, 5120 + allowed + 1))
     try:
-        for port in ports[:3]:
+        for port in ports[:allowed]:
             status = fra_device.register(user, password, FRA1, port=port)
             assert status.startswith("200"), f"binding {port}: {status}"
-        refused = fra_device.register(user, password, FRA1, port=ports[3])
-        assert not refused.startswith("200"), f"4th binding accepted: {refused}"
+        refused = fra_device.register(user, password, FRA1, port=ports[allowed])
+        assert not refused.startswith("200"), f"binding {allowed + 1} accepted: {refused}"
         assert refused.startswith(("403", "503")), refused
     finally:
         for port in ports:
@@ -130,12 +132,15 @@ def test_second_device_without_business_option_is_refused(
     others = tenant.get("other_devices")
     assert others, "demo tenant has no `other_devices` (customer without Business Option)"
     user, password = device_creds(tenant, 0, key="other_devices")
+    allowed = max_devices_per_extension(business_option=False)
+    ports = list(range(5130, 5130 + allowed + 1))
     try:
-        assert fra_device.register(user, password, FRA1, port=5130).startswith("200")
-        refused = fra_device.register(user, password, FRA1, port=5131)
-        assert not refused.startswith("200"), f"2nd binding accepted: {refused}"
+        for port in ports[:allowed]:
+            assert fra_device.register(user, password, FRA1, port=port).startswith("200")
+        refused = fra_device.register(user, password, FRA1, port=ports[allowed])
+        assert not refused.startswith("200"), f"binding {allowed + 1} accepted: {refused}"
     finally:
-        for port in (5130, 5131):
+        for port in ports:
             fra_device.register(user, password, FRA1, port=port, expires=0)
 
 
