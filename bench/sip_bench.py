@@ -34,8 +34,14 @@ import sys
 import time
 from typing import Any
 
-from labkit.control import banned, clear_bindings, kamcmd, relay_delete_delay, set_route_cache
-from labkit.control import unban as lift_bans_of
+from labkit.control import (
+    banned,
+    clear_bindings,
+    kamcmd,
+    relay_delete_delay,
+    set_route_cache,
+    unban,
+)
 from labkit.lab import REPO, load_tenant
 
 from .sip_load import (
@@ -90,9 +96,9 @@ from .sip_plan import (
 from .sip_result import Relay, build_result
 
 
-def lift_bans() -> None:
+def unban_ours() -> None:
     """Bans and failed-auth counters of our addresses, on every proxy (they replicate anyway)."""
-    lift_bans_of(*OWN_IPS)
+    unban(*OWN_IPS)
 
 
 def our_bans() -> list[str]:
@@ -114,7 +120,7 @@ def register_phase(devices: list[DemoDevice], meters: Meters) -> dict[str, Any]:
         step = register_step(rate, devices, meters)
         steps.append(step)
         if step["banned"]:
-            lift_bans()
+            unban_ours()
         if not step["problems"] and (
             capacity is None or step["per_second"] > capacity["per_second"]
         ):
@@ -275,7 +281,7 @@ def say_calls(result: dict[str, Any], relay: str) -> None:
         f"SDP offers via the relay {relay}: {result['anchored_on_relay']}")  # fmt: skip
     if result["banned"]:
         say(f"  WARNING: banned {result['banned']} - lifting")
-        lift_bans()
+        unban_ours()
 
 
 # ----- the run -----
@@ -285,7 +291,7 @@ def run(tenant: dict[str, Any]) -> dict[str, Any]:
     devices = tenant["devices"]
     say("setup: load generator and bare relay containers; our bans and bindings lifted")
     start_containers()
-    lift_bans()
+    unban_ours()
     clear_bindings(*our_aors(tenant))
     set_route_cache(FULL_CONTAINER, True)
     say(f"lab idle CPU for {Meters.IDLE_SECONDS} s (subtracted from per-operation costs)")
@@ -312,7 +318,7 @@ def cleanup(tenant: dict[str, Any]) -> None:
     finally:
         try:
             stop_uas()
-            lift_bans()
+            unban_ours()
             clear_bindings(*our_aors(tenant))
         finally:
             remove_containers()
