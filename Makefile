@@ -50,7 +50,7 @@ lint: venv
 	@echo "==> ruff, mypy"
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(VENV)/bin/mypy pbx_infra pbx_app __main__.py
+	@$(VENV)/bin/mypy pbx_infra pbx_app labkit __main__.py
 
 # Tests that need neither Docker nor the lab: topology, the Pulumi program under mocks, the app.
 test-unit: venv
@@ -85,7 +85,7 @@ clean-venv:
 # The README's topology picture, drawn from the lab stack config (Graphviz from Debian).
 # A real call between the sites, captured at every proxy and drawn message by message.
 callflow: lab
-	@$(PY) -m tests.sip.callflow docs/call-flow.svg
+	@$(PY) -m labkit.callflow docs/call-flow.svg
 
 diagram: venv
 	@command -v dot >/dev/null || (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null)

@@ -1,5 +1,5 @@
 """The app as the app benchmarks drive it: this checkout's pbx_app on a free loopback port, against
-a throwaway PostgreSQL cluster (tests/app/pg_cluster.py), or PBX_BENCH_DATABASE_URL when set."""
+a throwaway PostgreSQL cluster (labkit/pg_cluster.py), or PBX_BENCH_DATABASE_URL when set."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.app import pg_cluster
+from labkit import pg_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 

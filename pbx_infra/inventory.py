@@ -1,42 +1,20 @@
-"""Host lists derived from the topology: testinfra targets and the Ansible inventories."""
+"""The Ansible inventories, derived from the topology (testinfra targets: labkit.targets)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
 from .lab.declared import REPO, stack_config
-from .topology import Instance, Platform, Site, load
+from .topology import Platform, Site, load
 
-
-@dataclass(frozen=True)
-class ServiceTarget:
-    """One service container as testinfra reaches it: `docker://<container>` in the lab."""
-
-    instance: Instance
-    container: str
-
-    @property
-    def testinfra_spec(self) -> str:
-        return f"docker://{self.container}"
-
-    @property
-    def label(self) -> str:
-        return f"{self.instance.site}/{self.instance.kind.value}/{self.container}"
-
-
-def service_targets(platform: Platform) -> list[ServiceTarget]:
-    return [ServiceTarget(i, i.container_name(platform)) for i in platform.instances()]
-
-
-# --- Ansible inventories ----------------------------------------------------------------------
-
-# The lab's stand-ins for the two sites' hosts (scripts/labhosts.sh starts them at these
-# addresses): Debian containers the host roles run against instead of this machine.
+# The lab's stand-ins for the two sites' hosts: Debian containers the host roles run against
+# instead of this machine, on a network of their own. The one list of them: scripts/labhosts.sh
+# starts them from `python -m labkit.hosts`, which prints these.
+LAB_STAND_IN_NETWORK = ("pbx-labhosts", "172.29.250.0/24")
 LAB_STAND_INS = {
     "fra": ("pbx-labhost-fra", "172.29.250.11"),
     "ber": ("pbx-labhost-ber", "172.29.250.12"),
@@ -152,39 +130,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-@dataclass(frozen=True)
-class HostTarget:
-    """A host of the stack as testinfra reaches it: over SSH in production, stand-ins in the lab."""
-
-    name: str
-    site: str
-    testinfra_spec: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.site}/host/{self.name}"
-
-
-def voice_host_targets(platform: Platform) -> list[HostTarget]:
-    hosts, _ = ansible_inventory(platform)
-    targets = []
-    for group in hosts["all"]["children"].values():
-        for name, host_vars in (group["hosts"] or {}).items():
-            if not host_vars:
-                continue
-            if platform.mode == "lab":
-                spec = f"docker://{name}"
-            else:
-                user = host_vars.get("ansible_user")
-                spec = f"ssh://{user + '@' if user else ''}{name}"
-            targets.append(HostTarget(name, host_vars["pbx_site"], spec))
-    return targets
-
-
-def docker_host_targets(platform: Platform) -> list[HostTarget]:
-    """Where the Docker Engine runs: this machine for the lab, each site's host in production."""
-    if platform.mode == "lab":
-        return [HostTarget("lab-host", "lab", "local://")]
-    return [HostTarget(t.name, t.site, t.testinfra_spec) for t in voice_host_targets(platform)]

@@ -155,6 +155,10 @@ def keepalived_node(platform: Platform, inst: Instance) -> dict[str, Any]:
     }
 
 
+# rtpengine's command line interface (rtpengine-ctl), inside its container only.
+RTPENGINE_CLI = ("127.0.0.1", 9900)
+
+
 def rtpengine_node(platform: Platform, inst: Instance) -> dict[str, Any]:
     site = next(s for s in platform.sites if s.name == inst.site)
     return {
@@ -163,7 +167,7 @@ def rtpengine_node(platform: Platform, inst: Instance) -> dict[str, Any]:
         "interface": str(inst.address),
         "advertise": str(inst.address),
         "ng_listen": f"{inst.reach}:{platform.ports.rtpengine_ng}",
-        "cli_listen": "127.0.0.1:9900",
+        "cli_listen": f"{RTPENGINE_CLI[0]}:{RTPENGINE_CLI[1]}",
         "port_min": site.rtp_ports[0],
         "port_max": site.rtp_ports[1],
         "tos": TOS_EF,

@@ -12,14 +12,17 @@
 #   scripts/labhosts.sh status
 set -euo pipefail
 
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
 IMAGE=pbx-lab/labhost:trixie
-NETWORK=pbx-labhosts
-SUBNET=172.29.250.0/24
 LABEL=pbx.lab=hosts
-declare -A ADDRESS=([fra]=172.29.250.11 [ber]=172.29.250.12)
-SITES=(fra ber)
+# NETWORK, SUBNET, SITES, ADDRESS[site], NAME[site]: from the one list of stand-ins, which the
+# Ansible inventory is generated from too (pbx_infra.inventory.LAB_STAND_INS).
+PYTHON="${PYTHON:-$REPO/.venv/bin/python}"
+[ -x "$PYTHON" ] || PYTHON=python3
+STAND_INS="$(cd "$REPO" && "$PYTHON" -m labkit.hosts)"
+eval "$STAND_INS"
 # Stand-in TLS material for the tls_material role (the inventory points here); never production.
-TLS_DIR="$(cd "$(dirname "$0")/.." && pwd)/.lab/labhosts/tls"
+TLS_DIR="$REPO/.lab/labhosts/tls"
 
 build_image() {
     if docker image inspect "$IMAGE" >/dev/null 2>&1; then return; fi
@@ -39,6 +42,8 @@ tls_material() {
         return
     fi
     echo "==> generating stand-in TLS material in $TLS_DIR"
+    local sans=DNS:pbx.lab site
+    for site in "${SITES[@]}"; do sans+=",DNS:${NAME[$site]}"; done
     mkdir -p "$TLS_DIR" && chmod 700 "$TLS_DIR"
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
         -subj "/CN=pbx lab-hosts CA" -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt" 2>/dev/null
@@ -46,7 +51,7 @@ tls_material() {
         -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr" 2>/dev/null
     openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.crt" -CAkey "$TLS_DIR/ca.key" \
         -CAcreateserial -days 397 -out "$TLS_DIR/server.crt" \
-        -extfile <(printf 'subjectAltName=DNS:pbx.lab,DNS:pbx-labhost-fra,DNS:pbx-labhost-ber\nextendedKeyUsage=serverAuth\n') 2>/dev/null
+        -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$sans") 2>/dev/null
     rm -f "$TLS_DIR/server.csr"
 }
 
@@ -57,7 +62,7 @@ up() {
         docker network create --label "$LABEL" --subnet "$SUBNET" "$NETWORK" >/dev/null
     fi
     for site in "${SITES[@]}"; do
-        name="pbx-labhost-$site"
+        name="${NAME[$site]}"
         if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; then
             continue
         fi
@@ -72,7 +77,7 @@ up() {
 
 down() {
     for site in "${SITES[@]}"; do
-        docker rm -f "pbx-labhost-$site" >/dev/null 2>&1 || true
+        docker rm -f "${NAME[$site]}" >/dev/null 2>&1 || true
     done
     docker network rm "$NETWORK" >/dev/null 2>&1 || true
     echo "==> stand-in hosts removed"

@@ -6,6 +6,8 @@ import subprocess
 
 import pytest
 
+from labkit.hosts import STAND_INS
+
 # Fixtures that mean "this test drives real containers": such tests are part of the `lab` run,
 # which comes after the host layer has installed Docker and the images are built.
 _NEEDS_DOCKER = {"built_images", "engine", "converged_stand_ins"}
@@ -24,7 +26,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def converged_stand_ins() -> None:
     """The sites' stand-in hosts, up and converged by the voice-host roles (`make lab-hosts`)."""
     probe = subprocess.run(
-        ["docker", "exec", "pbx-labhost-fra", "nft", "list", "table", "inet", "pbx_qos"],
+        ["docker", "exec", STAND_INS["fra"], "nft", "list", "table", "inet", "pbx_qos"],
         capture_output=True,
         check=False,
     )

@@ -17,11 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from labkit import hosts
+
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 LABHOSTS = REPO / "scripts" / "labhosts.sh"
-STAND_INS = ("pbx-labhost-fra", "pbx-labhost-ber")
-FRA_ADDRESS, BER_ADDRESS = "172.29.250.11", "172.29.250.12"
+STAND_INS = tuple(hosts.STAND_INS.values())
+FRA_HOST, BER_HOST = hosts.STAND_INS["fra"], hosts.STAND_INS["ber"]
+FRA_ADDRESS, BER_ADDRESS = hosts.ADDRESSES["fra"], hosts.ADDRESSES["ber"]
 
 _RECAP = re.compile(
     r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
@@ -105,11 +108,12 @@ def stand_in_hosts() -> Iterator[tuple[str, ...]]:
         pytest.fail("docker CLI missing: the stand-in hosts need the local Docker Engine")
     if docker("info").returncode != 0:
         pytest.fail("Docker Engine not reachable: run `make host` (playbooks/docker_hosts.yml)")
-    subprocess.run([str(LABHOSTS), "down"], check=False, capture_output=True, timeout=120)
+    env = {**os.environ, "PYTHON": sys.executable}  # the script reads the stand-ins with it
+    subprocess.run([str(LABHOSTS), "down"], check=False, capture_output=True, timeout=120, env=env)
     up = subprocess.run(
-        [str(LABHOSTS), "up"], check=False, capture_output=True, text=True, timeout=600
+        [str(LABHOSTS), "up"], check=False, capture_output=True, text=True, timeout=600, env=env
     )
     if up.returncode != 0:
         pytest.fail(f"scripts/labhosts.sh up failed:\n{up.stdout}\n{up.stderr}")
     yield STAND_INS
-    subprocess.run([str(LABHOSTS), "down"], check=False, capture_output=True, timeout=120)
+    subprocess.run([str(LABHOSTS), "down"], check=False, capture_output=True, timeout=120, env=env)

@@ -9,9 +9,12 @@ import time
 
 import pytest
 
+from labkit.lab import PORTS
 from tests.ansible.conftest import (
     BER_ADDRESS,
+    BER_HOST,
     FRA_ADDRESS,
+    FRA_HOST,
     REPO,
     PlaybookRun,
     in_host,
@@ -75,7 +78,7 @@ for _ in range(10):
 
 @pytest.mark.parametrize(
     ("source_port", "dest_port", "tos"),
-    [(5060, 5060, 96), (30010, 30020, 184), (40001, 5060, 0)],
+    [(PORTS.sip, PORTS.sip, 96), (30010, 30020, 184), (40001, PORTS.sip, 0)],
     ids=["sip-cs3", "rtp-ef", "other-unmarked"],
 )
 def test_dscp_marking_on_the_wire(
@@ -87,13 +90,13 @@ def test_dscp_marking_on_the_wire(
     )
     # Receiver on ber in the background of a docker exec, sender on fra.
     receiver = subprocess.Popen(
-        ["docker", "exec", "pbx-labhost-ber", "sh", "-c", script],
+        ["docker", "exec", BER_HOST, "sh", "-c", script],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     sender = in_host(
-        "pbx-labhost-fra", "python3", "-c", _SEND_FROM, str(source_port), BER_ADDRESS,
+        FRA_HOST, "python3", "-c", _SEND_FROM, str(source_port), BER_ADDRESS,
         str(dest_port),
     )  # fmt: skip
     out, err = receiver.communicate(timeout=30)
@@ -130,23 +133,25 @@ def _verdict_from_here(address: str, port: int) -> str:
 
 
 def test_firewall_opens_voice_ports_to_everyone(converged: tuple[PlaybookRun, PlaybookRun]) -> None:
-    assert _verdict_from_here(FRA_ADDRESS, 5061) == "refused"  # TLS: through (nothing listens)
-    assert _verdict_from_here(FRA_ADDRESS, 8443) == "refused"  # WSS
+    assert (
+        _verdict_from_here(FRA_ADDRESS, PORTS.sip_tls) == "refused"
+    )  # TLS: through (nothing listens)
+    assert _verdict_from_here(FRA_ADDRESS, PORTS.sip_wss) == "refused"  # WSS
 
 
 def test_firewall_keeps_internal_services_to_platform_hosts(
     converged: tuple[PlaybookRun, PlaybookRun],
 ) -> None:
-    for port in (5432, 2049, 8000, 5090):
+    for port in (PORTS.db, PORTS.rpc, PORTS.app, PORTS.dmq):
         assert _verdict_from_here(FRA_ADDRESS, port) == "dropped", port
-        from_ber = in_host("pbx-labhost-ber", "python3", "-c", _CONNECT, FRA_ADDRESS, str(port))
+        from_ber = in_host(BER_HOST, "python3", "-c", _CONNECT, FRA_ADDRESS, str(port))
         assert from_ber.stdout.strip() == "refused", (port, from_ber.stdout, from_ber.stderr)
     assert _verdict_from_here(FRA_ADDRESS, 22) == "dropped"  # no admin networks in the lab
 
 
 def test_tls_material_modes(converged: tuple[PlaybookRun, PlaybookRun]) -> None:
     listing = in_host(
-        "pbx-labhost-fra", "stat", "-c", "%n %a %U",
+        FRA_HOST, "stat", "-c", "%n %a %U",
         "/etc/pbx/tls", "/etc/pbx/tls/pbx.crt", "/etc/pbx/tls/pbx.key", "/etc/pbx/tls/pbx-ca.crt",
     )  # fmt: skip
     assert listing.stdout.split("\n")[:4] == [
@@ -194,7 +199,7 @@ def test_time_sync_ber_follows_fra(converged: tuple[PlaybookRun, PlaybookRun]) -
     deadline = time.monotonic() + 90
     sources = ""
     while time.monotonic() < deadline:
-        sources = in_host("pbx-labhost-ber", "chronyc", "-n", "sources").stdout
+        sources = in_host(BER_HOST, "chronyc", "-n", "sources").stdout
         if f"^* {FRA_ADDRESS}" in sources:
             return
         time.sleep(3)

@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from labkit.pg_cluster import ThrowawayCluster, free_port
 from pbx_app.app import create_app
 from pbx_app.db import Database, utcnow
 from pbx_app.mail import SmtpMailer
@@ -32,7 +33,6 @@ from pbx_app.services import customers
 from pbx_app.services.access import SYSTEM, Role
 from pbx_app.services.users import set_password_directly
 from pbx_app.settings import Settings
-from tests.app.pg_cluster import ThrowawayCluster, free_port
 
 PASSWORD = "correct horse battery staple"
 

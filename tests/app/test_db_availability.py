@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from labkit.pg_cluster import ThrowawayCluster, free_port
 from pbx_app import errors
 from pbx_app.addressing import aor
 from pbx_app.app import create_app
@@ -27,7 +28,6 @@ from pbx_app.services import devices, extensions, locations
 from pbx_app.services.access import SYSTEM, Role
 from pbx_app.settings import Settings
 from tests.app.conftest import PgServer, make_settings, new_customer, new_user, token_for
-from tests.app.pg_cluster import ThrowawayCluster, free_port
 
 TOKEN = "internal-test-token-0123456789"
 

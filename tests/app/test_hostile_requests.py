@@ -10,11 +10,11 @@ import httpx
 import pytest
 import uvicorn
 
+from labkit.pg_cluster import free_port
 from pbx_app.app import create_app
 from pbx_app.db import Database
 from pbx_app.mail import SmtpMailer
 from tests.app.conftest import Api, error_code, make_settings
-from tests.app.pg_cluster import free_port
 
 
 def test_a_trailing_slash_is_not_redirected_to_a_forged_host(db: Database) -> None:

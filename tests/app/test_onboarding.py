@@ -14,6 +14,7 @@ from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from labkit.pg_cluster import free_port
 from pbx_app import errors
 from pbx_app.app import create_app
 from pbx_app.db import Database, utcnow
@@ -24,7 +25,6 @@ from pbx_app.security import hash_password
 from pbx_app.services import users
 from pbx_app.services.access import Role
 from tests.app.conftest import SmtpSink, login, make_settings, new_customer, new_user
-from tests.app.pg_cluster import free_port
 
 
 def admin_client(db: Database, smtp_port: int) -> tuple[TestClient, int]:

@@ -13,8 +13,8 @@ import docker
 import pytest
 import testinfra
 
+from labkit.targets import ServiceTarget, service_targets
 from pbx_infra import topology
-from pbx_infra.inventory import ServiceTarget, service_targets
 from pbx_infra.lab.declared import stack_config
 from pbx_infra.topology import ServiceKind
 

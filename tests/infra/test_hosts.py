@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import testinfra
 
-from pbx_infra.inventory import docker_host_targets, voice_host_targets
+from labkit.targets import docker_host_targets, voice_host_targets
 
 from .checks import where
 from .conftest import PLATFORM

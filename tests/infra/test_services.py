@@ -11,7 +11,7 @@ import testinfra
 from pbx_infra.topology import ServiceKind
 
 from .checks import listening, processes, where
-from .conftest import by_kind, targets
+from .conftest import PLATFORM, by_kind, targets
 
 pytestmark = pytest.mark.lab
 
@@ -50,7 +50,7 @@ def test_media_relay_answers_ng_ping(host, target) -> None:
 
 def patroni_cluster(host, target) -> dict:
     """The cluster as this member's Patroni sees it (REST API /cluster, internal address)."""
-    api = f"http://{target.instance.reach}:8008"
+    api = f"http://{target.instance.reach}:{PLATFORM.ports.patroni}"
     out = host.run(f"curl -s --max-time 3 {api}/cluster")
     assert out.rc == 0, where(target, f"Patroni API at {api} does not answer: {out.stderr}")
     return json.loads(out.stdout)
@@ -99,19 +99,22 @@ def test_database_member_answers_as_its_role(host, target) -> None:
 @by_kind(ServiceKind.ETCD)
 def test_etcd_member_sees_all_members_and_a_quorum(host, target, platform) -> None:
     health = host.run(
-        "etcdctl --endpoints=http://127.0.0.1:2379 --command-timeout=3s endpoint health"
+        f"etcdctl --endpoints=http://127.0.0.1:{platform.ports.etcd_client} --command-timeout=3s "
+        "endpoint health"
     )
     assert health.rc == 0, where(
         target, f"no quorum: {health.stdout.strip()} {health.stderr.strip()}"
     )
-    listed = host.run("etcdctl --endpoints=http://127.0.0.1:2379 member list -w json")
+    local = f"http://127.0.0.1:{platform.ports.etcd_client}"
+    listed = host.run(f"etcdctl --endpoints={local} member list -w json")
     names = {m.get("name") for m in json.loads(listed.stdout)["members"]}
     wanted = {m.name for m in platform.instances(ServiceKind.ETCD)}
     assert names == wanted, where(target, f"etcd members {sorted(names)}, want {sorted(wanted)}")
     # The witness in particular: without it, losing either site leaves no majority.
     witness = platform.instances(ServiceKind.ETCD, platform.witness.name)[0]
     probe = host.run(
-        f"etcdctl --endpoints=http://{witness.reach}:2379 --command-timeout=3s endpoint health"
+        f"etcdctl --endpoints=http://{witness.reach}:{platform.ports.etcd_client} "
+        "--command-timeout=3s endpoint health"
     )
     assert probe.rc == 0, where(target, f"witness {witness.name} unreachable: {probe.stderr}")
 

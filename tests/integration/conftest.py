@@ -1,18 +1,15 @@
 from __future__ import annotations
 
-import json
-
 import docker
 import pytest
 
-from pbx_infra import topology
-from pbx_infra.lab.declared import stack_config
+from labkit.lab import PLATFORM
 from pbx_infra.topology import Platform
 
 
 @pytest.fixture(scope="session")
 def platform() -> Platform:
-    return topology.load(json.loads(stack_config("lab")["pbx:platform"]))
+    return PLATFORM
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,10 @@ def test_every_declared_container_runs_healthy_with_its_labels(platform, engine)
 
 def test_no_container_of_the_lab_is_left_over(platform, engine) -> None:
     running = {
-        c.name for c in engine.containers.list(all=True, filters={"label": "pbx.platform=pbx-lab"})
+        c.name
+        for c in engine.containers.list(
+            all=True, filters={"label": f"pbx.platform={platform.name}"}
+        )
     }
     assert running == {i.container_name(platform) for i in platform.instances()}
 
@@ -51,7 +54,7 @@ def test_proxies_answer_the_other_sites_proxies_over_the_backbone(platform, engi
                 engine,
                 source.container_name(platform),
                 "pbx-healthcheck",
-                env={"PBX_HEALTH_TARGET": f"{target.internal}:5060"},
+                env={"PBX_HEALTH_TARGET": f"{target.internal}:{platform.ports.sip}"},
             )
             assert code == 0, f"{source.name} -> {target.name} ({target.internal}): {out}"
 
@@ -73,7 +76,7 @@ def test_management_rpc_answers_on_the_internal_address_only(platform, engine) -
         fra.container_name(platform),
         "kamcmd",
         "-s",
-        f"tcp:{ber.internal}:2049",
+        f"tcp:{ber.internal}:{platform.ports.rpc}",
         "core.uptime",
     )
     assert code == 0, out
@@ -83,7 +86,7 @@ def test_management_rpc_answers_on_the_internal_address_only(platform, engine) -
         fra.container_name(platform),
         "kamcmd",
         "-s",
-        f"tcp:{neighbour.address}:2049",
+        f"tcp:{neighbour.address}:{platform.ports.rpc}",
         "core.uptime",
     )
     assert code != 0, f"RPC must not answer on the site-facing address {neighbour.address}: {out}"
@@ -114,7 +117,9 @@ def test_patroni_api_is_not_on_the_site_networks(platform, engine) -> None:
 @pytest.mark.parametrize("node", [0, 1, 2, 3])
 def test_every_app_node_is_healthy_against_the_database(platform, node) -> None:
     app = platform.instances(ServiceKind.PBX_APP)[node]
-    with urllib.request.urlopen(f"http://{app.address}:8000/healthz", timeout=5) as response:
+    with urllib.request.urlopen(
+        f"http://{app.address}:{platform.ports.app}/healthz", timeout=5
+    ) as response:
         body = json.load(response)
     assert body["database"] == "ok"
     assert body["writable"] is True
@@ -166,7 +171,8 @@ def test_demo_tenant_file_tells_how_to_log_in_and_register() -> None:
 
 def test_second_lab_up_changes_nothing(platform, engine) -> None:
     before = {
-        c.name: c.id for c in engine.containers.list(filters={"label": "pbx.platform=pbx-lab"})
+        c.name: c.id
+        for c in engine.containers.list(filters={"label": f"pbx.platform={platform.name}"})
     }
     demo_before = json.loads((LAB_DIR / "demo-tenant.json").read_text())
     run = subprocess.run(
@@ -181,7 +187,8 @@ def test_second_lab_up_changes_nothing(platform, engine) -> None:
     assert " created" not in run.stdout, run.stdout
     assert "replacing" not in run.stdout, run.stdout
     after = {
-        c.name: c.id for c in engine.containers.list(filters={"label": "pbx.platform=pbx-lab"})
+        c.name: c.id
+        for c in engine.containers.list(filters={"label": f"pbx.platform={platform.name}"})
     }
     assert after == before
     demo_after = json.loads((LAB_DIR / "demo-tenant.json").read_text())

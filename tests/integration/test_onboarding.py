@@ -11,7 +11,7 @@ import uuid
 import httpx
 import pytest
 
-from pbx_infra.lab.__main__ import LAB_DIR
+from labkit.lab import app_base, load_tenant
 from pbx_infra.topology import ServiceKind
 
 from .conftest import exec_in
@@ -35,10 +35,9 @@ def _mail_to(engine, platform, address: str, timeout: float = 20) -> dict:
 
 
 def test_admin_creates_user_mail_arrives_link_sets_password_once(engine, platform) -> None:
-    demo = json.loads((LAB_DIR / "demo-tenant.json").read_text())
-    fra_app, ber_app = (platform.instances(ServiceKind.PBX_APP, s)[0] for s in ("fra", "ber"))
+    demo = load_tenant()
     email = f"new-{uuid.uuid4().hex[:8]}@demo.pbx.test"
-    with httpx.Client(base_url=f"http://{fra_app.address}:8000/api/v1", timeout=10) as admin:
+    with httpx.Client(base_url=app_base("fra"), timeout=10) as admin:
         r = admin.post(
             "/auth/login", json={"email": demo["admin_email"], "password": demo["admin_password"]}
         )
@@ -53,7 +52,7 @@ def test_admin_creates_user_mail_arrives_link_sets_password_once(engine, platfor
     token = link.group(1)
 
     # The link works on an app node of the other site too (one database), and only once.
-    with httpx.Client(base_url=f"http://{ber_app.address}:8000/api/v1", timeout=10) as anyone:
+    with httpx.Client(base_url=app_base("ber"), timeout=10) as anyone:
         password = f"Pw-{uuid.uuid4().hex}"
         r = anyone.post("/auth/set-password", json={"token": token, "password": password})
         assert r.status_code == 200, r.text

@@ -12,14 +12,11 @@ from typing import Any
 
 import httpx
 
-from pbx_infra import topology
-from pbx_infra.lab.declared import stack_config
-from pbx_infra.node_config import app_port
+from labkit.docker import docker
+from labkit.lab import PLATFORM, TENANT_FILE, app_base
+from labkit.wait import wait_for
 from pbx_infra.topology import ServiceKind
 
-from .conftest import TENANT_FILE, docker, wait_for
-
-PLATFORM = topology.load(json.loads(stack_config("lab")["pbx:platform"]))
 DBS = {d.site: d for d in PLATFORM.instances(ServiceKind.DB)}
 
 
@@ -85,11 +82,6 @@ def lead_from(site: str) -> None:
         )  # fmt: skip
         assert r.returncode == 0, f"switchover to {want}: {r.stdout} {r.stderr}"
     wait_for(lambda: leader() == want and healthy_pair(), 60, 1, f"{want} leading, in sync")
-
-
-def app_base(site: str, ordinal: int = 1) -> str:
-    app = PLATFORM.instances(ServiceKind.PBX_APP, site)[ordinal - 1]
-    return f"http://{app.address}:{app_port(PLATFORM, app)}/api/v1"
 
 
 def login(site: str) -> httpx.Client:
@@ -184,20 +176,6 @@ def remove_sequence(site: str, tag: str) -> None:
     for item in client.get(f"/customers/{customer}/locations").json()["items"]:
         if item["name"].startswith(tag):
             client.delete(f"/customers/{customer}/locations/{item['id']}")
-
-
-def bindings(proxy: str) -> list[tuple[str, str]]:
-    """Every (AOR, contact address) in a proxy's location table."""
-    out = docker("exec", proxy, "kamcmd", "ul.dump", timeout=30).stdout
-    found: list[tuple[str, str]] = []
-    aor = ""
-    for line in out.splitlines():
-        line = line.strip()
-        if line.startswith("AoR:"):
-            aor = line.split(":", 1)[1].strip()
-        elif line.startswith("Address:"):
-            found.append((aor, line.split(":", 1)[1].strip()))
-    return found
 
 
 def _backbone(site: str) -> dict[str, str]:

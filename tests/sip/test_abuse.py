@@ -6,19 +6,24 @@ only be tried on fra's proxies), and other sources keep being served."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 
-from .conftest import SITES, Device, Devices, device_creds, docker, unban, wait_for
+from labkit.control import banned_everywhere, unban
+from labkit.devices import Device, Devices, device_creds
+from labkit.lab import PORTS, SITES
+from labkit.leases import lease
+from labkit.wait import wait_for
 
 pytestmark = pytest.mark.lab
 
 FRA1, FRA2 = SITES["fra"]["proxies"]
 SITE_PROXIES = [FRA1, FRA2]
+DEVICES = lease("abuse", guessed=50)
 
-# Sends SIP OPTIONS over UDP from inside a device. argv: target, count, user agent, wait (s).
+# Sends SIP OPTIONS over UDP from inside a device. argv: target, count, user agent, wait (s),
+# own address, the target's SIP port.
 # Prints the status line of the first answer, or "silence" when nothing came back in time.
 OPTIONS_SENDER = r"""
 import socket, sys, uuid
@@ -33,7 +38,7 @@ for n in range(count):
         f"From: <sip:probe@{sys.argv[5]}>;tag={n}\r\nTo: <sip:{target}>\r\n"
         f"Call-ID: {uuid.uuid4().hex}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
         f"User-Agent: {agent}\r\nContent-Length: 0\r\n\r\n"
-    ).encode(), (target, 5060))
+    ).encode(), (target, int(sys.argv[6])))
 s.settimeout(wait)
 try:
     print(s.recv(65535).decode(errors="replace").split("\r\n", 1)[0])
@@ -45,20 +50,12 @@ except TimeoutError:
 def options(device: Device, target: str, *, count: int = 1, agent: str = "pbx-test",
             wait: float = 2, ip: str = "") -> str:  # fmt: skip
     r = device.sh(
-        f"python3 -c '{OPTIONS_SENDER}' {target} {count} '{agent}' {wait} {ip or device.ip}",
+        f"python3 -c '{OPTIONS_SENDER}' {target} {count} '{agent}' {wait} {ip or device.ip} "
+        f"{PORTS.sip}",
         timeout=wait + 30,
     )
     assert r.returncode == 0, r.stderr
     return r.stdout.strip().splitlines()[-1]
-
-
-def banned_everywhere(ip: str) -> bool:
-    """The source is in the ban table of every proxy (DMQ replication)."""
-    for proxy in [c for s in SITES.values() for c in s["proxy_containers"]]:
-        r = docker("exec", proxy, "kamcmd", "htable.get", "ipban", ip, timeout=20)
-        if r.returncode != 0 or not re.search(r"value: 1\b", r.stdout):
-            return False
-    return True
 
 
 @pytest.fixture
@@ -71,8 +68,7 @@ def attacker(devices: Devices) -> Any:
     try:
         yield device, bystander
     finally:
-        unban(device.ip)
-        unban(bystander)
+        unban(device.ip, bystander)
 
 
 def test_scanner_user_agent_is_dropped_and_banned_on_every_proxy(attacker: Any) -> None:
@@ -97,7 +93,7 @@ def test_request_flood_is_banned_on_every_proxy(attacker: Any) -> None:
 
 def test_password_guessing_is_banned_on_every_proxy(attacker: Any, tenant: dict[str, Any]) -> None:
     device, _ = attacker
-    user, password = device_creds(tenant, 50)
+    user, password = device_creds(tenant, DEVICES["guessed"])
     # Ten wrong passwords are answered (a phone with a typo); the next attempt meets the ban.
     for attempt in range(10):
         status = device.register(user, f"guess-{attempt}", FRA1, port=5140 + attempt, timeout=4)

@@ -1,6 +1,6 @@
 """The path of a call between the sites, message by message, from captures at every proxy.
 
-A phone at ber calls a colleague's phone at fra (tests/sip/callflow.py traces it; `make callflow`
+A phone at ber calls a colleague's phone at fra (labkit/callflow.py traces it; `make callflow`
 draws the same trace into docs/call-flow.svg). What the design promises, checked on the wire:
 the caller's proxy asks its own site's app how to route, each site's proxy anchors its leg on its
 own site's relay, the proxies hand the call to each other, and the hang-up takes the same path.
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from . import callflow
-from .callflow import Message, Trace
-from .conftest import Device, Devices
+from labkit import callflow
+from labkit.callflow import Message, Trace
+from labkit.devices import Device, Devices
 
 pytestmark = pytest.mark.lab
 

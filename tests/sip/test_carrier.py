@@ -9,28 +9,21 @@ from typing import Any
 
 import pytest
 
+from labkit.control import clear_bindings
+from labkit.devices import Device, Devices, device_creds, extension_of, scenario_text
+from labkit.docker import docker
+from labkit.lab import PORTS, SITES, sip_target
+from labkit.leases import lease
+from labkit.wait import wait_for
 from pbx_app.addressing import EMERGENCY_NUMBERS
-
-from .conftest import (
-    CARRIER,
-    PREFIX,
-    SCENARIOS,
-    SITES,
-    Device,
-    Devices,
-    clear_bindings,
-    device_creds,
-    docker,
-    extension_of,
-    wait_for,
-)
 
 pytestmark = pytest.mark.lab
 
 FRA1 = SITES["fra"]["proxies"][0]
 BER1 = SITES["ber"]["proxies"][0]
-BER1_INTERNAL = "172.30.0.111"
-CARRIER_IP = "172.30.0.5"
+BER1_INTERNAL = SITES["ber"]["proxy_internals"][0]
+CARRIER, CARRIER_IP = SITES["fra"]["carrier"], SITES["fra"]["carrier_ip"]
+DEVICES = lease("carrier trunk", national=51, emergency=52, did_callee=53)
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +34,7 @@ def caller(devices: Devices) -> Device:
 @pytest.fixture(scope="module")
 def trunk_capture(devices: Devices) -> str:
     """SIP as the carrier receives it (text, so the headers can be read)."""
-    name = f"{PREFIX}-cap-carrier"
-    devices.started.append(name)
-    docker("rm", "-f", name)
-    docker(
-        "run", "-d", "--name", name, "--network", f"container:{CARRIER}",
-        "--entrypoint", "tcpdump", devices.image, "-i", "any", "-nn", "-l", "-A", "-s", "0",
-        "udp port 5060",
-    )  # fmt: skip
-    wait_for(lambda: "listening on" in docker("logs", name).stderr, 10, what="tcpdump at carrier")
-    return name
+    return devices.capture(CARRIER, "carrier", f"udp port {PORTS.sip}", "-A", "-s", "0")
 
 
 def invite_at_carrier(capture: str, number: str) -> str:
@@ -65,7 +49,7 @@ def invite_at_carrier(capture: str, number: str) -> str:
 
 @pytest.mark.parametrize(
     ("number", "index"),
-    [("030555123456", 51), (max(EMERGENCY_NUMBERS), 52)],
+    [("030555123456", DEVICES["national"]), (max(EMERGENCY_NUMBERS), DEVICES["emergency"])],
     ids=["national", "emergency"],
 )
 def test_call_leaves_through_the_trunk_with_the_callers_did(
@@ -86,19 +70,20 @@ def test_did_called_from_outside_rings_its_extension(
     devices: Devices, tenant: dict[str, Any], aor_of: Any
 ) -> None:
     callee = devices.start("did-callee", "ber")
-    user, password = device_creds(tenant, 53)
-    did = tenant["devices"][53]["did"]
-    assert did.endswith(extension_of(tenant, 53)), f"demo data: {did} is not extension 53's DID"
+    index = DEVICES["did_callee"]
+    user, password = device_creds(tenant, index)
+    did = tenant["devices"][index]["did"]
+    assert did.endswith(extension_of(tenant, index)), f"demo data: {did} is not {user}'s DID"
     clear_bindings(aor_of(user))
     assert callee.register(user, password, BER1, port=5073).startswith("200")
     callee.answer(port=5073)
     # The carrier's side: a call from the trunk address to a ber proxy's internal socket.
-    scenario = (SCENARIOS / "trunk_call.xml").read_text()
+    scenario = scenario_text("trunk_call")
     r = docker(
         "exec", CARRIER, "sh", "-c",
         f"cat > /tmp/trunk_call.xml <<'XML'\n{scenario}XML\n"
-        f"sipp {BER1_INTERNAL}:5060 -sf /tmp/trunk_call.xml -s '{did}' -i {CARRIER_IP} -p 5099 "
-        "-m 1 -nostdin -timeout 20s",
+        f"sipp {sip_target(BER1_INTERNAL)} -sf /tmp/trunk_call.xml -s '{did}' -i {CARRIER_IP} "
+        "-p 5099 -m 1 -nostdin -timeout 20s",
         timeout=40,
     )  # fmt: skip
     assert r.returncode == 0, f"inbound call to {did} failed:\n{r.stdout[-1500:]}{r.stderr}"
@@ -109,25 +94,25 @@ def test_did_called_from_outside_rings_its_extension(
 
 # A request that claims to belong to a dialog (it has a To tag) and names the proxy as its loose
 # route, aimed at the trunk: what a toll fraudster sends to make a proxy call out for free.
-# argv: proxy, Request-URI, Route parameters, own address. Prints the first answer's status line,
-# or "silence".
+# argv: proxy, its SIP port, Request-URI, Route parameters, own address. Prints the first
+# answer's status line, or "silence".
 FORGED_IN_DIALOG = r"""
 import socket, sys, uuid
-proxy, ruri, params, me = sys.argv[1:5]
+proxy, port, ruri, params, me = sys.argv[1:6]
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((me, 0))
-port = s.getsockname()[1]
+own_port = s.getsockname()[1]
 sdp = f"v=0\r\no=- 1 1 IN IP4 {me}\r\ns=-\r\nc=IN IP4 {me}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\n"
 s.sendto((
     f"INVITE {ruri} SIP/2.0\r\n"
-    f"Via: SIP/2.0/UDP {me}:{port};branch=z9hG4bK{uuid.uuid4().hex};rport\r\n"
+    f"Via: SIP/2.0/UDP {me}:{own_port};branch=z9hG4bK{uuid.uuid4().hex};rport\r\n"
     f"Route: <sip:{proxy};lr{params}>\r\n"
     f"From: <sip:fraud@{me}>;tag=f{uuid.uuid4().hex[:8]}\r\n"
     f"To: <{ruri}>;tag=t{uuid.uuid4().hex[:8]}\r\n"
     f"Call-ID: {uuid.uuid4().hex}\r\nCSeq: 2 INVITE\r\nMax-Forwards: 70\r\n"
-    f"Contact: <sip:fraud@{me}:{port}>\r\nContent-Type: application/sdp\r\n"
+    f"Contact: <sip:fraud@{me}:{own_port}>\r\nContent-Type: application/sdp\r\n"
     f"Content-Length: {len(sdp)}\r\n\r\n{sdp}"
-).encode(), (proxy, 5060))
+).encode(), (proxy, int(port)))
 s.settimeout(3)
 try:
     while True:
@@ -153,8 +138,8 @@ def test_a_forged_in_dialog_request_does_not_reach_the_trunk(
     anything is sent on."""
     number = f"+4930{time.time_ns() % 10**8:08d}"
     r = caller.sh(
-        f"python3 -c '{FORGED_IN_DIALOG}' {FRA1} 'sip:{number}@{CARRIER_IP}:5060' "
-        f"'{route_params}' {caller.ip}",
+        f"python3 -c '{FORGED_IN_DIALOG}' {FRA1} {PORTS.sip} "
+        f"'sip:{number}@{sip_target(CARRIER_IP)}' '{route_params}' {caller.ip}",
         timeout=30,
     )
     assert r.returncode == 0, r.stderr

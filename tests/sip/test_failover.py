@@ -12,31 +12,26 @@ from typing import Any
 
 import pytest
 
-from .conftest import (
-    SITES,
-    Device,
-    Devices,
-    aor_for,
-    clear_bindings,
-    device_creds,
-    docker,
-    extension_of,
-    location_contacts,
-    only_binding,
-    unique_call_id,
-    wait_for,
-    wait_proxies_healthy,
-)
+from labkit.control import clear_bindings, dmq_peers, location_contacts, only_binding
+from labkit.devices import Device, Devices, aor_for, device_creds, extension_of, unique_call_id
+from labkit.docker import docker, wait_healthy
+from labkit.lab import ALL_PROXIES, RELAYS, SIP_DOMAIN, SITES, sip_target, site_of
+from labkit.leases import lease
+from labkit.wait import wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.disruptive]
 
 SITE_A = SITES["fra"]["proxy_containers"] + [SITES["fra"]["relay"]]
+DEVICES = lease(
+    "site failover", roamer=40, local_b=41, gone=42, no_relay_callee=54, no_relay_caller=55,
+    vip_phone=77, vip_callee=78,
+)  # fmt: skip
 RESULT = {}
 
 
 def srv_targets(device: Device, dns: str) -> list[str]:
     """_sip._udp.pbx.lab as the device's resolver answers it, best priority first, as IPs."""
-    answer = device.sh(f"dig +short @{dns} SRV _sip._udp.pbx.lab").stdout
+    answer = device.sh(f"dig +short @{dns} SRV _sip._udp.{SIP_DOMAIN}").stdout
     records = sorted(
         (int(p), -int(w), t.rstrip("."))
         for p, w, _, t in (line.split() for line in answer.splitlines() if line)
@@ -53,8 +48,8 @@ def register_by_srv(device: Device, user: str, password: str, port: int, call_id
     """What a phone does: try the SRV targets in order until one answers, keeping the Call-ID
     of its registrations; returns the proxy."""
     for proxy in srv_targets(device, SITES[device.site]["dns"]):
-        site = "fra" if proxy.startswith("172.30.1.") else "ber"
-        ip = device.ip if site == device.site else device.extra_ips.get(site, "")
+        site = site_of(proxy)
+        ip = device.ip if site == device.site else device.extra_ips.get(str(site), "")
         if not ip:
             continue
         status = device.register(user, password, proxy, port=port, ip=ip, timeout=3,
@@ -68,15 +63,15 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
     # A device "on the internet": home site fra (its DNS prefers fra), can reach ber too.
     roamer = devices.start("fo-roamer", "fra", also=("ber",))
     local_b = devices.start("fo-local-b", "ber")
-    roamer_user, roamer_pw = device_creds(tenant, 40)
-    b_user, b_pw = device_creds(tenant, 41)
-    gone_user, gone_pw = device_creds(tenant, 42)
+    roamer_user, roamer_pw = device_creds(tenant, DEVICES["roamer"])
+    b_user, b_pw = device_creds(tenant, DEVICES["local_b"])
+    gone_user, gone_pw = device_creds(tenant, DEVICES["gone"])
     # Bindings of earlier runs (same addresses, dead UAs) would get the calls forked.
     for user in (roamer_user, b_user, gone_user):
         clear_bindings(aor_for(user))
 
     roamer_call_id = f"roamer-{time.time_ns():x}@pbx.test"
-    assert register_by_srv(roamer, roamer_user, roamer_pw, 5070, roamer_call_id)[:9] == "172.30.1."
+    assert site_of(register_by_srv(roamer, roamer_user, roamer_pw, 5070, roamer_call_id)) == "fra"
     assert local_b.register(b_user, b_pw, SITES["ber"]["proxies"][0], port=5070).startswith("200")
     # A binding that will be removed while site A is down: must not come back after re-sync.
     assert local_b.register(gone_user, gone_pw, SITES["ber"]["proxies"][0], port=5071)[:3] == "200"
@@ -84,8 +79,9 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
     # A call running through site A (ber device -> roamer registered at fra).
     roamer.answer(port=5070)
     local_b.sh(
-        f"cd /tmp && (timeout 60 sipp {SITES['ber']['proxies'][0]}:5060 -sf /scen/call.xml "
-        f"-s {extension_of(tenant, 40)} -set caller {b_user} -set hold 40000 -au {b_user} "
+        f"cd /tmp && (timeout 60 sipp {sip_target(SITES['ber']['proxies'][0])} "
+        f"-sf /scen/call.xml -s {extension_of(tenant, DEVICES['roamer'])} -set caller {b_user} "
+        f"-set hold 40000 -au {b_user} "
         f"-ap '{b_pw}' -cid_str {unique_call_id()} -i {local_b.ip} -p 5090 -m 1 -nostdin "
         f"-trace_logs "
         f"-log_file /tmp/running.log >/dev/null 2>&1 &)"
@@ -103,7 +99,7 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
         RESULT["site_a_killed_s"] = round(time.monotonic() - stopped_at, 1)
         # The roamer's registrations now fail over to site B by SRV.
         proxy = register_by_srv(roamer, roamer_user, roamer_pw, 5072, roamer_call_id)
-        assert proxy.startswith("172.30.2."), proxy
+        assert site_of(proxy) == "ber", proxy
         RESULT["registered_at_b_s"] = round(time.monotonic() - stopped_at, 1)
         # Its new binding replaced the one through the dead site on the surviving proxies.
         for name in SITES["ber"]["proxy_containers"]:
@@ -115,7 +111,7 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
         # A binding made before the stop (at site B) is reachable through site B.
         local_b.answer(port=5070)
         status = roamer.call(
-            extension_of(tenant, 41), roamer_user, roamer_pw, proxy,
+            extension_of(tenant, DEVICES["local_b"]), roamer_user, roamer_pw, proxy,
             hold_ms=200, port=5080, ip=roamer.extra_ips["ber"],
         )  # fmt: skip
         assert status.startswith("200"), f"call after failover: {status}"
@@ -128,7 +124,11 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
         # The re-registered roamer is reachable through site B too (new call towards it).
         roamer.answer(port=5072, ip=roamer.extra_ips["ber"])
         status = local_b.call(
-            extension_of(tenant, 40), b_user, b_pw, SITES["ber"]["proxies"][1], port=5091
+            extension_of(tenant, DEVICES["roamer"]),
+            b_user,
+            b_pw,
+            SITES["ber"]["proxies"][1],
+            port=5091,
         )
         assert status.startswith("200"), f"call to the re-registered roamer: {status}"
 
@@ -138,7 +138,7 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
     finally:
         for name in SITE_A:
             docker("start", name)
-    wait_proxies_healthy(SITES["fra"]["proxy_containers"], timeout=90)
+    wait_healthy(SITES["fra"]["proxy_containers"], timeout=90)
 
     # DMQ re-sync: the restarted proxies learn the table again, without the removed binding.
     fra1 = SITES["fra"]["proxy_containers"][0]
@@ -152,7 +152,7 @@ def test_site_a_failover_and_resync(devices: Devices, tenant: dict[str, Any]) ->
     wait_for(lambda: only_binding(fra1, aor_for(roamer_user), ":5072"), 30, what="roamer on fra-1")
     # Every proxy knows every other exactly once again (a duplicated peer would get every
     # replication message twice; the proxies' healthcheck removes one that 6.0.1 may add).
-    for proxy in [c for site in SITES.values() for c in site["proxy_containers"]]:
+    for proxy in ALL_PROXIES:
         wait_for(lambda p=proxy: dmq_peers_once(p), 30, 2, f"{proxy} lists each DMQ peer once")
     # Clean up the bindings this test made.
     local_b.register(b_user, b_pw, SITES["ber"]["proxies"][0], port=5070, expires=0)
@@ -175,8 +175,8 @@ def test_losing_the_proxy_that_holds_the_sites_address(
     proxy takes the address over (VRRP): the phone's next REGISTER and call go to the same
     address and succeed, without a DNS lookup or a change of site."""
     phone, callee = devices.start("vip-phone", "fra"), devices.start("vip-callee", "fra")
-    user, pw = device_creds(tenant, 77)
-    callee_user, callee_pw = device_creds(tenant, 78)
+    user, pw = device_creds(tenant, DEVICES["vip_phone"])
+    callee_user, callee_pw = device_creds(tenant, DEVICES["vip_callee"])
     for u in (user, callee_user):
         clear_bindings(aor_for(u))
     vip = SITES["fra"]["vip"]
@@ -201,14 +201,16 @@ def test_losing_the_proxy_that_holds_the_sites_address(
         result["registered_s"] = round(time.monotonic() - killed_at, 1)
         assert callee.register(callee_user, callee_pw, vip, port=5070)[:3] == "200"
         callee.answer(port=5070)
-        status = phone.call(extension_of(tenant, 78), user, pw, vip, hold_ms=300, port=5080)
+        status = phone.call(
+            extension_of(tenant, DEVICES["vip_callee"]), user, pw, vip, hold_ms=300, port=5080
+        )
         assert status.startswith("200"), f"call through {vip} after the takeover: {status}"
         result["first_call_s"] = round(time.monotonic() - killed_at, 1)
         print(f"\nsite address takeover: {result}")
         assert result["first_call_s"] < 5, result
     finally:
         docker("start", holder)
-    wait_proxies_healthy([holder], timeout=90)
+    wait_healthy([holder], timeout=90)
     # It does not take the address back (no second interruption for TCP/TLS phones).
     assert vip_holder("fra") == taken
     for u in (user, callee_user):
@@ -216,18 +218,13 @@ def test_losing_the_proxy_that_holds_the_sites_address(
 
 
 def dmq_peers_once(proxy: str) -> list[str] | None:
-    out = docker("exec", proxy, "kamcmd", "dmq.list_nodes", timeout=20).stdout
-    peers = [
-        m.group(1)
-        for entry in out.split("}")
-        if "local: 0" in entry and (m := re.search(r"host: (\S+)", entry))
-    ]
-    return peers if len(peers) == len(set(peers)) == 3 else None
+    peers = dmq_peers(proxy)
+    return peers if len(peers) == len(set(peers)) == len(ALL_PROXIES) - 1 else None
 
 
 def relays_enabled_everywhere() -> bool:
     """Every proxy uses both relays again (a relay that failed is skipped for a while)."""
-    for proxy in [c for site in SITES.values() for c in site["proxy_containers"]]:
+    for proxy in ALL_PROXIES:
         out = docker("exec", proxy, "kamcmd", "rtpengine.show", "all", timeout=20).stdout
         if re.findall(r"disabled: (\d+)", out) != ["0", "0"]:
             return False
@@ -238,23 +235,26 @@ def test_call_without_any_media_relay_is_refused(devices: Devices, tenant: dict[
     """Media always goes through a relay: with none reachable a call is refused (503), never
     connected around the relays."""
     callee, caller = devices.start("nr-callee", "fra"), devices.start("nr-caller", "fra")
-    callee_user, callee_pw = device_creds(tenant, 54)
-    caller_user, caller_pw = device_creds(tenant, 55)
+    callee_user, callee_pw = device_creds(tenant, DEVICES["no_relay_callee"])
+    caller_user, caller_pw = device_creds(tenant, DEVICES["no_relay_caller"])
     clear_bindings(aor_for(callee_user))
     proxy = SITES["fra"]["proxies"][0]
     assert callee.register(callee_user, callee_pw, proxy, port=5074).startswith("200")
     callee.answer(port=5074)
-    relays = [site["relay"] for site in SITES.values()]
+    relays = RELAYS
     try:
         for relay in relays:
             docker("stop", "-t", "1", relay, check=True)
-        status = caller.call(extension_of(tenant, 54), caller_user, caller_pw, proxy, port=5085)
+        status = caller.call(
+            extension_of(tenant, DEVICES["no_relay_callee"]), caller_user, caller_pw, proxy,
+            port=5085,
+        )  # fmt: skip
         assert status.startswith("503"), f"call without media relays: {status}"
         assert "INVITE" not in callee.answered(5074), "the callee rang without a media relay"
     finally:
         for relay in relays:
             docker("start", relay)
         clear_bindings(aor_for(callee_user))
-    wait_proxies_healthy(relays, timeout=60)
+    wait_healthy(relays, timeout=60)
     # The proxies ping their relays every 5 s: a relay that is back is used again at once.
     wait_for(relays_enabled_everywhere, 20, 1, "both relays back in use on every proxy")

@@ -14,23 +14,25 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import (
-    CA_FILE,
-    SITES,
-    Device,
-    Devices,
-    clear_bindings,
-    device_creds,
-    extension_of,
-    wait_for,
-)
-from .wsphone import Message, WsPhone, webrtc_sdp
+from labkit.control import clear_bindings
+from labkit.devices import Device, Devices, device_creds, extension_of
+from labkit.lab import CA_FILE, PORTS, SITES, container, instances
+from labkit.leases import OTHER, lease
+from labkit.wait import wait_for
+from labkit.wsphone import Message, WsPhone, webrtc_sdp
+from pbx_infra.topology import ServiceKind
 
 pytestmark = pytest.mark.lab
 
 FRA1 = SITES["fra"]["proxies"][0]
 BER1 = SITES["ber"]["proxies"][0]
-WSS_PORT = 8443
+WSS_PORT = PORTS.sip_wss
+FRA_APP = container(instances(ServiceKind.PBX_APP, "fra")[0])
+DEVICES = lease(
+    "media policy", desk_callee=44, browser_caller=45, desk_caller=46, browser_callee=47
+)
+# The other customer's: "SRTP required" is switched on for that customer.
+OTHERS = lease("media policy", OTHER, plain_caller=3, callee=2)
 
 
 def sdp_facts(sdp: str) -> dict[str, Any]:
@@ -57,15 +59,15 @@ def test_browser_calls_a_desk_phone(
 ) -> None:
     """WebRTC offer over WSS at fra -> plain RTP desk phone at ber: the phone gets RTP/AVP
     without ICE or DTLS, the browser gets a DTLS-SRTP answer with ICE candidates on the relay."""
-    phone_user, phone_pw = device_creds(tenant, 44)
-    browser_user, browser_pw = device_creds(tenant, 45)
+    phone_user, phone_pw = device_creds(tenant, DEVICES["desk_callee"])
+    browser_user, browser_pw = device_creds(tenant, DEVICES["browser_caller"])
     for user in (phone_user, browser_user):
         clear_bindings(aor_of(user))
     assert desk.register(phone_user, phone_pw, BER1, port=5072).startswith("200")
     desk.answer(port=5072)
     with WsPhone(f"wss://{FRA1}:{WSS_PORT}", browser_user, browser_pw, str(CA_FILE)) as browser:
         assert browser.register().status == 200
-        answer, dialog = browser.invite(extension_of(tenant, 44), webrtc_sdp())
+        answer, dialog = browser.invite(extension_of(tenant, DEVICES["desk_callee"]), webrtc_sdp())
         assert answer.status == 200, answer.first_line
         dialog.ack()
         got = sdp_facts(answer.body)
@@ -87,8 +89,8 @@ def test_desk_phone_calls_a_browser(
 ) -> None:
     """Plain RTP from a desk phone at ber -> browser registered over WSS at fra: the browser is
     offered DTLS-SRTP with ICE (rtpengine's candidates), and the call connects."""
-    phone_user, phone_pw = device_creds(tenant, 46)
-    browser_user, browser_pw = device_creds(tenant, 47)
+    phone_user, phone_pw = device_creds(tenant, DEVICES["desk_caller"])
+    browser_user, browser_pw = device_creds(tenant, DEVICES["browser_callee"])
     for user in (phone_user, browser_user):
         clear_bindings(aor_of(user))
     with WsPhone(f"wss://{FRA1}:{WSS_PORT}", browser_user, browser_pw, str(CA_FILE)) as browser:
@@ -113,7 +115,12 @@ def test_desk_phone_calls_a_browser(
         side = threading.Thread(target=browser_side, daemon=True)
         side.start()
         status = desk.call(
-            extension_of(tenant, 47), phone_user, phone_pw, BER1, hold_ms=1000, port=5082
+            extension_of(tenant, DEVICES["browser_callee"]),
+            phone_user,
+            phone_pw,
+            BER1,
+            hold_ms=1000,
+            port=5082,
         )
         side.join(30)
         assert not errors, (stage, errors, status)
@@ -136,7 +143,7 @@ def test_desk_phone_calls_a_browser(
 def srtp_required(tenant: dict[str, Any]) -> Iterator[int]:
     """The other customer's operator turns on "SRTP required" (and off again afterwards)."""
     created = subprocess.run(
-        ["docker", "exec", "pbx-lab-fra-pbx-app-1", "python3", "-m", "pbx_app",
+        ["docker", "exec", FRA_APP, "python3", "-m", "pbx_app",
          "create-operator", "--email", "sre-tests@pbx.test"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
@@ -160,7 +167,7 @@ def srtp_required(tenant: dict[str, Any]) -> Iterator[int]:
 def test_plain_rtp_offer_is_refused_when_srtp_is_required(
     srtp_required: int, desk: Device, tenant: dict[str, Any]
 ) -> None:
-    caller, password = device_creds(tenant, 1, key="other_devices")
-    target = extension_of(tenant, 2, key="other_devices")
+    caller, password = device_creds(tenant, OTHERS["plain_caller"], key=OTHER)
+    target = extension_of(tenant, OTHERS["callee"], key=OTHER)
     status = desk.call(target, caller, password, BER1, port=5083)
     assert status.startswith("488"), f"plain RTP offer under 'SRTP required': {status}"

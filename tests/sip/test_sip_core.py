@@ -13,29 +13,24 @@ from typing import Any
 
 import pytest
 
+from labkit.control import clear_bindings, location_contacts, only_binding, relay_calls
+from labkit.devices import Device, Devices, device_creds, extension_of
+from labkit.docker import docker
+from labkit.lab import ALL_PROXIES, SITES, sip_target
+from labkit.leases import OTHER, lease
+from labkit.wait import wait_for
 from pbx_app import addressing
 from pbx_app.limits import max_devices_per_extension
-
-from .conftest import (
-    ALL_PROXIES,
-    PREFIX,
-    SITES,
-    Device,
-    Devices,
-    clear_bindings,
-    device_creds,
-    docker,
-    extension_of,
-    location_contacts,
-    only_binding,
-    relay_calls,
-    wait_for,
-)
 
 pytestmark = pytest.mark.lab
 
 FRA1, FRA2 = SITES["fra"]["proxies"]
 BER1, BER2 = SITES["ber"]["proxies"]
+DEVICES = lease(
+    "sip core", caller=0, callee=1, udp=10, tcp=11, tls=12, wrong_password=13, fourth_device=20,
+    busy_callee=56, busy_caller=57, natted=58,
+)  # fmt: skip
+OTHERS = lease("sip core", OTHER, second_device=0, moving=1)
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +47,14 @@ def ber_device(devices: Devices) -> Device:
 def test_register_at_site_a_is_replicated_to_every_proxy(
     fra_device: Device, tenant: dict[str, Any], aor_of: Any, transport: str
 ) -> None:
-    index = {"u1": 10, "t1": 11, "l1": 12}[transport]
+    index = DEVICES[{"u1": "udp", "t1": "tcp", "l1": "tls"}[transport]]
     user, password = device_creds(tenant, index)
     port = 5100 + index
     status = fra_device.register(user, password, FRA1, transport=transport, port=port)
     assert status.startswith("200"), f"REGISTER over {transport} at {FRA1}: {status}"
     aor = aor_of(user)
     expected = f"{fra_device.ip}:{port}"
-    for proxy in ["pbx-lab-fra-sip-proxy-2", "pbx-lab-ber-sip-proxy-1", "pbx-lab-ber-sip-proxy-2"]:
+    for proxy in ALL_PROXIES[1:]:  # every proxy but fra-1, where it registered
         contacts = wait_for(
             lambda p=proxy: [c for c in location_contacts(p, aor) if expected in c],
             10,
@@ -73,14 +68,15 @@ def test_register_at_site_a_is_replicated_to_every_proxy(
 
 
 def test_wrong_password_is_refused(fra_device: Device, tenant: dict[str, Any]) -> None:
-    user, _ = device_creds(tenant, 13)
+    user, _ = device_creds(tenant, DEVICES["wrong_password"])
     status = fra_device.register(user, "not-the-password", FRA1, port=5113)
     assert status.startswith("401"), status
 
 
 def test_tls_certificate_chains_to_the_lab_ca(fra_device: Device) -> None:
     r = fra_device.sh(
-        f"echo | openssl s_client -connect {FRA1}:5061 -CAfile /ca.pem -verify_return_error "
+        f"echo | openssl s_client -connect {sip_target(FRA1, tls=True)} -CAfile /ca.pem "
+        "-verify_return_error "
         "-brief 2>&1",
         timeout=20,
     )
@@ -88,7 +84,7 @@ def test_tls_certificate_chains_to_the_lab_ca(fra_device: Device) -> None:
 
 
 def test_unknown_extension_gets_404(ber_device: Device, tenant: dict[str, Any]) -> None:
-    user, password = device_creds(tenant, 0)
+    user, password = device_creds(tenant, DEVICES["caller"])
     status = ber_device.call("999999", user, password, BER1, port=5090)
     assert status.startswith("404"), status
 
@@ -97,7 +93,7 @@ def test_cross_customer_internal_address_is_refused(
     ber_device: Device, tenant: dict[str, Any]
 ) -> None:
     """One customer's device cannot reach another customer's extension by its internal AOR."""
-    user, password = device_creds(tenant, 0)
+    user, password = device_creds(tenant, DEVICES["caller"])
     others = tenant.get("other_devices") or []
     other_aor = re.fullmatch(addressing.AOR_PATTERN, others[0].get("aor") or "") if others else None
     other_customer = int(other_aor.group(1)) if other_aor else int(tenant["customer_id"]) + 1
@@ -111,7 +107,7 @@ def test_device_beyond_the_business_option_limit_is_refused(
 ) -> None:
     """Business Option: its device limit per extension (3); the next binding gets the
     registrar's refusal."""
-    user, password = device_creds(tenant, 20)
+    user, password = device_creds(tenant, DEVICES["fourth_device"])
     allowed = max_devices_per_extension(business_option=True)
     ports = list(range(5120, 5120 + allowed + 1))
     try:
@@ -131,7 +127,7 @@ def test_second_device_without_business_option_is_refused(
 ) -> None:
     others = tenant.get("other_devices")
     assert others, "demo tenant has no `other_devices` (customer without Business Option)"
-    user, password = device_creds(tenant, 0, key="other_devices")
+    user, password = device_creds(tenant, OTHERS["second_device"], key=OTHER)
     allowed = max_devices_per_extension(business_option=False)
     ports = list(range(5130, 5130 + allowed + 1))
     try:
@@ -151,7 +147,7 @@ def test_a_phone_that_moves_replaces_its_binding(
     failover, a NAT rebinding, a TCP reconnect) replaces its binding on every proxy: a customer
     without the Business Option is not refused their own phone, and the old address stops
     ringing. (A REGISTER under another Call-ID is another device: refused, test above.)"""
-    user, password = device_creds(tenant, 1, key="other_devices")
+    user, password = device_creds(tenant, OTHERS["moving"], key=OTHER)
     aor = aor_of(user)
     clear_bindings(aor)
     call_id = f"moving-{time.time_ns():x}@pbx.test"
@@ -169,19 +165,10 @@ def test_a_phone_that_moves_replaces_its_binding(
         clear_bindings(aor)
 
 
-def capture(netns_of: str, name: str, bpf: str, devices: Devices) -> str:
-    """Start tcpdump (verbose, shows the TOS byte) in another container's network namespace."""
-    full = f"{PREFIX}-cap-{name}"
-    devices.started.append(full)
-    docker("rm", "-f", full)
-    docker(
-        "run", "-d", "--name", full, "--network", f"container:{netns_of}",
-        "--entrypoint", "tcpdump", devices.image, "-i", "any", "-nn", "-v", "-l", bpf,
-    )  # fmt: skip
-    wait_for(
-        lambda: "listening on" in docker("logs", full).stderr, 10, what=f"tcpdump in {netns_of}"
-    )
-    return full
+def rtp(site: str) -> str:
+    """A capture filter for a site's media ports."""
+    low, high = SITES[site]["rtp_ports"]
+    return f"udp portrange {low}-{high}"
 
 
 def packets(container: str) -> list[tuple[str, str, str]]:
@@ -199,22 +186,26 @@ def packets(container: str) -> list[tuple[str, str, str]]:
 def test_call_from_site_b_to_a_flows_through_rtpengine_with_dscp(
     devices: Devices, fra_device: Device, ber_device: Device, tenant: dict[str, Any]
 ) -> None:
-    callee_user, callee_pw = device_creds(tenant, 1)
-    caller_user, caller_pw = device_creds(tenant, 0)
+    callee_user, callee_pw = device_creds(tenant, DEVICES["callee"])
+    caller_user, caller_pw = device_creds(tenant, DEVICES["caller"])
     assert fra_device.register(callee_user, callee_pw, FRA1, port=5070).startswith("200")
-    fra_relay = capture(SITES["fra"]["relay"], "fra-relay", "udp portrange 30000-30999", devices)
-    ber_relay = capture(SITES["ber"]["relay"], "ber-relay", "udp portrange 30000-30999", devices)
-    sip_at_callee = capture(fra_device.name, "fra-dev", "udp port 5070", devices)
+    fra_relay = devices.capture(SITES["fra"]["relay"], "fra-relay", rtp("fra"))
+    ber_relay = devices.capture(SITES["ber"]["relay"], "ber-relay", rtp("ber"))
+    sip_at_callee = devices.capture(fra_device.name, "fra-dev", "udp port 5070")
     fra_device.answer(port=5070)
     status = ber_device.call(
-        extension_of(tenant, 1), caller_user, caller_pw, BER1, hold_ms=3000, port=5080
-    )
+        extension_of(tenant, DEVICES["callee"]), caller_user, caller_pw, BER1, hold_ms=3000,
+        port=5080,
+    )  # fmt: skip
     assert status.startswith("200"), f"call {caller_user} (ber) -> {callee_user} (fra): {status}"
     assert "INVITE" in fra_device.answered(5070)
 
     # Media: both sites' relays carried RTP (device legs on the public side, relay to relay on
     # the backbone), and what the relays sent is marked EF (TOS 0xb8).
-    for cap, relay_ip in ((fra_relay, SITES["fra"]["relay_ip"]), (ber_relay, "172.30.0.121")):
+    for cap, relay_ip in (
+        (fra_relay, SITES["fra"]["relay_ip"]),
+        (ber_relay, SITES["ber"]["relay_internal"]),
+    ):
         # Wait for the threshold itself: the capture fills while the call's media flows.
         sent = wait_for(
             lambda c=cap, ip=relay_ip: (
@@ -241,8 +232,8 @@ def test_a_refused_call_gives_its_relay_sessions_back_at_once(
     """A call the callee refuses (486 after ringing) frees its media sessions on both relays as
     soon as it fails, instead of holding their ports until the relays' 60 s media timeout: under
     load, every busy or unanswered call would otherwise pin four ports per relay."""
-    callee_user, callee_pw = device_creds(tenant, 56)
-    caller_user, caller_pw = device_creds(tenant, 57)
+    callee_user, callee_pw = device_creds(tenant, DEVICES["busy_callee"])
+    caller_user, caller_pw = device_creds(tenant, DEVICES["busy_caller"])
     clear_bindings(aor_of(callee_user))
     assert fra_device.register(callee_user, callee_pw, FRA1, port=5156).startswith("200")
     try:
@@ -251,7 +242,8 @@ def test_a_refused_call_gives_its_relay_sessions_back_at_once(
         call_id = f"busy-{time.time_ns():x}@pbx.test"
         with ThreadPoolExecutor(1) as pool:
             placed = pool.submit(
-                ber_device.call, extension_of(tenant, 56), caller_user, caller_pw, BER1,
+                ber_device.call, extension_of(tenant, DEVICES["busy_callee"]), caller_user,
+                caller_pw, BER1,
                 port=5157, call_id=call_id,
             )  # fmt: skip
             # While the callee rings, each site's relay anchors its leg of the call.
@@ -278,7 +270,7 @@ def test_a_natted_phone_is_kept_alive_by_its_own_proxy_only(
     """Every proxy holds every binding (DMQ), but only the proxy a UDP phone registered with
     sends it NAT keepalives (through the Path, so they come from that proxy): one OPTIONS per
     30 s ping interval, not one from each of the four proxies."""
-    user, password = device_creds(tenant, 58)
+    user, password = device_creds(tenant, DEVICES["natted"])
     clear_bindings(aor_of(user))
     port = 5158
     assert fra_device.register(user, password, FRA1, port=port).startswith("200")

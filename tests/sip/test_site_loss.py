@@ -14,24 +14,16 @@ from typing import Any
 
 import pytest
 
-from .conftest import (
-    SITES,
-    Devices,
-    aor_for,
-    clear_bindings,
-    device_creds,
-    docker,
-    extension_of,
-    location_contacts,
-    unique_call_id,
-    wait_for,
-    wait_proxies_healthy,
-)
+from labkit.control import bindings, clear_bindings, location_contacts
+from labkit.devices import Devices, aor_for, device_creds, extension_of, unique_call_id
+from labkit.docker import docker, wait_healthy
+from labkit.lab import ALL_PROXIES, PLATFORM, SITES, sip_target
+from labkit.leases import lease
+from labkit.wait import wait_for
+
 from .site_drills import (
     DBS,
-    PLATFORM,
     Writer,
-    bindings,
     cut_backbone,
     heal_backbone,
     healthy_pair,
@@ -47,8 +39,11 @@ from .site_drills import (
 pytestmark = [pytest.mark.lab, pytest.mark.disruptive]
 
 OTHER = {"fra": "ber", "ber": "fra"}
-# Demo devices these drills use (no other test uses 70-79).
-CALLER, CALLEE, REMOTE = 70, 71, 72
+DEVICES = lease(
+    "site-loss drills", caller=70, callee=71, remote=72, cut_phone=73, majority_phone=74,
+    cut_peer=75, majority_peer=76, db_phone=79,
+)  # fmt: skip
+CALLER, CALLEE, REMOTE = DEVICES["caller"], DEVICES["callee"], DEVICES["remote"]
 GOAL_CALL_S, GOAL_WRITE_S = 5, 30
 
 
@@ -105,7 +100,7 @@ def test_whole_site_loss_and_return(
         writer.start()
     # A call in progress between the survivor's phones, across the loss.
     caller.sh(
-        f"cd /tmp && (timeout 60 sipp {proxy}:5060 -sf /scen/call.xml -s "
+        f"cd /tmp && (timeout 60 sipp {sip_target(proxy)} -sf /scen/call.xml -s "
         f"{extension_of(tenant, CALLEE)} -set caller {c_user} -set hold 15000 -au {c_user} "
         f"-ap '{c_pw}' -cid_str {unique_call_id()} -i {caller.ip} -p 5090 -m 1 -nostdin "
         f"-trace_logs -log_file /tmp/running.log >/dev/null 2>&1; "
@@ -164,7 +159,7 @@ def test_whole_site_loss_and_return(
     assert result["survivor_slowest_answer_s"] < 8, result
 
     # The site returns: its member rejoins as the synchronous replica by itself.
-    wait_proxies_healthy(SITES[lost]["proxy_containers"], timeout=120)
+    wait_healthy(SITES[lost]["proxy_containers"], timeout=120)
     members = wait_for(healthy_pair, 120, 1, f"{DBS[lost].name} back as a replica")
     assert members[DBS[lost].name]["role"] == "sync_standby", members
     assert stored_names(lost, tag) == stored, "the returning site reads another history"
@@ -207,7 +202,7 @@ def test_database_leader_killed_alone(devices: Devices, tenant: dict[str, Any], 
         writer.start()
     time.sleep(2)
     phone = devices.start(f"dbk-{site}", site)
-    user, pw = device_creds(tenant, 79)
+    user, pw = device_creds(tenant, DEVICES["db_phone"])
     clear_bindings(aor_for(user))
     killed_at = time.monotonic()
     docker("kill", DBS[site].container_name(PLATFORM), check=True)
@@ -253,8 +248,10 @@ def test_backbone_partition_fences_the_cut_off_side(
     lead_from(cut)
     phones = {site: devices.start(f"pt-{site}", site) for site in (cut, majority)}
     peers = {site: devices.start(f"pt-{site}-peer", site) for site in (cut, majority)}
-    creds = {cut: device_creds(tenant, 73), majority: device_creds(tenant, 74)}
-    peer_creds = {cut: device_creds(tenant, 75), majority: device_creds(tenant, 76)}
+    phone_of = {cut: DEVICES["cut_phone"], majority: DEVICES["majority_phone"]}
+    peer_of = {cut: DEVICES["cut_peer"], majority: DEVICES["majority_peer"]}
+    creds = {site: device_creds(tenant, index) for site, index in phone_of.items()}
+    peer_creds = {site: device_creds(tenant, index) for site, index in peer_of.items()}
     for user, _ in (*creds.values(), *peer_creds.values()):
         clear_bindings(aor_for(user))
     for site in (cut, majority):  # each site's callee, registered before the partition
@@ -296,7 +293,7 @@ def test_backbone_partition_fences_the_cut_off_side(
             user, pw = creds[site]
             proxy = SITES[site]["proxies"][1]
             assert phones[site].register(user, pw, proxy, port=5072)[:3] == "200", site
-            target = extension_of(tenant, 75 if site == cut else 76)
+            target = extension_of(tenant, peer_of[site])
             status = phones[site].call(target, user, pw, proxy, hold_ms=300, port=5080)
             assert status.startswith("200"), f"call inside {site} during the partition: {status}"
             peers[site].answer(port=5070)
@@ -318,7 +315,7 @@ def test_backbone_partition_fences_the_cut_off_side(
     # Registrations made on each side during the partition reach the other, once each.
     for site in (cut, majority):
         aor = aor_for(creds[site][0])
-        for proxy in [p for s in SITES.values() for p in s["proxy_containers"]]:
+        for proxy in ALL_PROXIES:
             contacts = wait_for(
                 lambda p=proxy, a=aor: location_contacts(p, a), 60, 1, f"{aor} known at {proxy}"
             )
@@ -328,7 +325,7 @@ def test_backbone_partition_fences_the_cut_off_side(
     phones[cut].answer(port=5072)
     user, pw = creds[majority]
     proxy = SITES[majority]["proxies"][0]
-    status = phones[majority].call(extension_of(tenant, 73), user, pw, proxy, port=5081)
+    status = phones[majority].call(extension_of(tenant, phone_of[cut]), user, pw, proxy, port=5081)
     assert status.startswith("200"), f"{majority} -> {cut} after healing: {status}"
     print(f"\nbackbone partition: {result}")
     request.config.cache.set("pbx/site_loss/partition", result)

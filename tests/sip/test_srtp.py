@@ -9,20 +9,18 @@ from typing import Any
 
 import pytest
 
-from .conftest import (
-    SITES,
-    Devices,
-    clear_bindings,
-    device_creds,
-    docker,
-    extension_of,
-    logs_on_failure,
-    start_baresip,
-    wait_for,
-)
-from .test_sip_core import capture
+from labkit.baresip import logs_on_failure, start_baresip
+from labkit.control import clear_bindings
+from labkit.devices import Devices, device_creds, extension_of
+from labkit.docker import docker
+from labkit.lab import PORTS, SIP_DOMAIN, SITES
+from labkit.leases import lease
+from labkit.wait import wait_for
 
 pytestmark = pytest.mark.lab
+
+DEVICES = lease("srtp", caller=30, callee=31, srtp_phone=32, plain_phone=33)
+OUTBOUND = f"sip:{SIP_DOMAIN};transport=tls"  # the home site's proxies by DNS SRV
 
 STANDARD_SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
 
@@ -37,25 +35,25 @@ def test_baresip_tls_srtp_call_across_sites(
 ) -> None:
     callee_dev = devices.start("srtp-callee", "fra")
     caller_dev = devices.start("srtp-caller", "ber")
-    callee_user, callee_pw = device_creds(tenant, 31)
-    caller_user, caller_pw = device_creds(tenant, 30)
+    callee_user, callee_pw = device_creds(tenant, DEVICES["callee"])
+    caller_user, caller_pw = device_creds(tenant, DEVICES["caller"])
     # Bindings of earlier runs' baresips (dead UAs) would fill max_contacts and get the call.
     for user in (callee_user, caller_user):
         clear_bindings(aor_of(user))
     # Both find their home site's proxies by DNS SRV (_sips._tcp.pbx.lab) and register over TLS.
-    callee_log = start_baresip(callee_dev, callee_user, callee_pw, "sip:pbx.lab;transport=tls")
+    callee_log = start_baresip(callee_dev, callee_user, callee_pw, OUTBOUND)
     wait_for(
         lambda: "{0/TLS/v4} 200 OK" in callee_dev.sh(f"cat {callee_log}").stdout,
         15,
         what=f"{callee_user} registered over TLS",
     )
-    on_wire = capture(callee_dev.name, "srtp-callee", "udp and not port 53", devices)
+    on_wire = devices.capture(callee_dev.name, "srtp-callee", f"udp and not port {PORTS.dns}")
     caller_log = start_baresip(
         caller_dev,
         caller_user,
         caller_pw,
-        "sip:pbx.lab;transport=tls",
-        dial=f"sip:{extension_of(tenant, 31)}@pbx.lab",
+        OUTBOUND,
+        dial=f"sip:{extension_of(tenant, DEVICES['callee'])}@{SIP_DOMAIN}",
         seconds=15,
     )
     with logs_on_failure((caller_dev, caller_log), (callee_dev, callee_log)):
@@ -99,17 +97,17 @@ def test_srtp_phone_and_plain_rtp_phone_are_bridged(
     the SRTP side sees only SRTP and the plain phone is offered (and sent) plain RTP."""
     plain = devices.start("bridge-plain", "fra")
     secure = devices.start("bridge-srtp", "fra")
-    plain_user, plain_pw = device_creds(tenant, 33)
-    secure_user, secure_pw = device_creds(tenant, 32)
+    plain_user, plain_pw = device_creds(tenant, DEVICES["plain_phone"])
+    secure_user, secure_pw = device_creds(tenant, DEVICES["srtp_phone"])
     for user in (plain_user, secure_user):
         clear_bindings(aor_of(user))
     assert plain.register(plain_user, plain_pw, SITES["fra"]["proxies"][0], port=5075)[:3] == "200"
     plain.answer(port=5075)
-    at_secure = capture(secure.name, "bridge-srtp", "udp and not port 53", devices)
-    at_plain = capture(plain.name, "bridge-plain", "udp portrange 6000-6100", devices)
+    at_secure = devices.capture(secure.name, "bridge-srtp", f"udp and not port {PORTS.dns}")
+    at_plain = devices.capture(plain.name, "bridge-plain", "udp portrange 6000-6100")
     log = start_baresip(
-        secure, secure_user, secure_pw, "sip:pbx.lab;transport=tls",
-        dial=f"sip:{extension_of(tenant, 33)}@pbx.lab", seconds=12,
+        secure, secure_user, secure_pw, OUTBOUND,
+        dial=f"sip:{extension_of(tenant, DEVICES['plain_phone'])}@{SIP_DOMAIN}", seconds=12,
     )  # fmt: skip
     with logs_on_failure((secure, log)):
         wait_for(

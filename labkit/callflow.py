@@ -9,6 +9,8 @@ namespaces share this machine's clock.
     make callflow    -> docs/call-flow.svg (needs the running lab)
 
 tests/sip/test_call_flow.py asserts the path on the same trace.
+
+    python -m labkit.callflow docs/call-flow.svg
 """
 
 from __future__ import annotations
@@ -24,24 +26,16 @@ from typing import Any
 
 import dpkt
 
-from .conftest import (
-    ALL_PROXIES,
-    IMAGE,
-    PREFIX,
-    SITES,
-    TENANT_FILE,
-    Device,
-    Devices,
-    device_creds,
-    docker,
-    extension_of,
-    wait_for,
-)
+from .control import kamcmd
+from .devices import Device, Devices, device_creds, extension_of
+from .docker import docker
+from .lab import ALL_PROXIES, PLATFORM, PORTS, SITES, load_tenant
+from .leases import lease
 
-CALLER, CALLEE = 56, 57  # demo devices kept for the trace (see tests/sip/conftest.py)
+DEVICES = lease("call flow (make callflow, tests/sip/test_call_flow.py)", caller=48, callee=49)
 CALLER_PROXY, CALLEE_PROXY = SITES["ber"]["proxies"][0], SITES["fra"]["proxies"][0]
 CALLER_PROXY_CONTAINER = SITES["ber"]["proxy_containers"][0]
-SIP_PORT, NG_PORT, APP_PORT = 5060, 2223, 8000
+SIP_PORT, NG_PORT, APP_PORT = PORTS.sip, PORTS.rtpengine_ng, PORTS.app
 CAPTURE_FILTER = f"port {SIP_PORT} or port {NG_PORT} or port {APP_PORT}"
 
 
@@ -71,21 +65,19 @@ class Trace:
 def start_captures(devices: Devices, directory: Path) -> list[str]:
     """tcpdump (pcap, Linux cooked v1 for every interface) in each proxy's network namespace.
     Immediate mode: packets still in a kernel buffer block would be lost when tcpdump stops."""
-    names = []
-    for proxy in ALL_PROXIES:
-        name = f"{PREFIX}-flow-{proxy.removeprefix('pbx-lab-')}"
-        devices.started.append(name)
-        docker("rm", "-f", name)
-        docker(
-            "run", "-d", "--name", name, "--network", f"container:{proxy}",
-            "-v", f"{directory}:/cap", "--entrypoint", "tcpdump", devices.image,
-            "-i", "any", "-y", "LINUX_SLL", "--immediate-mode", "-U", "-Z", "root", "-nn",
-            "-w", f"/cap/{proxy}.pcap", CAPTURE_FILTER,
-            check=True,
-        )  # fmt: skip
-        wait_for(lambda n=name: "listening on" in docker("logs", n).stderr, 10, what=name)
-        names.append(name)
-    return names
+    tcpdump = ["-i", "any", "-y", "LINUX_SLL", "--immediate-mode", "-U", "-Z", "root", "-nn"]
+    return [
+        devices.tcpdump(
+            f"flow-{proxy.removeprefix(PLATFORM.name + '-')}",
+            proxy,
+            *tcpdump,
+            "-w",
+            f"/cap/{proxy}.pcap",
+            CAPTURE_FILTER,
+            volumes=(f"{directory}:/cap",),
+        )
+        for proxy in ALL_PROXIES
+    ]
 
 
 def read_pcap(path: Path) -> list[tuple[float, str, int, str, int, bytes]]:
@@ -214,9 +206,11 @@ def the_call(messages: list[Message], caller: str, callee_extension: str) -> lis
 def participants() -> dict[str, str]:
     """Address -> name ("ber sip-proxy-1") of every lab container, on each of its networks."""
     names = {}
-    ids = docker("ps", "-q", "--filter", "label=pbx.platform=pbx-lab", check=True).stdout.split()
+    label = f"label=pbx.platform={PLATFORM.name}"
+    ids = docker("ps", "-q", "--filter", label, check=True).stdout.split()
     for info in json.loads(docker("inspect", *ids, check=True).stdout):
-        site, _, service = info["Name"].lstrip("/").removeprefix("pbx-lab-").partition("-")
+        name = info["Name"].lstrip("/").removeprefix(f"{PLATFORM.name}-")
+        site, _, service = name.partition("-")
         for net in info["NetworkSettings"]["Networks"].values():
             if net.get("IPAddress"):
                 names[net["IPAddress"]] = f"{site} {service}"
@@ -230,16 +224,16 @@ def trace(
     devices: Devices, tenant: dict[str, Any], callee_dev: Device, caller_dev: Device
 ) -> Trace:
     """Register the callee at fra, call it from ber with every proxy capturing; return the call."""
-    callee_user, callee_pw = device_creds(tenant, CALLEE)
-    caller_user, caller_pw = device_creds(tenant, CALLER)
-    extension = extension_of(tenant, CALLEE)
+    callee_user, callee_pw = device_creds(tenant, DEVICES["callee"])
+    caller_user, caller_pw = device_creds(tenant, DEVICES["caller"])
+    extension = extension_of(tenant, DEVICES["callee"])
     with tempfile.TemporaryDirectory(prefix="pbx-callflow-") as tmp:
         directory = Path(tmp)
         captures = start_captures(devices, directory)
         try:
             # Drop a cached routing decision, so the picture shows the app being asked.
             cache_key = f"{caller_user}>{extension}"
-            docker("exec", CALLER_PROXY_CONTAINER, "kamcmd", "htable.delete", "approute", cache_key)
+            kamcmd(CALLER_PROXY_CONTAINER, "htable.delete", "approute", cache_key, check=False)
             registered = callee_dev.register(callee_user, callee_pw, CALLEE_PROXY, port=5070)
             assert registered.startswith("200"), f"REGISTER {callee_user}: {registered}"
             callee_dev.answer(port=5070)
@@ -328,8 +322,8 @@ def render(t: Trace, path: Path, title: str) -> None:
 
 
 def main(out: str) -> int:
-    tenant = json.loads(TENANT_FILE.read_text())
-    devices = Devices(IMAGE)
+    tenant = load_tenant()
+    devices = Devices()
     try:
         callee_dev = devices.start("flow-fra", "fra")
         caller_dev = devices.start("flow-ber", "ber")
