@@ -9,6 +9,7 @@ A few examples per operation keep it bounded; derandomized, so a run is reproduc
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -219,15 +220,20 @@ def spare_own_token(case: Any, acting: Acting) -> None:
 
 # --- the run -----------------------------------------------------------------------------------
 def served_schema() -> Any:
-    """The document as /api/v1/openapi.json serves it (serving it touches no database). Loaded
-    at import: schemathesis' pytest.from_fixture (4.32) fails on pytest 9.2 (Node._nodeid is
-    gone), so the deployment comes per test through case.call_and_validate(app=...)."""
-    placeholder = Database("sqlite://")
-    try:
+    """The document as /api/v1/openapi.json serves it. Loaded at import: schemathesis'
+    pytest.from_fixture (4.32) fails on pytest 9.2 (Node._nodeid is gone), so the deployment
+    comes per test through case.call_and_validate(app=...)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        # Serving runs the app's lifespan, which starts its outbox sender: give it a real
+        # database, and stop it before the database goes.
+        placeholder = Database(f"sqlite:///{tmp}/schema.db")
+        placeholder.migrate()
         app = create_app(make_settings(placeholder), placeholder, AcceptingMailer())
-        return schemathesis.openapi.from_asgi("/api/v1/openapi.json", app, config=CONFIG)
-    finally:
-        placeholder.dispose()
+        try:
+            return schemathesis.openapi.from_asgi("/api/v1/openapi.json", app, config=CONFIG)
+        finally:
+            app.state.ctx.outbox.stop()
+            placeholder.dispose()
 
 
 schema = served_schema()
