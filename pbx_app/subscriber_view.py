@@ -6,11 +6,11 @@ pbx_app.limits.max_devices_per_extension, R4) and whether the customer's trial h
 (pbx_app.services.access.trial_expired, R19: a device of an ended trial has no row).
 
 ``select_sql`` renders the view's SELECT from those definitions. Migrations are frozen history,
-so a migration never calls it: the migration that (re)creates the view holds the SQL this
-function rendered when it was written. tests/app/test_routing.py fails when the newest
-such migration and this function disagree (a rule changed: write the next migration with the
-SQL the test prints) and when the view of a freshly migrated database disagrees with the Python
-rules.
+so a migration never calls it: the migration that (re)creates the view (today 0002) holds the
+SQL as it was written, behind its own ``view_select(dialect)``. tests/app/test_routing.py fails
+when the newest such migration and this function disagree (a rule changed: write the next
+migration with the SQL the test prints) and when the view of a freshly migrated database
+disagrees with the Python rules.
 """
 
 from __future__ import annotations
