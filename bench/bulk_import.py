@@ -21,6 +21,7 @@ import httpx
 import psycopg
 
 from bench.local_app import local_app
+from labkit.portal import keep_session
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "results" / "bulk_import.json"
@@ -40,7 +41,7 @@ def run() -> dict[str, Any]:
                 "/auth/login", json={"email": operator["email"], "password": operator["password"]}
             )
             r.raise_for_status()
-            c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+            keep_session(c, r)
             today = datetime.now(UTC).date().isoformat()
             cust = c.post(
                 "/customers",

@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from labkit.pg_cluster import ThrowawayCluster, free_port
+from labkit.portal import keep_session
 from pbx_app.app import create_app
 from pbx_app.db import Database, utcnow
 from pbx_app.mail import SmtpMailer
@@ -215,7 +216,7 @@ def new_user(db: Database, email: str, role: Role, customer_id: int | None) -> i
 def login(client: TestClient, email: str) -> TestClient:
     r = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert r.status_code == 200, r.text
-    client.headers["X-CSRF-Token"] = r.json()["csrf_token"]  # as the portal does
+    keep_session(client, r)
     return client
 
 

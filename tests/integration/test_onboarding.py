@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from labkit.lab import app_base, load_tenant
+from labkit.portal import keep_session
 from pbx_infra.topology import ServiceKind
 
 from .conftest import exec_in
@@ -42,7 +43,7 @@ def test_admin_creates_user_mail_arrives_link_sets_password_once(engine, platfor
             "/auth/login", json={"email": demo["admin_email"], "password": demo["admin_password"]}
         )
         assert r.status_code == 200, r.text
-        admin.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+        keep_session(admin, r)
         r = admin.post(f"/customers/{demo['customer_id']}/users", json={"email": email})
         assert r.status_code == 201, r.text
 

@@ -14,6 +14,7 @@ import httpx
 
 from labkit.docker import docker
 from labkit.lab import PLATFORM, TENANT_FILE, app_base
+from labkit.portal import keep_session
 from labkit.wait import wait_for
 from pbx_infra.topology import ServiceKind
 
@@ -97,7 +98,7 @@ def login(site: str) -> httpx.Client:
         except httpx.HTTPError:
             return False
         if r.status_code == 200:
-            client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+            keep_session(client, r)
         return r.status_code == 200
 
     wait_for(attempt, 60, 1, f"an admin login at {site}")

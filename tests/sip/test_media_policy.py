@@ -18,6 +18,7 @@ from labkit.control import clear_bindings
 from labkit.devices import Device, Devices, device_creds, extension_of
 from labkit.lab import CA_FILE, PORTS, SITES, container, instances
 from labkit.leases import OTHER, lease
+from labkit.portal import keep_session
 from labkit.wait import wait_for
 from labkit.wsphone import Message, WsPhone, webrtc_sdp
 from pbx_infra.topology import ServiceKind
@@ -153,7 +154,7 @@ def srtp_required(tenant: dict[str, Any]) -> Iterator[int]:
     with httpx.Client(base_url=tenant["api_base_url"], timeout=10) as api:
         login = api.post("/auth/login", json={"email": "sre-tests@pbx.test", "password": password})
         assert login.status_code == 200, login.text
-        api.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        keep_session(api, login)
         on = api.patch(f"/customers/{customer}", json={"srtp_required": True})
         assert on.status_code == 200, on.text
         assert on.json()["srtp_required"] is True, on.text
