@@ -18,6 +18,7 @@ RESULTS = BENCH / "results"
 BENCHMARKS = {
     "bulk_import.py": "bulk_import.json",
     "route_lookup.py": "route_lookup.json",
+    "rule_eval.py": "rule_eval.json",
     "sip_bench.py": "sip_core.json",
 }
 
