@@ -164,6 +164,11 @@ class UserEnvelope(BaseModel):
     user: User
 
 
+class UserExtensions(BaseModel):
+    user_id: int
+    extension_ids: list[int] = Field(description="the extensions whose call rules the user manages")
+
+
 class AuditEvent(BaseModel):
     id: int
     kind: Literal["login", "login_failed", "login_throttled"]
@@ -184,6 +189,10 @@ class LoginResult(BaseModel):
 class Me(BaseModel):
     user: User | None
     role: RoleName
+    extension_ids: list[int] = Field(
+        description="the extensions whose call rules this user manages (an admin: all of the "
+        "customer's, listed or not)"
+    )
 
 
 class ApiToken(BaseModel):
