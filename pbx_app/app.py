@@ -34,6 +34,7 @@ from pbx_app.api.models import Health
 from pbx_app.db import Database
 from pbx_app.mail import Mailer, SmtpMailer
 from pbx_app.outbox import OutboxSender, Retry
+from pbx_app.porting_scheduler import PortingScheduler
 from pbx_app.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -200,11 +201,19 @@ def create_app(
     mailer = mailer or SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
     _redact_access_log()
     sender = OutboxSender(db, mailer, Retry(first=timedelta(seconds=settings.mail_retry_seconds)))
+    scheduler = PortingScheduler(
+        db,
+        settings.node_name,
+        poll=settings.porting_poll_seconds,
+        retry=timedelta(seconds=settings.porting_retry_seconds),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         sender.wake()  # mail queued before a restart, or by a node that is gone
+        scheduler.start()  # on every node: ports due while no node ran complete at once
         yield
+        scheduler.stop()
         sender.stop()
 
     app = FastAPI(
@@ -221,7 +230,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.ctx = AppContext(settings=settings, db=db, outbox=sender)
+    app.state.ctx = AppContext(settings=settings, db=db, outbox=sender, porting=scheduler)
     api_errors.install(app)
     every_operation = api_errors.error_responses(api_errors.EVERY_OPERATION)
     for module in (

@@ -170,6 +170,22 @@ class PortingTransitionInvalid(DomainError):
     rule = "R12"
 
 
+class PortingPartialBlock(DomainError):
+    """A number inside a block another customer of the platform holds: a block is ported whole
+    (the request names its head number), never split."""
+
+    code = "porting_partial_block"
+    rule = "R12"
+
+
+class PortingTargetInvalid(DomainError):
+    """The extension a ported number is to ring is missing, unknown, not at the request's
+    location, or already has a public number of its own."""
+
+    code = "porting_target_invalid"
+    rule = "R12"
+
+
 class LicenceCountInvalid(DomainError):
     code = "licence_count_invalid"
     rule = "R16"

@@ -166,6 +166,13 @@ porting_requests = Table(
     Column("state", String(20), nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # What each number becomes on completion (JSON, pbx_app.services.porting.Target).
+    Column("targets", Text, nullable=False, default="{}"),
+    # The scheduler (pbx_app.porting_scheduler): after a failed completion, when to try again
+    # and why it failed.
+    Column("next_attempt_at", DateTime, nullable=True),
+    Column("last_error", String(300), nullable=False, default=""),
+    Index("ix_porting_requests_state_requested_date", "state", "requested_date"),
 )
 
 porting_events = Table(
@@ -209,7 +216,8 @@ login_throttle = Table(
     Column("blocked_until", DateTime, nullable=True),
 )
 
-# Who logged in, or tried to, per customer (customer_id NULL: an operator or an unknown e-mail).
+# Who logged in, or tried to, per customer (customer_id NULL: an operator or an unknown e-mail);
+# numbers that came or went by a completed port (kinds ported_in, ported_out; detail names them).
 audit_events = Table(
     "audit_events",
     metadata,
@@ -220,6 +228,7 @@ audit_events = Table(
     Column("email", String(254), nullable=False),
     Column("source", String(64), nullable=False),
     Column("at", DateTime, nullable=False),
+    Column("detail", String(500), nullable=False, default=""),
     Index("ix_audit_events_customer_at", "customer_id", "at"),
 )
 

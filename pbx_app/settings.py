@@ -43,6 +43,11 @@ class Settings:
     # The outbox's first retry of a mail the relay did not take; each further one waits twice
     # as long (pbx_app.outbox).
     mail_retry_seconds: float = 30.0
+    # The porting scheduler (pbx_app.porting_scheduler) on this node: how often it looks for
+    # confirmed requests whose date has come (0 or less: not on this node), and how long a
+    # request that could not complete waits before the next try.
+    porting_poll_seconds: float = 60.0
+    porting_retry_seconds: float = 900.0
     # Shared secret of the internal API (/internal/v1, used by Kamailio); empty disables it.
     internal_token: str = ""
 
@@ -87,4 +92,10 @@ class Settings:
             max_import_bytes=int(e.get("PBX_MAX_IMPORT_BYTES", str(cls.max_import_bytes))),
             internal_token=e.get("PBX_INTERNAL_TOKEN", ""),
             mail_retry_seconds=float(e.get("PBX_MAIL_RETRY_SECONDS", str(cls.mail_retry_seconds))),
+            porting_poll_seconds=float(
+                e.get("PBX_PORTING_POLL_SECONDS", str(cls.porting_poll_seconds))
+            ),
+            porting_retry_seconds=float(
+                e.get("PBX_PORTING_RETRY_SECONDS", str(cls.porting_retry_seconds))
+            ),
         )

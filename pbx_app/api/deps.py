@@ -27,6 +27,7 @@ from pbx_app.addressing import (
 )
 from pbx_app.db import Database, utcnow
 from pbx_app.outbox import OutboxSender
+from pbx_app.porting_scheduler import PortingScheduler
 from pbx_app.security import csrf_token_valid
 from pbx_app.services import users as users_service
 from pbx_app.services.access import Actor
@@ -45,6 +46,7 @@ class AppContext:
     settings: Settings
     db: Database
     outbox: OutboxSender
+    porting: PortingScheduler | None = None
 
 
 def context(request: Request) -> AppContext:

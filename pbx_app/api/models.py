@@ -171,11 +171,19 @@ class UserExtensions(BaseModel):
 
 class AuditEvent(BaseModel):
     id: int
-    kind: Literal["login", "login_failed", "login_throttled"]
-    user_id: int | None = Field(description="None when the e-mail matched no user")
-    email: str = Field(description="As typed at login (normalised); empty if not an address")
-    source: str = Field(description="The client's address (IPv6: its /64)")
+    kind: Literal["login", "login_failed", "login_throttled", "ported_in", "ported_out"]
+    user_id: int | None = Field(
+        description="None when the e-mail matched no user, or for a port the scheduler completed"
+    )
+    email: str = Field(
+        description="As typed at login (normalised); empty if not an address, and for ports"
+    )
+    source: str = Field(description="The client's address (IPv6: its /64); for ports: porting")
     at: str = Field(description="UTC, ISO 8601")
+    detail: str = Field(
+        description="ported_in / ported_out: the numbers that came or went (to or from another "
+        "customer of the platform) by a completed porting request; empty for logins"
+    )
 
 
 class LoginResult(BaseModel):
@@ -216,6 +224,11 @@ class PortingRequestSummary(BaseModel):
     id: int
     location_id: int
     numbers: list[str]
+    extensions: dict[str, str] = Field(
+        description="number -> the extension (number) it rings once the port is complete; a "
+        "block ported whole from another customer of the platform has none: its numbers ring "
+        "the extensions by their numbers (head number + extension number)"
+    )
     donor_carrier: str
     requested_date: date
     state: PortingState

@@ -1,4 +1,5 @@
-"""Porting requests (R12): a state machine with an audit trail."""
+"""Porting requests (R12): a state machine with an audit trail, completed on the requested date
+by the app (pbx_app.porting_scheduler) or earlier by the operator."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pbx_app.api.deps import (
     E164,
     Ctx,
     CurrentActor,
+    ExtensionNumber,
     Id,
     IsoDate,
     Name,
@@ -39,11 +41,31 @@ class PortingCreate(Body):
             min_length=1,
             max_length=1000,
             description="Each once (409 conflict), each in the area of the location (422 "
-            "number_area_mismatch, R13).",
+            "number_area_mismatch, R13). A number another customer of this platform holds is "
+            "ported from them (the platform is the donor): name the holding itself, a single "
+            "number or the head number of a block, which moves whole (a number inside such a "
+            "block: 409 porting_partial_block). A number overlapping your own holdings, or "
+            "covering another customer's: 409 number_in_use.",
         ),
     ]
+    extensions: dict[E164, ExtensionNumber] = Field(
+        default_factory=dict,
+        max_length=1000,
+        description="For each single number of the request: the extension (its number, at "
+        "the request's location, without a public number of its own yet) that the number "
+        "rings once ported; it becomes that extension's geo_number, its DID and caller ID. "
+        "One number per extension. A block ported whole takes none: its numbers ring the "
+        "extensions by their numbers. Missing, unknown or unsuitable: 422 "
+        "porting_target_invalid.",
+    )
     donor_carrier: Name
-    requested_date: IsoDate
+    requested_date: Annotated[
+        IsoDate,
+        Field(
+            description="The porting date (a German calendar date): a confirmed request "
+            "completes by itself when this day begins in Europe/Berlin."
+        ),
+    ]
 
 
 class PortingTransition(Body):
@@ -58,8 +80,12 @@ class PortingTransition(Body):
     responses=error_responses(
         JSON_BODY,
         {
-            409: "conflict: a number appears twice",
-            422: "validation_failed, or number_area_mismatch (R13)",
+            409: "conflict: a number appears twice; number_in_use: a number overlaps one of "
+            "yours or covers another customer's; porting_partial_block: a number inside a block "
+            "another customer holds (ported whole only); head_number_limit_reached (R15)",
+            422: "validation_failed, number_area_mismatch (R13), or porting_target_invalid: an "
+            "extension missing, unknown, at another location, with a public number already, "
+            "named twice or for a block",
         },
     ),
 )
@@ -98,7 +124,10 @@ def get_porting_request(
         JSON_BODY,
         {
             409: "porting_transition_invalid: the state machine has no such step (R12); who "
-            "may take a step that exists: 403 permission_denied",
+            "may take a step that exists: 403 permission_denied. Completing (the operator's "
+            "switch-over, also done by the app itself on the requested date): number_in_use or "
+            "porting_partial_block when a number is no longer free to take, "
+            "head_number_limit_reached (R15); nothing is changed then",
         },
     ),
 )
@@ -108,4 +137,6 @@ def transition_porting_request(
     with ctx.db.transaction() as conn:
         service.transition(conn, actor, customer_id, request_id, body.to_state, body.note, now())
         row, events = service.get(conn, actor, customer_id, request_id, now())
+    if body.to_state == service.CONFIRMED and ctx.porting is not None:
+        ctx.porting.wake()  # committed: a request whose date has come completes right away
     return service.public(row, events)

@@ -49,6 +49,17 @@ def get(
     return conn.execute(q).mappings().first()
 
 
+def get_by_number(
+    conn: Connection, customer_id: int, number: str, *, for_update: bool = False
+) -> RowMapping | None:
+    q = select(extensions).where(
+        extensions.c.customer_id == customer_id, extensions.c.number == number
+    )
+    if for_update:
+        q = q.with_for_update()
+    return conn.execute(q).mappings().first()
+
+
 def number_exists(conn: Connection, customer_id: int, number: str) -> bool:
     q = select(
         exists().where(extensions.c.customer_id == customer_id, extensions.c.number == number)
@@ -72,6 +83,18 @@ def geo_numbers_of_customer(conn: Connection, customer_id: int) -> set[str]:
         extensions.c.customer_id == customer_id, extensions.c.geo_number.is_not(None)
     )
     return set(conn.execute(q).scalars())
+
+
+def clear_geo_numbers_under(conn: Connection, customer_id: int, prefix: str) -> list[str]:
+    """Takes the explicit numbers inside a holding (a head number and the block it heads) from
+    the customer's extensions; returns the numbers taken, sorted."""
+    inside = (extensions.c.customer_id == customer_id) & extensions.c.geo_number.startswith(
+        prefix, autoescape=True
+    )
+    taken = sorted(conn.execute(select(extensions.c.geo_number).where(inside)).scalars())
+    if taken:
+        conn.execute(update(extensions).where(inside).values(geo_number=None))
+    return taken
 
 
 def list_for_customer(

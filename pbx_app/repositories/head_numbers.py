@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, exists, or_, select
+from sqlalchemy import Connection, RowMapping, Select, delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from pbx_app import errors
@@ -34,21 +34,26 @@ def insert_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
         raise
 
 
+def _overlapping(number: str) -> Select[Any]:
+    prefixes = [number[:n] for n in range(_SHORTEST_NUMBER, len(number) + 1)]
+    return select(head_numbers).where(
+        or_(
+            head_numbers.c.number.in_(prefixes),
+            (head_numbers.c.number > number) & (head_numbers.c.number < number + ":"),
+        )
+    )
+
+
 def overlapping(conn: Connection, number: str) -> RowMapping | None:
     """A held number that overlaps ``number``: one of its prefixes (a block containing it), or
     one it is a prefix of (a number inside the block it would be). Both use the unique index."""
-    prefixes = [number[:n] for n in range(_SHORTEST_NUMBER, len(number) + 1)]
-    q = (
-        select(head_numbers)
-        .where(
-            or_(
-                head_numbers.c.number.in_(prefixes),
-                (head_numbers.c.number > number) & (head_numbers.c.number < number + ":"),
-            )
-        )
-        .limit(1)
-    )
-    return conn.execute(q).mappings().first()
+    return conn.execute(_overlapping(number).limit(1)).mappings().first()
+
+
+def overlapping_all(conn: Connection, number: str) -> list[RowMapping]:
+    """Every held number that overlaps ``number`` (see ``overlapping``), by number."""
+    q = _overlapping(number).order_by(head_numbers.c.number)
+    return list(conn.execute(q).mappings())
 
 
 def get(conn: Connection, customer_id: int, head_number_id: int) -> RowMapping | None:

@@ -1,4 +1,5 @@
-"""The audit trail a customer's admins (and operators) read: logins and failed logins."""
+"""The audit trail a customer's admins (and operators) read: logins and failed logins, numbers
+ported in and out."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def public(row: RowMapping) -> dict[str, Any]:
         "email": row["email"],
         "source": row["source"],
         "at": row["at"].isoformat() + "Z",
+        "detail": row["detail"],
     }
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, RowMapping
 from pbx_app import errors
 from pbx_app.limits import MAX_HEAD_NUMBERS_PER_CUSTOMER
 from pbx_app.repositories import customers as customers_repo
+from pbx_app.repositories import extensions as extensions_repo
 from pbx_app.repositories import head_numbers as repo
 from pbx_app.services import locations as locations_service
 from pbx_app.services.access import Actor, authorize
@@ -55,11 +56,25 @@ def book_ported(
     conn: Connection,
     customer: RowMapping,
     location: RowMapping,
-    numbers: list[str],
+    holdings: list[tuple[str, int]],
     now: datetime,
 ) -> list[RowMapping]:
-    """A completed port-in: each number becomes the customer's own single number."""
-    return book(conn, customer, [_row(customer["id"], location, n, 1, now) for n in numbers])
+    """A completed port-in: each (number, block_size) becomes the customer's own holding at the
+    request's location, a single number (block of 1) or a whole block ported from another
+    customer of the platform (released by ``release_ported_out`` in the same transaction)."""
+    rows = [_row(customer["id"], location, n, size, now) for n, size in holdings]
+    return book(conn, customer, rows)
+
+
+def release_ported_out(conn: Connection, head: RowMapping) -> list[str]:
+    """A holding ported to another customer of the platform leaves its holder: the holder's
+    extensions lose the explicit numbers inside it (they would otherwise keep a number the
+    holder no longer has), the holding goes, the holder's counter follows. The caller holds the
+    holder's customer row lock. Returns the extensions' numbers taken."""
+    taken = extensions_repo.clear_geo_numbers_under(conn, head["customer_id"], head["number"])
+    repo.delete_one(conn, head["id"])
+    customers_repo.add_to_counter(conn, head["customer_id"], "head_number_count", -1)
+    return taken
 
 
 def _row(

@@ -96,7 +96,11 @@ def seed_tenant(db: Database, name: str) -> Tenant:
             SYSTEM,
             customer,
             porting.NewPortingRequest(
-                location, [f"+4969{customer:03d}30"], "Donor", date(2027, 1, 4)
+                location,
+                [f"+4969{customer:03d}30"],
+                "Donor",
+                date(2027, 1, 4),
+                {f"+4969{customer:03d}30": "21"},
             ),
             now,
         )

@@ -35,13 +35,22 @@ def book(api: Api, who: str, number: str, block_size: int) -> Any:
     )
 
 
-def port_in(api: Api, who: str, number: str) -> Any:
+def port_in(api: Api, who: str, number: str, extension: str | None = "100") -> Any:
+    """A request to port ``number`` to ``who``; a single number rings ``extension`` (made at the
+    customer's location if it does not exist yet), a block none."""
     client, cid, loc = tenant(api, who)
+    extensions = {}
+    if extension is not None:
+        client.post(
+            f"/api/v1/customers/{cid}/extensions", json={"location_id": loc, "number": extension}
+        )
+        extensions = {number: extension}
     return client.post(
         f"/api/v1/customers/{cid}/porting-requests",
         json={
             "location_id": loc,
             "numbers": [number],
+            "extensions": extensions,
             "donor_carrier": "Telekom",
             "requested_date": "2027-01-15",
         },
@@ -169,19 +178,29 @@ def test_two_customers_booking_overlapping_numbers_at_once_one_wins(db: Database
     assert held(db, api.b) == []
 
 
-def test_porting_in_a_number_someone_holds_is_refused(api: Api) -> None:
+def test_porting_in_part_of_a_block_someone_holds_is_refused(api: Api) -> None:
+    """Another customer's block moves whole (its head number) or not at all; a number inside
+    one of the customer's own blocks is theirs already."""
     assert book(api, "b", BLOCK, 100).status_code == 201
     r = port_in(api, "a", "+496977733")
     assert r.status_code == 409, r.text
+    assert error_code(r) == "porting_partial_block"
+    r = port_in(api, "b", "+496977733", extension="101")
+    assert r.status_code == 409, r.text
     assert error_code(r) == "number_in_use"
+    r = port_in(api, "a", BLOCK, extension=None)  # the whole block: an intra-platform port
+    assert r.status_code == 201, r.text
+    assert held(api.db, api.b) == [BLOCK]  # until the port completes
 
 
 def test_a_completed_port_makes_the_numbers_the_customers_own(api: Api) -> None:
     """After the switch-over the ported number is A's: B can no longer book a block over it,
-    and a second port of the same number elsewhere is refused."""
+    nor port a range that covers it; B may ask to port the number itself from A (an
+    intra-platform port), which takes nothing from A before it completes."""
     base = f"/api/v1/customers/{api.a}/porting-requests"
     r = port_in(api, "a", "+496977733")
     assert r.status_code == 201, r.text
+    assert r.json()["extensions"] == {"+496977733": "100"}
     rid = r.json()["id"]
     assert api.admin_a.post(f"{base}/{rid}/transitions", json={"to_state": "submitted"}).is_success
     for state in ("confirmed", "completed"):
@@ -190,6 +209,9 @@ def test_a_completed_port_makes_the_numbers_the_customers_own(api: Api) -> None:
     assert held(api.db, api.a) == ["+496977733"]
     r = book(api, "b", BLOCK, 100)
     assert r.status_code == 409, r.text
-    r = port_in(api, "b", "+496977733")
+    r = port_in(api, "b", "+49697773", extension="101")
     assert r.status_code == 409, r.text
     assert error_code(r) == "number_in_use"
+    r = port_in(api, "b", "+496977733")
+    assert r.status_code == 201, r.text
+    assert held(api.db, api.a) == ["+496977733"]

@@ -348,9 +348,15 @@ def test_trial_ends_by_itself_after_its_period(db: Database) -> None:
 def test_porting_state_machine_with_audit_trail(db: Database) -> None:
     cid = new_customer(db)
     loc = add_location(db, cid)
+    create_ext(db, cid, loc, "101")
+    create_ext(db, cid, loc, "102")
     admin = Actor(user_id=None, customer_id=cid, role=Role.CUSTOMER_ADMIN)
     new = porting.NewPortingRequest(
-        loc, ["+4969555001", "+4969555002"], "Old Telco", date(2027, 1, 15)
+        loc,
+        ["+4969555001", "+4969555002"],
+        "Old Telco",
+        date(2027, 1, 15),
+        {"+4969555001": "101", "+4969555002": "102"},
     )
     with db.transaction() as conn:
         req = porting.create(conn, admin, cid, new, utcnow())

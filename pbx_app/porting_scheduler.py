@@ -1,0 +1,103 @@
+"""The porting scheduler: completes confirmed porting requests on their date (R12).
+
+Every app node runs one (started by the app's lifespan, like the outbox sender). Each round it
+completes every due request, one transaction each (pbx_app.services.porting.complete_next_due:
+claimed with SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, a conditional UPDATE on both
+backends), so any number of nodes may run it at once: a request completes exactly once. A
+request that cannot complete (a number taken meanwhile, the customer's trial over, ...) stays
+confirmed, its reason goes into its events, and it is tried again after ``retry``; the other due
+requests go on. Rounds come every ``poll`` seconds, and at once when woken (an operator just
+confirmed a request whose date has come).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from pbx_app.db import Database, utcnow
+from pbx_app.errors import DatabaseUnavailable
+from pbx_app.services import porting
+
+log = logging.getLogger("pbx_app.porting_scheduler")
+
+# A round stops after this many completions and lets the next one go on (a poll later, or
+# at once when woken), so that stop() is never kept waiting long.
+ROUND_LIMIT = 1000
+
+
+def complete_due(
+    db: Database, now: datetime, by: str, retry: timedelta, limit: int = ROUND_LIMIT
+) -> list[int]:
+    """Completes the requests due at ``now`` (naive UTC), each in a transaction of its own;
+    returns the ids this call completed. Failures are recorded, not raised (a database that
+    cannot be reached is: DatabaseUnavailable)."""
+    done: list[int] = []
+    failed: set[int] = set()
+    while len(done) + len(failed) < limit:
+        try:
+            with db.transaction() as conn:
+                request_id = porting.complete_next_due(conn, now, by)
+        except porting.CompletionFailed as exc:
+            # Rolled back; the failure and its retry time in a transaction of their own.
+            failed.add(exc.request_id)
+            with db.transaction() as conn:
+                porting.record_failure(conn, exc.request_id, exc.reason, now, retry)
+            log.warning("porting request %s not completed: %s", exc.request_id, exc.reason)
+            continue
+        if request_id is None:
+            break
+        done.append(request_id)
+        log.info("porting request %s completed on its date", request_id)
+    return done
+
+
+class PortingScheduler:
+    """Runs ``complete_due`` in a daemon thread: every ``poll`` seconds, and when woken."""
+
+    def __init__(
+        self,
+        db: Database,
+        node: str,
+        poll: float = 60.0,
+        retry: timedelta = timedelta(minutes=15),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db, self.node, self.poll, self.retry, self.clock = db, node, poll, retry, clock
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.poll > 0
+
+    def start(self) -> None:
+        if not self.enabled or (self._thread is not None and self._thread.is_alive()):
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="pbx-porting", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """A nudge for a running scheduler; never starts one (only the lifespan does)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                complete_due(self.db, self.clock(), self.node, self.retry)
+            except DatabaseUnavailable:
+                pass  # a failover or a site cut off from the leader: the next round retries
+            except Exception:
+                log.exception("porting round failed")
+            self._wake.wait(self.poll)
+            self._wake.clear()
