@@ -117,7 +117,9 @@ class CallRecord(BaseModel):
         "for calls from outside; null for calls to numbers nobody holds"
     )
     callee_customer_id: int | None = Field(description="the called customer of an on-net call")
-    source: Literal["device", "carrier"]
+    source: Literal["device", "trunk"] = Field(
+        description="device: a registered device called; trunk: the call came from the carrier"
+    )
     site: str = Field(description="the site whose proxy took the call")
     node: str = Field(description="that proxy")
     relay: str = Field(description="the site whose media relay carried the call's media")
@@ -228,7 +230,9 @@ class CallRecordIn(Body):
     answered_at: UtcTime | None = None
     customer_id: CustomerRef = None
     callee_customer_id: CustomerRef = None
-    source: Literal["device", "carrier"]
+    source: Literal["device", "trunk"] = Field(
+        description="device: a registered device called; trunk: the call came from the carrier"
+    )
     caller: Text128
     caller_id: Text64
     dialled: Text128

@@ -154,7 +154,7 @@ def seed_calls(api: Api, internal_client: TestClient) -> None:
             # The carrier calls a number nobody holds: operators only.
             record(
                 4,
-                source="carrier",
+                source="trunk",
                 call_id="nobody",
                 sip_code=404,
                 reason="Not Found",
