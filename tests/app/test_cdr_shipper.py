@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import select
@@ -276,8 +276,8 @@ def test_unparsable_lines_are_set_aside_and_the_rest_delivered(
 class StubApp(http.server.BaseHTTPRequestHandler):
     """Answers each POST with the next of `answers` (status, headers, body); records bodies."""
 
-    answers: list[tuple[int, dict[str, str], dict[str, Any]]] = []
-    received: list[dict[str, Any]] = []
+    answers: ClassVar[list[tuple[int, dict[str, str], dict[str, Any]]]] = []
+    received: ClassVar[list[dict[str, Any]]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
