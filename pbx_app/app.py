@@ -19,6 +19,7 @@ from pbx_app import __version__
 from pbx_app.api import (
     audit,
     auth,
+    call_records,
     customers,
     devices,
     extensions,
@@ -243,6 +244,7 @@ def create_app(
         users,
         porting,
         audit,
+        call_records,
     ):
         app.include_router(
             module.router,
@@ -251,6 +253,9 @@ def create_app(
             dependencies=[Depends(no_unknown_query_parameters)],
         )
     app.include_router(internal.router, dependencies=[Depends(no_unknown_query_parameters)])
+    app.include_router(
+        call_records.internal_router, dependencies=[Depends(no_unknown_query_parameters)]
+    )
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_root() -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -332,4 +333,39 @@ call_rules = Table(
     UniqueConstraint("extension_id", "position", name="uq_call_rules_extension_position"),
     Index("ix_call_rules_target_extension", "target_extension_id"),
     Index("ix_call_rules_target_group", "target_group_id"),
+# One row per call (CDR), written by the Kamailio proxy where the call entered the platform and
+# delivered by that node's spool shipper (kamailio/pbx-cdr-shipper) through
+# POST /internal/v1/call-records. A batch may arrive twice (the shipper retries until the app
+# confirms): the identity below makes the second insert a no-op. No foreign key to customers:
+# ingest never refuses a record for the customer it names, and records are an archive.
+call_records = Table(
+    "call_records",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("node", String(64), nullable=False),
+    Column("site", String(64), nullable=False),
+    Column("call_id", String(255), nullable=False),
+    Column("from_tag", String(128), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("answered_at", DateTime, nullable=True),
+    Column("ended_at", DateTime, nullable=False),
+    # The tenant the call belongs to: the calling device's customer, or for a call from the
+    # carrier the called customer; callee_customer_id: the called customer of a local plan.
+    Column("customer_id", Integer, nullable=True),
+    Column("callee_customer_id", Integer, nullable=True),
+    Column("source", String(10), nullable=False),
+    Column("caller", String(128), nullable=False),
+    Column("caller_id", String(64), nullable=False),
+    Column("dialled", String(128), nullable=False),
+    Column("resolved", String(512), nullable=False),
+    Column("answered_by", String(256), nullable=False),
+    Column("diversions", Integer, nullable=False),
+    Column("relay", String(64), nullable=False),
+    Column("sip_code", Integer, nullable=False),
+    Column("reason", String(128), nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    UniqueConstraint("node", "call_id", "from_tag", "started_at", name="uq_call_records_identity"),
+    Index("ix_call_records_customer_started", "customer_id", "started_at"),
+    Index("ix_call_records_callee_customer_started", "callee_customer_id", "started_at"),
+    Index("ix_call_records_started", "started_at"),
 )

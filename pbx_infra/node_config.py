@@ -68,6 +68,9 @@ def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
             "local": [f"udp:{r.reach}:{ng}" for r in relays if r.site == inst.site],
             "remote": [f"udp:{r.reach}:{ng}" for r in relays if r.site != inst.site],
         },
+        # Which site each relay belongs to: call records name the site whose relay carried a
+        # call (kamailio/pbx-cdr-shipper).
+        "relay_sites": [f"udp:{r.reach}:{ng}={r.site}" for r in relays],
         "apps": [
             app_url(platform, a)
             for a in sorted(

@@ -80,6 +80,24 @@ class ServiceGroup(pulumi.ComponentResource):
 
 class SipProxy(ServiceGroup):
     kind = ServiceKind.SIP_PROXY
+    # Where Kamailio spools the call records its shipper has not delivered yet (a volume: a new
+    # container, after an image change or a crash, delivers what the old one left).
+    CDR_SPOOL = "/var/spool/kamailio/cdr"
+
+    def __init__(
+        self,
+        name: str,
+        platform: Platform,
+        site: str,
+        image: docker.Image,
+        secrets: Secrets,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        self.spools = {
+            inst.name: DataVolume.declare(inst.name, platform, inst, opts)
+            for inst in platform.instances(ServiceKind.SIP_PROXY, site)
+        }
+        super().__init__(name, platform, site, image, secrets, opts)
 
     def spec(self, inst: Instance) -> ContainerSpec:
         # SIP/TLS and WSS material; the key is readable by its owner only.
@@ -89,6 +107,11 @@ class SipProxy(ServiceGroup):
         local_db = self.platform.instances(ServiceKind.DB, inst.site)[0]
         other_db = next(d for d in self.platform.instances(ServiceKind.DB) if d.site != inst.site)
         return ContainerSpec(
+            volumes=[
+                docker.ContainerVolumeArgs(
+                    volume_name=self.spools[inst.name].name, container_path=self.CDR_SPOOL
+                )
+            ],
             # keepalived moves the site's shared SIP address between the proxies (VRRP).
             capabilities=["NET_ADMIN"],
             # Kamailio binds that address while another proxy holds it. Production sets this on

@@ -26,6 +26,7 @@ KAMAILIO_FRA_1: dict[str, Any] = {
     "rpc_port": 2049,
     "dmq_peers": ["10.231.0.12", "10.231.0.111", "10.231.0.112"],
     "rtpengines": {"local": ["udp:10.231.1.21:2223"], "remote": ["udp:10.231.2.21:2223"]},
+    "relay_sites": ["udp:10.231.1.21:2223=fra", "udp:10.231.2.21:2223=ber"],
     "apps": ["http://10.231.1.31:8000", "http://10.231.1.32:8000", "http://10.231.2.31:8000"],
     "sip_domain": "pbx.lab",
     "dmq_port": 5090,
@@ -56,6 +57,7 @@ KAMAILIO_MINIMAL: dict[str, Any] = {
     "internal": "10.231.9.11",
     "dmq_peers": [],
     "rtpengines": {"local": ["udp:10.231.9.21:2223"], "remote": []},
+    "relay_sites": ["udp:10.231.9.21:2223=solo"],
     "apps": ["http://10.231.9.31:8000"],
 }
 

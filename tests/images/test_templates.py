@@ -43,6 +43,7 @@ def test_kamailio_node_cfg_places_every_value(render):
     assert substdef(text, "PBX_DMQ_PEERS").split(",") == node["dmq_peers"]
     assert substdef(text, "PBX_RTPENGINE_LOCAL").split() == node["rtpengines"]["local"]
     assert substdef(text, "PBX_RTPENGINE_REMOTE").split() == node["rtpengines"]["remote"]
+    assert substdef(text, "PBX_RELAY_SITES").split() == node["relay_sites"]
     assert substdef(text, "PBX_APP_URLS").split(",") == node["apps"]
     assert substdef(text, "PBX_DMQ_PORT") == "5090"
     assert substdef(text, "PBX_CARRIER_HOST") == "10.231.0.5"

@@ -3,7 +3,7 @@ the scheduler's retry after a failed completion (next_attempt_at, last_error), a
 numbers in the audit trail (audit_events.detail)
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-09 08:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
