@@ -333,6 +333,8 @@ call_rules = Table(
     UniqueConstraint("extension_id", "position", name="uq_call_rules_extension_position"),
     Index("ix_call_rules_target_extension", "target_extension_id"),
     Index("ix_call_rules_target_group", "target_group_id"),
+)
+
 # One row per call (CDR), written by the Kamailio proxy where the call entered the platform and
 # delivered by that node's spool shipper (kamailio/pbx-cdr-shipper) through
 # POST /internal/v1/call-records. A batch may arrive twice (the shipper retries until the app
