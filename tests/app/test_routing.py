@@ -118,12 +118,27 @@ def world(db: Database) -> Iterator[World]:
     client.close()
 
 
-def local(cid: int, ext: str, srtp: bool = False) -> dict[str, Any]:
-    return {"action": "local", "aor": aor(cid, ext), "customer_id": cid, "srtp_required": srtp}
+def ring(*aors: str, timeout: int = 0, diversion: str = "", **then: int) -> dict[str, Any]:
+    """A ring step of a call plan; ``then``: busy/noanswer/unavailable step indexes."""
+    causes = {"busy": -1, "noanswer": -1, "unavailable": -1, **then}
+    return {"ring": list(aors), "timeout": timeout, **causes, "diversion": diversion}
 
 
-FORBIDDEN = {"action": "reject", "code": 403, "reason": "Forbidden"}
-NOT_FOUND = {"action": "reject", "code": 404, "reason": "Not Found"}
+def local(cid: int, ext: str, srtp: bool = False, ttl: int = 2) -> dict[str, Any]:
+    """A plain call to an extension without rules: ring its devices, nothing else."""
+    return {
+        "action": "local",
+        "aor": aor(cid, ext),
+        "customer_id": cid,
+        "srtp_required": srtp,
+        "ttl": ttl,
+        "privacy": False,
+        "steps": [ring(aor(cid, ext))],
+    }
+
+
+FORBIDDEN = {"action": "reject", "code": 403, "reason": "Forbidden", "ttl": 2}
+NOT_FOUND = {"action": "reject", "code": 404, "reason": "Not Found", "ttl": 2}
 
 
 # --- kamailio_subscriber ---------------------------------------------------------------------
@@ -333,6 +348,8 @@ def test_public_numbers_go_to_the_carrier_with_the_callers_did(
         "action": "external",
         "number": e164,
         "caller_id": "+49691234100",
+        "privacy": False,
+        "ttl": 2,
     }
 
 
@@ -354,14 +371,27 @@ def test_caller_id_is_explicit_did_implicit_did_or_first_head_number(world: Worl
 def test_emergency_numbers_always_reach_the_carrier_from_the_callers_area(
     world: World, number: str
 ) -> None:
-    def emergency(caller: str, caller_id: str) -> dict[str, Any]:
-        return {"action": "external", "number": number, "caller_id": caller_id, "emergency": True}
+    def emergency(caller_id: str, site: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            "action": "external",
+            "number": number,
+            "caller_id": caller_id,
+            "emergency": True,
+            "area_code": site[4],
+            "location": f"{site[1]}, {site[2]} {site[3]}",
+            "privacy": False,
+            "ttl": 0,
+        }
 
-    assert world.decide("a-100", number) == emergency("a-100", "+49691234100")
-    assert world.decide("b-105", number) == emergency("b-105", "+49307770105")
+    assert world.decide("a-100", number) == emergency("+49691234100", FRANKFURT)
+    assert world.decide("b-105", number) == emergency("+49307770105", BERLIN)
+    # Berlin, no number there: the customer's first head number, Berlin's emergency data
+    assert world.decide("a-150", number) == emergency("+49691234", BERLIN)
     # no number of its own, or a trial that has ended: an emergency call still goes out
-    assert world.decide("c-10", number) == emergency("c-10", "")
-    assert world.decide("t-100", number) == emergency("t-100", "+49691239100")
+    assert world.decide("c-10", number) == emergency("", BERLIN)
+    assert world.decide("t-100", number) == emergency("+49691239100", FRANKFURT)
+    # the CLIR prefix never applies to an emergency call
+    assert world.decide("c-10", "#31#" + number) == emergency("", BERLIN)
     # an unknown caller is not a device of the platform
     assert world.decide("ghost-1", number) == FORBIDDEN
 
