@@ -56,7 +56,12 @@ router = APIRouter(
 
 @router.get("/route")
 def route(
-    ctx: Ctx, caller: Annotated[str, Query()] = "", target: Annotated[str, Query()] = ""
+    ctx: Ctx,
+    caller: Annotated[str, Query()] = "",
+    target: Annotated[str, Query()] = "",
+    # Kamailio's executor (issue 13) sends these; accepted until the rules side decides on them.
+    div: Annotated[int, Query(ge=0)] = 0,
+    from_: Annotated[str, Query(alias="from")] = "",
 ) -> dict[str, Any]:
     # Over-long text cannot be a username or number; decide without touching the database.
     if len(caller) > MAX_TEXT or len(target) > MAX_TEXT:
