@@ -24,11 +24,11 @@ from labkit.wait import wait_for
 from pbx_app.addressing import EMERGENCY_NUMBERS
 from pbx_infra.topology import ServiceKind
 
-from .rules_kit import FRA1, Pbx, Phone
+from .rules_kit import FRA1, Pbx, Phone, fresh_bindings
 
 pytestmark = pytest.mark.lab
 
-DEVICES = lease("caller id", caller=24)
+DEVICES = lease("caller id", caller=24, callee=25)
 CARRIER = SITES["fra"]["carrier"]
 SOS = max(EMERGENCY_NUMBERS)  # 112
 CLIR_PREFIX = "%2331%23"  # #31#, as phones send it
@@ -140,6 +140,21 @@ def test_clir_per_call_with_the_prefix(caller: Phone, trunk: str) -> None:
     assert caller.call(CLIR_PREFIX + dialled).startswith("200")
     invite = wait_for(lambda: invite_at_carrier(trunk, e164), 10, what="the INVITE")
     assert_anonymous(invite, caller.did)
+
+
+def test_clir_prefix_to_an_extension_hides_the_caller_from_it(
+    caller: Phone, box: Device, tenant: dict[str, Any]
+) -> None:
+    """#31# withholds the number on this call from everyone, colleagues included."""
+    callee = Phone(box, tenant, DEVICES["callee"], 5093)
+    with fresh_bindings(callee):
+        callee.register()
+        callee.expect("answer")
+        assert caller.call(CLIR_PREFIX + callee.ext).startswith("200")
+        shown = re.search(r"^INVITE \[(.*)\] \[", callee.log(), re.M)
+        assert shown, callee.log()
+        assert "anonymous@anonymous.invalid" in shown.group(1), shown.group(1)
+        assert caller.user not in shown.group(1), shown.group(1)
 
 
 def test_clir_never_applies_to_emergency_calls(pbx: Pbx, caller: Phone, trunk: str) -> None:
