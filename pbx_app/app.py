@@ -19,6 +19,7 @@ from pbx_app import __version__
 from pbx_app.api import (
     audit,
     auth,
+    call_rules,
     customers,
     devices,
     extensions,
@@ -232,6 +233,7 @@ def create_app(
         extensions,
         devices,
         users,
+        call_rules,
         porting,
         audit,
     ):
