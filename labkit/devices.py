@@ -133,6 +133,14 @@ class Device:
         )
         wait_for(lambda: self.udp_bound(address), 15, what=f"sipp answering on {address}")
 
+    def stop_answering(self, port: int = 5070) -> None:
+        """End a UAS that answer() started on `port` and is still waiting (a call that never
+        came: it went elsewhere), so the port can take the next one."""
+        self.sh(f"pkill -f 'sipp -sf /scen/[a-z_]*.xml -i [0-9.]* -p {port} ' || true")
+        wait_for(
+            lambda: not self.udp_bound(f"{self.ip}:{port}"), 15, what=f"{port} free in {self.name}"
+        )
+
     def udp_bound(self, address: str) -> bool:
         port = address.rsplit(":", 1)[1]
         bound = self.sh(f"ss -Hlun 'sport = :{port}'").stdout

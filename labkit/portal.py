@@ -4,6 +4,8 @@ sessions tests use (the demo tenant's admin, a platform operator)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
@@ -20,16 +22,18 @@ def keep_session(client: httpx.Client, login: httpx.Response) -> None:
     client.headers[CSRF_HEADER] = login.json()["csrf_token"]
 
 
-def login(email: str, password: str, site: str = "fra") -> httpx.Client:
-    """A logged-in API client (REST base URL of `site`'s first app node); close it after use."""
-    client = httpx.Client(base_url=app_base(site), timeout=15)
-    r = client.post("/auth/login", json={"email": email, "password": password})
-    assert r.status_code == 200, f"login {email}: {r.status_code} {r.text}"
-    keep_session(client, r)
-    return client
+@contextmanager
+def login(email: str, password: str, site: str = "fra") -> Iterator[httpx.Client]:
+    """A logged-in API client on the REST base URL of `site`'s first app node."""
+    with httpx.Client(base_url=app_base(site), timeout=15) as client:
+        r = client.post("/auth/login", json={"email": email, "password": password})
+        assert r.status_code == 200, f"login {email}: {r.status_code} {r.text}"
+        keep_session(client, r)
+        yield client
 
 
-def operator(email: str, site: str = "fra") -> httpx.Client:
+@contextmanager
+def operator(email: str, site: str = "fra") -> Iterator[httpx.Client]:
     """A platform operator's session: `email` is created (or gets a new password) with the
     app's CLI on `site`'s first app node."""
     app = container(instances(ServiceKind.PBX_APP, site)[0])
@@ -37,4 +41,5 @@ def operator(email: str, site: str = "fra") -> httpx.Client:
         "exec", app, "python3", "-m", "pbx_app", "create-operator", "--email", email, timeout=60
     )  # fmt: skip
     assert r.returncode == 0, f"create-operator {email}: {r.stderr}"
-    return login(email, json.loads(r.stdout)["password"], site)
+    with login(email, json.loads(r.stdout)["password"], site) as client:
+        yield client

@@ -29,6 +29,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # every 1/16 s, measured 4.94-5.00 s for 5 s (the INVITE reaches the phone a few ms after the
 # step starts). Stated tolerance: +-0.25 s.
 RING_TOLERANCE = 0.25
+# A phone's second device registers from its port + SECOND_PORT.
+SECOND_PORT = 100
 
 
 @dataclass
@@ -72,8 +74,14 @@ class Phone:
 
     def expect(self, scenario: str, port: int = 0) -> None:
         """The next call on `port` (default: the phone's): answer, ring (never answers) or
-        refuse (486)."""
+        refuse (486). One still waiting there from before is ended first."""
+        self.box.stop_answering(port or self.port)
         self.box.answer(port or self.port, scenario=scenario)
+
+    def stop(self, *ports: int) -> None:
+        """End what still waits for a call on the phone's port (and `ports`)."""
+        for port in (self.port, *ports):
+            self.box.stop_answering(port)
 
     def call(self, target: str, scenario: str = "call", timeout: float = 30, **sets: str) -> str:
         """Call `target` from this phone (scenario call, or call_claim with claim=...); the
@@ -107,6 +115,8 @@ def fresh_bindings(*phones: Phone) -> Iterator[None]:
     try:
         yield
     finally:
+        for phone in phones:
+            phone.stop(phone.port + SECOND_PORT)
         clear_bindings(*aors)
 
 

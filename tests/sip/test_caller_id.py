@@ -151,7 +151,7 @@ def test_clir_prefix_to_an_extension_hides_the_caller_from_it(
         callee.register()
         callee.expect("answer")
         assert caller.call(CLIR_PREFIX + callee.ext).startswith("200")
-        shown = re.search(r"^INVITE \[(.*)\] \[", callee.log(), re.M)
+        shown = re.search(r"^INVITE (?:From|f): (.*?) m=audio", callee.log(), re.M)
         assert shown, callee.log()
         assert "anonymous@anonymous.invalid" in shown.group(1), shown.group(1)
         assert caller.user not in shown.group(1), shown.group(1)
