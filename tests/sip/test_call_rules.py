@@ -7,14 +7,17 @@ loop refused on save and one cut at call time. The callee sees why a call came (
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
+from labkit.control import kamcmd
 from labkit.devices import Device, Devices
+from labkit.lab import SITES
 from labkit.leases import OTHER, lease
 from labkit.portal import login, operator
 from pbx_app.services.calendar import STATES
@@ -170,6 +173,35 @@ def test_unavailable_without_a_binding(pbx: Pbx, phones: dict[str, Phone]) -> No
     # decision without rules may be cached for a moment, one with rules never is.)
     pbx.rules(callee.ext)
     assert caller.call(callee.ext).startswith("480")
+
+
+def cached_for(proxy: str, key: str) -> float | None:
+    """Seconds the proxy's app-route cache keeps `key` from now, None if it holds none."""
+    out = kamcmd(proxy, "htable.get", "approute", key, check=False)
+    m = re.search(r"expire: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", out)
+    if not m:
+        return None
+    until = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    return (until - datetime.now(UTC)).total_seconds()
+
+
+def test_route_cache_holds_a_decision_only_for_its_ttl(pbx: Pbx, phones: dict[str, Phone]) -> None:
+    """A decision the app marks ttl 0 (the callee has rules) is never cached; one without
+    rules for the few seconds the app allows (Settings: 2 s), so a rule set later counts at
+    once for the first and within seconds for the second."""
+    caller, callee = phones["caller"], phones["callee"]
+    proxy = SITES["fra"]["proxy_containers"][0]  # where the caller's calls go (FRA1)
+    key = f"caller={caller.user}&target={callee.ext}&div=0"
+    pbx.rules(callee.ext, {"kind": "unconditional", "target": {"reject": 403}})
+    kamcmd(proxy, "htable.delete", "approute", key, check=False)
+    assert caller.call(callee.ext).startswith("403")
+    assert cached_for(proxy, key) is None, "a decision with rules was cached"
+
+    pbx.rules(callee.ext)
+    assert caller.call(callee.ext).startswith("480")
+    held = cached_for(proxy, key)
+    assert held is not None, "a decision without rules was not cached"
+    assert held <= 3, f"cached for {held:.0f} s more, the app allows 2"
 
 
 def test_unconditional_rule_rejects_with_the_chosen_answer(
