@@ -83,11 +83,14 @@ class Phone:
         for port in (self.port, *ports):
             self.box.stop_answering(port)
 
-    def call(self, target: str, scenario: str = "call", timeout: float = 30, **sets: str) -> str:
-        """Call `target` from this phone (scenario call, or call_claim with claim=...); the
-        INVITE's final status line."""
+    def call(
+        self, target: str, scenario: str = "call", timeout: float = 30, hold_ms: int = 300,
+        **sets: str,
+    ) -> str:  # fmt: skip
+        """Call `target` from this phone (scenario call; call_claim with claim=...; call_cancel,
+        which hangs up `hold_ms` after the 180); the INVITE's final status line."""
         return self.box.call(
-            target, self.user, self.password, FRA1, hold_ms=300, port=self.port,
+            target, self.user, self.password, FRA1, hold_ms=hold_ms, port=self.port,
             timeout=timeout, scenario=scenario, sets=sets,
         )  # fmt: skip
 

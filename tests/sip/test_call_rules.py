@@ -8,6 +8,7 @@ loop refused on save and one cut at call time. The callee sees why a call came (
 from __future__ import annotations
 
 import re
+import time
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -134,6 +135,22 @@ def test_no_answer_forwards_after_exactly_n_seconds_though_one_device_is_busy(
     assert abs(cancelled - rang - N) <= RING_TOLERANCE, f"rang {cancelled - rang:.3f} s, not {N}"
     assert abs(forwarded - rang - N) <= RING_TOLERANCE, f"forwarded after {forwarded - rang:.3f} s"
     assert reason(target.diversion()) == "no-answer", target.diversion()
+
+
+def test_caller_hanging_up_ends_the_plan(pbx: Pbx, phones: dict[str, Phone]) -> None:
+    """The caller cancels while the extension rings: the call ends there (487), its no-answer
+    target never rings."""
+    caller, callee, target = phones["caller"], phones["callee"], phones["target"]
+    pbx.rules(callee.ext, {"kind": "noanswer", "timeout": N, "target": forward_to(target)})
+    callee.register()
+    target.register()
+    callee.expect("ring")
+    target.expect("answer")
+    status = caller.call(callee.ext, scenario="call_cancel", hold_ms=1500)
+    assert status.startswith("487"), f"a cancelled call ended with {status}"
+    assert callee.cancelled_at(), f"the extension kept ringing: {callee.log()}"
+    time.sleep(N)  # past the no-answer timeout
+    assert target.invited_at() is None, "the plan went on after the caller hung up"
 
 
 def test_busy_when_every_device_answers_486(pbx: Pbx, phones: dict[str, Phone]) -> None:
