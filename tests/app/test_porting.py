@@ -134,7 +134,7 @@ def geo_of(db: Database, t: Tenant, number: str) -> str | None:
 def rings(db: Database, number: str) -> str:
     """What a call from the carrier to ``number`` reaches: an AOR, or the reject code."""
     with db.read() as conn:
-        decision = routing.decide(conn, CARRIER_CALLER, number, utcnow())
+        decision = routing.decide(conn, CARRIER_CALLER, number, routing.Context(utcnow()))
     return str(decision["aor"]) if decision["action"] == "local" else str(decision["code"])
 
 
