@@ -30,6 +30,7 @@ from .rules_kit import (
     WEEKDAYS,
     Pbx,
     Phone,
+    call_from_outside,
     fresh_bindings,
     hours_today,
     minutes_to_midnight,
@@ -102,6 +103,36 @@ def test_caller_rule_forwards_the_matching_caller_only(pbx: Pbx, phones: dict[st
     assert callee.invited_at(), "another caller's call did not ring the extension"
     assert target.invited_at() is None, "another caller's call was forwarded"
     assert callee.diversion() == "", callee.diversion()
+
+
+def test_caller_rule_matches_a_call_from_outside_by_number_prefix(
+    pbx: Pbx, phones: dict[str, Phone]
+) -> None:
+    """A call from the carrier to the extension's public number: the rule sees the caller's
+    number (the carrier's From, which Kamailio passes to the app)."""
+    callee, target = phones["callee"], phones["target"]
+    callee.register()
+    target.register()
+    for prefix, rings in (("+4940111*", target), ("+4940999*", callee)):
+        pbx.rules(callee.ext, {"kind": "caller", "match": prefix, "target": forward_to(target)})
+        callee.expect("answer")
+        target.expect("answer")
+        code, log = call_from_outside(callee.did)
+        assert code == 0, f"carrier call to {callee.did}: {log[-1500:]}"
+        assert rings.invited_at(), f"match {prefix}: {rings.ext} did not ring"
+        other = callee if rings is target else target
+        assert other.invited_at() is None, f"match {prefix}: {other.ext} rang"
+
+
+def test_a_call_that_arrives_diverted_too_often_is_cut(phones: dict[str, Phone]) -> None:
+    """Six Diversion entries on the carrier's INVITE (two headers): counted by the proxy (div),
+    more than the app allows (5): 482 before anything rings."""
+    callee = phones["callee"]
+    callee.register()
+    callee.expect("answer")
+    code, log = call_from_outside(callee.did, "trunk_call_diverted")
+    assert "STATUS 482" in log, f"code {code}: {log[-1500:]}"
+    assert callee.invited_at() is None, "a call diverted too often rang the extension"
 
 
 def test_no_answer_forwards_after_exactly_n_seconds_though_one_device_is_busy(
