@@ -133,6 +133,14 @@ class Device:
         )
         wait_for(lambda: self.udp_bound(address), 15, what=f"sipp answering on {address}")
 
+    def stop_answering(self, port: int = 5070) -> None:
+        """End a UAS that answer() started on `port` and is still waiting (a call that never
+        came: it went elsewhere), so the port can take the next one."""
+        self.sh(f"pkill -f 'sipp -sf /scen/[a-z_]*.xml -i [0-9.]* -p {port} ' || true")
+        wait_for(
+            lambda: not self.udp_bound(f"{self.ip}:{port}"), 15, what=f"{port} free in {self.name}"
+        )
+
     def udp_bound(self, address: str) -> bool:
         port = address.rsplit(":", 1)[1]
         bound = self.sh(f"ss -Hlun 'sport = :{port}'").stdout
@@ -152,13 +160,17 @@ class Device:
         ip: str = "",
         timeout: float = 30,
         call_id: str = "",
+        scenario: str = "call",
+        sets: dict[str, str] | None = None,
     ) -> str:
-        """Place one call (Call-ID `call_id`, else a fresh one); returns the INVITE's final
-        status line."""
+        """Place one call (Call-ID `call_id`, else a fresh one; scenarios/`scenario`.xml, a
+        UAC with call.xml's variables and `sets`); returns the INVITE's final status line."""
         log = f"/tmp/call-{port}-{time.monotonic_ns()}.log"
+        extra = "".join(f" -set {k} '{v}'" for k, v in (sets or {}).items())
         r = self.sh(
-            f"cd /tmp && timeout {int(timeout)} sipp {sip_target(proxy)} -sf /scen/call.xml "
-            f"-s {target} -set caller {user} -set hold {hold_ms} -au {user} -ap '{password}' "
+            f"cd /tmp && timeout {int(timeout)} sipp {sip_target(proxy)} -sf /scen/{scenario}.xml "
+            f"-s '{target}' -set caller {user} -set hold {hold_ms}{extra} "
+            f"-au {user} -ap '{password}' "
             f"-cid_str {call_id or unique_call_id()} "
             f"-i {ip or self.ip} -p {port} -m 1 -nostdin -timeout {int(timeout) - 2}s "
             f"-trace_logs -log_file {log} >/dev/null 2>&1; cat {log}",
@@ -239,3 +251,16 @@ class Devices:
 def scenario_text(name: str) -> str:
     """A sipp scenario of labkit/scenarios, for a container that does not mount them."""
     return (SCENARIOS / f"{name}.xml").read_text()
+
+
+def logged_time(log: str, event: str) -> float | None:
+    """When a scenario logged `event` ("INVITE", "CANCEL", "ARRIVED": "<event> <s> <us>", the
+    values of sipp's gettimeofday), in seconds since the epoch; None if it did not."""
+    m = re.search(rf"^{event} (\d+)(?:\.\d+)? (\d+)(?:\.\d+)?$", log, re.M)
+    return int(m.group(1)) + int(m.group(2)) / 1e6 if m else None
+
+
+def logged_diversion(log: str) -> str:
+    """The Diversion header a scenario logged for the INVITE it received ('' without one)."""
+    m = re.search(r"^DIVERSION Diversion: ?(.*)$", log, re.M)
+    return m.group(1).strip() if m else ""

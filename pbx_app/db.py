@@ -60,8 +60,11 @@ UNAVAILABLE_SQLSTATES = frozenset({"25006", "57P01", "57P02", "57P03", "57P05"})
 # /healthz waits at most this long for the write engine to reach a leader.
 WRITABLE_PROBE_TIMEOUT = 2.5
 
-# Execution option marking Database.snapshot()'s read-only transactions.
+# Execution option marking Database.snapshot()'s read-only transactions; its value
+# REPEATABLE_READ (Database.read_snapshot()) makes the whole transaction one snapshot on
+# PostgreSQL too (SQLite's deferred BEGIN always reads one).
 SNAPSHOT_OPTION = "pbx_snapshot"
+REPEATABLE_READ = "repeatable_read"
 
 WRITE_UNAVAILABLE = "no writable database (leader) is reachable; retry later"
 READ_UNAVAILABLE = "the database is unreachable; retry later"
@@ -144,7 +147,10 @@ def make_engine(url: str) -> Engine:
     def _pg_begin(conn: Connection) -> None:
         # Not psycopg's read_only attribute: SQLAlchemy resets it to False, and psycopg then
         # starts every later transaction with READ WRITE, overriding a server that is read-only.
-        if conn.get_execution_options().get(SNAPSHOT_OPTION):
+        snapshot = conn.get_execution_options().get(SNAPSHOT_OPTION)
+        if snapshot == REPEATABLE_READ:
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        elif snapshot:
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
     return engine
@@ -165,6 +171,9 @@ class Database:
         self._autocommit = self.read_engine.execution_options(isolation_level="AUTOCOMMIT")
         # Read-only transactions; how, per backend: see make_engine.
         self._snapshot = self.engine.execution_options(**{SNAPSHOT_OPTION: True})
+        self._read_snapshot = self.read_engine.execution_options(
+            **{SNAPSHOT_OPTION: REPEATABLE_READ}
+        )
         self._probe_lock = threading.Lock()
         self._probe: Future[bool] | None = None
 
@@ -189,6 +198,14 @@ class Database:
         statement is one round trip, no BEGIN/COMMIT. For hot paths such as Kamailio's routing
         questions; they keep working at a site cut off from the leader."""
         with _unavailable_as_503("read", READ_UNAVAILABLE), self._autocommit.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def read_snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction on the read engine that sees one snapshot throughout: for
+        routing decisions that read several statements (a call plan); like ``read()`` it keeps
+        working at a site cut off from the leader."""
+        with _unavailable_as_503("read", READ_UNAVAILABLE), self._read_snapshot.begin() as conn:
             yield conn
 
     def ping(self) -> bool:

@@ -13,9 +13,11 @@ class DomainError(Exception):
     code = "domain_error"
     rule = ""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, **extra: object) -> None:
         super().__init__(message)
         self.message = message
+        # Further members of the error body (pbx_app.api.errors), e.g. the field at fault.
+        self.extra = extra
 
 
 # --- authentication / authorisation ---------------------------------------------------------
@@ -192,6 +194,51 @@ class ServiceBusy(DomainError):
 
 class InvalidNumberFormat(DomainError):
     code = "invalid_number_format"
+
+
+# --- call rules, ring groups, caller ID (issue 13) ----------------------------------------------
+class InvalidSchedule(DomainError):
+    """Opening hours or a holiday state that cannot be read; ``field`` names the value."""
+
+    code = "invalid_schedule"
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(f"{field}: {message}", field=field)
+
+
+class InvalidCallRule(DomainError):
+    """A call rule or ring group that cannot work; ``field`` names the value."""
+
+    code = "invalid_call_rule"
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(f"{field}: {message}", field=field)
+
+
+class RuleLoop(DomainError):
+    """The rules (with the ring groups' final targets) would forward a call in a circle;
+    ``cycle`` names it, first and last the same."""
+
+    code = "rule_loop"
+
+    def __init__(self, cycle: list[str]) -> None:
+        super().__init__(
+            "these rules would forward calls in a circle: " + " -> ".join(cycle), cycle=cycle
+        )
+
+
+class RingGroupInUse(DomainError):
+    code = "ring_group_in_use"
+
+
+class RingGroupNameInUse(DomainError):
+    code = "ring_group_name_in_use"
+
+
+class CallerIdNotHeld(DomainError):
+    """A caller ID must be a number the customer holds: inside one of its head number blocks."""
+
+    code = "caller_id_not_held"
 
 
 # --- internal API (Kamailio -> app) ---------------------------------------------------------

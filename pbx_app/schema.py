@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -53,6 +54,9 @@ customers = Table(
     Column("extension_count", Integer, nullable=False, default=0),
     Column("head_number_count", Integer, nullable=False, default=0),
     Column("created_at", DateTime, nullable=False),
+    # The number shown outside when an extension has no caller_id of its own; must be a number
+    # the customer holds (checked when set, and again at call time).
+    Column("default_caller_id", String(16), nullable=True),
 )
 
 locations = Table(
@@ -66,6 +70,10 @@ locations = Table(
     Column("city", String(100), nullable=False),
     Column("area_code", String(6), nullable=False),
     Column("created_at", DateTime, nullable=False),
+    # Per weekday intervals in Europe/Berlin, as JSON (pbx_app.services.calendar); NULL: always
+    # open. state: German state code for public holidays; NULL: no holidays.
+    Column("opening_hours", Text, nullable=True),
+    Column("state", String(2), nullable=True),
     UniqueConstraint("customer_id", "name", name="uq_locations_customer_name"),
 )
 
@@ -93,6 +101,10 @@ extensions = Table(
     Column("geo_number", String(16), nullable=True, unique=True),
     Column("device_count", Integer, nullable=False, default=0),
     Column("created_at", DateTime, nullable=False),
+    # The number shown outside (a number the customer holds); NULL: the customer's default, else
+    # the extension's own DID. clir: withhold it on calls that leave the customer.
+    Column("caller_id", String(16), nullable=True),
+    Column("clir", Boolean, nullable=False, default=False, server_default=false()),
     UniqueConstraint("customer_id", "number", name="uq_extensions_customer_number"),
 )
 
@@ -227,6 +239,91 @@ mail_outbox = Table(
     Column("last_error", String(300), nullable=False, default=""),
     Column("failed_at", DateTime, nullable=True),
     Column("created_at", DateTime, nullable=False),
+)
+
+# --- call rules (issue 13) ------------------------------------------------------------------------
+# Which extensions a user manages (many-to-many); an admin manages all of the customer's.
+user_extensions = Table(
+    "user_extensions",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "extension_id",
+        Integer,
+        ForeignKey("extensions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Index("ix_user_extensions_extension", "extension_id"),
+)
+
+# A target (of a rule, or a group's final target) is one of: an extension (target_extension_id),
+# a group (target_group_id), an external number (target_value, E.164) or a reject (target_value,
+# the SIP code). A rule to an extension goes with it; a group in use cannot be deleted.
+ring_groups = Table(
+    "ring_groups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    # parallel | hunt | roundrobin
+    Column("strategy", String(12), nullable=False),
+    Column("member_timeout_s", Integer, nullable=False),
+    Column("final_kind", String(10), nullable=False),
+    Column("final_value", String(16), nullable=True),
+    Column(
+        "final_extension_id",
+        Integer,
+        ForeignKey("extensions.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    Column("final_group_id", Integer, ForeignKey("ring_groups.id"), nullable=True),
+    # Round robin: the member the next call starts with (modulo the member count); the one
+    # value a routing decision writes (UPDATE ... RETURNING, atomic).
+    Column("rr_next", Integer, nullable=False, default=0, server_default="0"),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("customer_id", "name", name="uq_ring_groups_customer_name"),
+    Index("ix_ring_groups_final_extension", "final_extension_id"),
+    Index("ix_ring_groups_final_group", "final_group_id"),
+)
+
+ring_group_members = Table(
+    "ring_group_members",
+    metadata,
+    Column("group_id", Integer, ForeignKey("ring_groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column(
+        "extension_id", Integer, ForeignKey("extensions.id", ondelete="CASCADE"), nullable=False
+    ),
+    UniqueConstraint("group_id", "extension_id", name="uq_ring_group_members_group_extension"),
+    Index("ix_ring_group_members_extension", "extension_id"),
+)
+
+# An extension's ordered rules. kind: caller | schedule | unconditional | busy | noanswer |
+# unavailable; match: the caller number or prefix (kind caller, normalised: E.164 or an
+# extension number, a trailing * for a prefix); timeout_s: kind noanswer.
+call_rules = Table(
+    "call_rules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "extension_id", Integer, ForeignKey("extensions.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("position", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("match", String(20), nullable=True),
+    Column("timeout_s", Integer, nullable=True),
+    Column("target_kind", String(10), nullable=False),
+    Column("target_value", String(16), nullable=True),
+    Column(
+        "target_extension_id",
+        Integer,
+        ForeignKey("extensions.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column("target_group_id", Integer, ForeignKey("ring_groups.id"), nullable=True),
+    UniqueConstraint("extension_id", "position", name="uq_call_rules_extension_position"),
+    Index("ix_call_rules_target_extension", "target_extension_id"),
+    Index("ix_call_rules_target_group", "target_group_id"),
 )
 
 # One row per call (CDR), written by the Kamailio proxy where the call entered the platform and

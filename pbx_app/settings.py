@@ -45,6 +45,9 @@ class Settings:
     mail_retry_seconds: float = 30.0
     # Shared secret of the internal API (/internal/v1, used by Kamailio); empty disables it.
     internal_token: str = ""
+    # Seconds Kamailio may cache a routing decision that depends on no rule, time or rotation
+    # (the "ttl" of GET /internal/v1/route); 0 disables its cache.
+    route_ttl_seconds: int = 2
 
     @property
     def listen_host(self) -> str:
@@ -86,5 +89,6 @@ class Settings:
             max_body_bytes=int(e.get("PBX_MAX_BODY_BYTES", str(cls.max_body_bytes))),
             max_import_bytes=int(e.get("PBX_MAX_IMPORT_BYTES", str(cls.max_import_bytes))),
             internal_token=e.get("PBX_INTERNAL_TOKEN", ""),
+            route_ttl_seconds=int(e.get("PBX_ROUTE_TTL_SECONDS", str(cls.route_ttl_seconds))),
             mail_retry_seconds=float(e.get("PBX_MAIL_RETRY_SECONDS", str(cls.mail_retry_seconds))),
         )

@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from pbx_app.addressing import CARRIER_CALLER
+from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS
 
 from .topology import TOS_CS3, TOS_EF, Instance, Platform, ServiceKind
 
@@ -87,6 +87,12 @@ def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
         ),
         # The caller name of the carrier's calls in route queries: the app's (pbx_app.addressing).
         "carrier_caller": CARRIER_CALLER,
+        # Numbers that always reach the carrier (the app's list, one source), an alternation
+        # for the proxies' regexes; and the site's area and city: the emergency routing data
+        # of a call the app cannot be asked about.
+        "emergency_numbers": sorted(EMERGENCY_NUMBERS),
+        "site_area_code": platform.site(inst.site).area_code,
+        "site_city": platform.site(inst.site).city,
         # DSCP CS3 on every SIP packet (R11), numeric.
         "sip_tos": TOS_CS3,
     }

@@ -26,6 +26,7 @@ from pbx_app.api.deps import (
 )
 from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
 from pbx_app.api.models import ApiToken, Body, Items, LoginResult, Me, NewApiToken, UserEnvelope
+from pbx_app.repositories import user_extensions as user_extensions_repo
 from pbx_app.repositories import users as users_repo
 from pbx_app.security import csrf_token, hashing
 from pbx_app.services import users as service
@@ -177,7 +178,12 @@ async def set_password(body: SetPasswordRequest, ctx: Ctx) -> dict[str, Any]:
 def me(actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     with ctx.db.snapshot() as conn:
         user = users_repo.get(conn, actor.user_id) if actor.user_id else None
-    return {"user": service.public(user) if user else None, "role": actor.role.value}
+        linked = user_extensions_repo.extension_ids(conn, actor.user_id) if actor.user_id else []
+    return {
+        "user": service.public(user) if user else None,
+        "role": actor.role.value,
+        "extension_ids": linked,
+    }
 
 
 @router.post(

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import Field
 
 from pbx_app.api.deps import (
+    E164,
     Ctx,
     CurrentActor,
     Id,
@@ -56,6 +57,12 @@ class CustomerUpdate(Body):
     srtp_required: Annotated[bool, Field(strict=True)] | None = None
     trial: Annotated[Literal[False], exactly(bool, "false")] | None = Field(
         default=None, description="false converts a trial into a contract"
+    )
+    default_caller_id: E164 | None = Field(
+        default=None,
+        description="The number shown outside for extensions without their own caller_id: one "
+        "the customer holds (422 caller_id_not_held); null removes it. The customer's admin may "
+        "change this field (alone); every other field is the operator's.",
     )
 
 
@@ -110,6 +117,7 @@ def get_customer(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, An
         {
             409: "device_limit_reached: extensions have more devices than the plan without "
             "the Business Option allows (R4)",
+            422: "validation_failed, or caller_id_not_held (default_caller_id)",
         },
     ),
 )
@@ -117,8 +125,11 @@ def update_customer(
     customer_id: Id, body: CustomerUpdate, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:
     t = now()
+    changes = body.model_dump(exclude_none=True)
+    if "default_caller_id" in body.model_fields_set:  # null removes it
+        changes["default_caller_id"] = body.default_caller_id
     with ctx.db.transaction() as conn:
-        row = service.update(conn, actor, customer_id, body.model_dump(exclude_none=True), t)
+        row = service.update(conn, actor, customer_id, changes, t)
     return service.public(row, t)
 
 

@@ -53,6 +53,12 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.InvalidEmail: 422,
     errors.PasswordTooWeak: 422,
     errors.ImportInvalid: 422,
+    errors.InvalidSchedule: 422,
+    errors.InvalidCallRule: 422,
+    errors.CallerIdNotHeld: 422,
+    errors.RuleLoop: 409,
+    errors.RingGroupInUse: 409,
+    errors.RingGroupNameInUse: 409,
     errors.LoginThrottled: 429,
     errors.ServiceBusy: 503,
     errors.InternalTokenInvalid: 401,
@@ -134,7 +140,7 @@ def status_for(exc: errors.DomainError) -> int:
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.DomainError)
     async def _domain(_: Request, exc: errors.DomainError) -> JSONResponse:
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(exc.extra)
         headers: dict[str, str] = {}
         if isinstance(exc, errors.ImportInvalid):
             extra["rows"] = exc.rows

@@ -54,6 +54,15 @@ class ExtensionUpdate(Body):
     location_id: StrictId | None = None
     display_name: OptionalName | None = None
     geo_number: GeoNumber | None = Field(default=None, description="null removes the number")
+    caller_id: E164 | None = Field(
+        default=None,
+        description="The number shown outside (one the customer holds: a head number or a "
+        "number in its blocks, else 422 caller_id_not_held); null: the customer's "
+        "default_caller_id, else the extension's own DID.",
+    )
+    clir: Annotated[bool, Field(strict=True)] | None = Field(
+        default=None, description="Withhold the number on calls that leave the customer."
+    )
 
 
 @router.post(
@@ -102,7 +111,7 @@ def get_extension(
         JSON_BODY,
         {
             409: "number_in_use: geo_number belongs to another extension",
-            422: f"validation_failed, {GEO_NUMBER_ERRORS}",
+            422: f"validation_failed, {GEO_NUMBER_ERRORS}, caller_id_not_held (caller_id)",
         },
     ),
 )
@@ -116,6 +125,10 @@ def update_extension(
     }
     if "geo_number" in fields:
         kwargs["geo_number"] = fields["geo_number"]
+    if "caller_id" in fields:
+        kwargs["caller_id"] = fields["caller_id"]
+    if fields.get("clir") is not None:
+        kwargs["clir"] = fields["clir"]
     with ctx.db.transaction() as conn:
         row = service.update(conn, actor, customer_id, extension_id, now(), **kwargs)
     return service.public(row)

@@ -1,25 +1,29 @@
 """Internal API for the platform's own services (Kamailio): /internal/v1, shared token.
 
-Kamailio asks ``GET /internal/v1/route?caller=<device username>&target=<R-URI user>`` with
-header ``X-PBX-Internal-Token``. Every caller/target text gets a 200 with a decision
+Kamailio asks ``GET /internal/v1/route?caller=<device username>&target=<R-URI user>`` (and
+``from=<From user>`` for carrier calls, ``div=<Diversion entries on the request>``) with header
+``X-PBX-Internal-Token``. Every caller/target text gets a 200 with a decision
 (pbx_app.services.routing); only a missing/wrong token (401) or a disabled API (503) do not.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.security import APIKeyHeader
 
 from pbx_app import errors
-from pbx_app.api.deps import Ctx, now
+from pbx_app.api.deps import AppContext, Ctx, now
 from pbx_app.api.errors import EVERY_OPERATION, error_responses
-from pbx_app.services import routing
+from pbx_app.repositories import routing as routing_repo
+from pbx_app.services import call_plan, routing
 
 TOKEN_HEADER = "X-PBX-Internal-Token"  # noqa: S105 - a header name
 MAX_TEXT = 256
+log = logging.getLogger("pbx_app.api.internal")
 INTERNAL_TOKEN = APIKeyHeader(
     name=TOKEN_HEADER,
     auto_error=False,  # answered below: 401 internal_token_invalid or 503 internal_api_disabled
@@ -56,10 +60,42 @@ router = APIRouter(
 
 @router.get("/route")
 def route(
-    ctx: Ctx, caller: Annotated[str, Query()] = "", target: Annotated[str, Query()] = ""
+    ctx: Ctx,
+    caller: Annotated[str, Query()] = "",
+    target: Annotated[str, Query()] = "",
+    from_user: Annotated[
+        str, Query(alias="from", description="the From user of a call from the carrier")
+    ] = "",
+    div: Annotated[
+        str, Query(description="how many Diversion entries the request carries (default 0)")
+    ] = "0",
 ) -> dict[str, Any]:
     # Over-long text cannot be a username or number; decide without touching the database.
     if len(caller) > MAX_TEXT or len(target) > MAX_TEXT:
-        return dict(routing.FORBIDDEN if len(caller) > MAX_TEXT else routing.NOT_FOUND)
-    with ctx.db.read() as conn:
-        return routing.decide(conn, caller, target, now())
+        answer = dict(routing.FORBIDDEN if len(caller) > MAX_TEXT else routing.NOT_FOUND)
+        return {**answer, "ttl": ctx.settings.route_ttl_seconds}
+    decision = routing.Context(
+        now=now(),
+        domain=ctx.settings.sip_domain,
+        ttl=ctx.settings.route_ttl_seconds,
+        div=_count(div),
+        rotate=lambda group_id, members: _rotate(ctx, group_id, members),
+    )
+    with ctx.db.read_snapshot() as conn:
+        return routing.decide(conn, caller, target, decision, from_user[:MAX_TEXT])
+
+
+def _count(text: str) -> int:
+    """Anything but a count of digits counts as none; a huge count stays above the limit."""
+    return int(text[:4]) if text.isascii() and text.isdigit() else 0
+
+
+def _rotate(ctx: AppContext, group_id: int, members: int) -> int:
+    """The one write of a routing decision: a round robin group's next start. Without a
+    writable database the group starts with its first member (the call still rings)."""
+    try:
+        with ctx.db.transaction() as conn:
+            return routing_repo.advance_round_robin(conn, group_id, members)
+    except errors.DatabaseUnavailable:
+        log.warning("round robin of group %s not advanced: no writable database", group_id)
+        return call_plan.no_rotation(group_id, members)

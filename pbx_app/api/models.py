@@ -52,6 +52,16 @@ class ErrorDetail(BaseModel):
     rows: list[ImportProblem] | SkipJsonSchema[None] = Field(
         default=None, description="import_invalid: the invalid rows, at most 100"
     )
+    field: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description="invalid_schedule, invalid_call_rule: the value at fault, e.g. "
+        "opening_hours.mon[0] or rules[2].target",
+    )
+    cycle: list[str] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="rule_loop: the circle the rules would make, first and last the same, "
+        'e.g. ["extension 100", "group 3 (Sales)", "extension 100"]',
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -86,6 +96,9 @@ class Customer(BaseModel):
     head_number_count: int
     activation_high_water_mark: int
     monthly_price_eur: str = Field(description="euros, a decimal number as text")
+    default_caller_id: str | None = Field(
+        description="the number shown outside for extensions without a caller_id of their own"
+    )
 
 
 class LicenceChange(BaseModel):
@@ -103,6 +116,13 @@ class Location(BaseModel):
     postal_code: str
     city: str
     area_code: str
+    opening_hours: dict[str, list[str]] | None = Field(
+        description='per weekday (mon..sun) intervals "HH:MM-HH:MM", Europe/Berlin; a weekday '
+        "left out is closed; null: always open"
+    )
+    state: str | None = Field(
+        description="German state code for public holidays (closed on them); null: none"
+    )
 
 
 class HeadNumber(BaseModel):
@@ -120,6 +140,68 @@ class Extension(BaseModel):
     display_name: str
     geo_number: str | None
     device_count: int
+    caller_id: str | None = Field(description="the number shown outside; null: the default")
+    clir: bool = Field(description="the number is withheld on calls that leave the customer")
+
+
+# --- call rules and ring groups (issue 13) ----------------------------------------------------
+RejectCode = Literal[403, 404, 480, 486, 600, 603]
+
+
+class ExtensionTarget(Body):
+    extension: str = Field(
+        strict=True,
+        pattern=r"^[1-9][0-9]{1,7}$",
+        description="an extension number of the customer (its rules apply in turn)",
+    )
+
+
+class GroupTarget(Body):
+    group: int = Field(strict=True, ge=1, le=2_147_483_647, description="a ring group's id")
+
+
+class ExternalTarget(Body):
+    external: str = Field(
+        strict=True,
+        pattern=r"^(\+|00|0)[1-9][0-9]{5,14}$",
+        description="a public number, dialled E.164, international or national; leaves through "
+        "the trunk with the forwarding extension's caller ID, or rings the platform extension "
+        "that holds it",
+    )
+
+
+class RejectTarget(Body):
+    reject: RejectCode = Field(description="the SIP answer")
+
+
+Target = ExtensionTarget | GroupTarget | ExternalTarget | RejectTarget
+
+
+class CallRule(BaseModel):
+    kind: Literal["caller", "schedule", "unconditional", "busy", "noanswer", "unavailable"]
+    match: str | None = Field(
+        description="kind caller: the caller's number (E.164) or extension number, a trailing "
+        "* for a prefix"
+    )
+    timeout: int | None = Field(description="kind noanswer: seconds the extension rings")
+    target: Target
+
+
+class CallRules(BaseModel):
+    extension_id: int
+    rules: list[CallRule] = Field(
+        description="in order: the first matching caller, schedule or unconditional rule "
+        "forwards at once; busy, noanswer, unavailable apply when the extension rang"
+    )
+
+
+class RingGroup(BaseModel):
+    id: int
+    name: str
+    strategy: Literal["parallel", "hunt", "roundrobin"]
+    member_timeout: int = Field(description="seconds each member (parallel: all) rings")
+    members: list[str] = Field(description="extension numbers, in ringing order")
+    final: Target = Field(description="where the call goes when no member answers")
 
 
 class Device(BaseModel):
@@ -164,6 +246,11 @@ class UserEnvelope(BaseModel):
     user: User
 
 
+class UserExtensions(BaseModel):
+    user_id: int
+    extension_ids: list[int] = Field(description="the extensions whose call rules the user manages")
+
+
 class AuditEvent(BaseModel):
     id: int
     kind: Literal["login", "login_failed", "login_throttled"]
@@ -184,6 +271,10 @@ class LoginResult(BaseModel):
 class Me(BaseModel):
     user: User | None
     role: RoleName
+    extension_ids: list[int] = Field(
+        description="the extensions whose call rules this user manages (an admin: all of the "
+        "customer's, listed or not)"
+    )
 
 
 class ApiToken(BaseModel):

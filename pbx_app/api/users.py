@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
+from pydantic import Field
 
-from pbx_app.api.deps import Ctx, CurrentActor, EmailText, Id, OptionalName, now
+from pbx_app.api.deps import Ctx, CurrentActor, EmailText, Id, OptionalName, StrictId, now
 from pbx_app.api.errors import AUTHENTICATED, EVERY_OPERATION, JSON_BODY, NOT_FOUND, error_responses
-from pbx_app.api.models import Body, Items, User
+from pbx_app.api.models import Body, Items, User, UserExtensions
+from pbx_app.services import user_extensions
 from pbx_app.services import users as service
 from pbx_app.services.access import Role
 
@@ -76,3 +78,35 @@ def list_users(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]
 def delete_user(customer_id: Id, user_id: Id, actor: CurrentActor, ctx: Ctx) -> None:
     with ctx.db.transaction() as conn:
         service.delete(conn, actor, customer_id, user_id, now())
+
+
+class UserExtensionsUpdate(Body):
+    extension_ids: Annotated[
+        list[StrictId],
+        Field(
+            max_length=user_extensions.MAX_LINKS,
+            description="the user's extensions (replaces the list); each one of the customer's",
+        ),
+    ]
+
+
+@router.get("/customers/{customer_id}/users/{user_id}/extensions", response_model=UserExtensions)
+def get_user_extensions(
+    customer_id: Id, user_id: Id, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
+    with ctx.db.snapshot() as conn:
+        ids = user_extensions.get(conn, actor, customer_id, user_id, now())
+    return {"user_id": user_id, "extension_ids": ids}
+
+
+@router.put(
+    "/customers/{customer_id}/users/{user_id}/extensions",
+    response_model=UserExtensions,
+    responses=error_responses(JSON_BODY),
+)
+def put_user_extensions(
+    customer_id: Id, user_id: Id, body: UserExtensionsUpdate, actor: CurrentActor, ctx: Ctx
+) -> dict[str, Any]:
+    with ctx.db.transaction() as conn:
+        ids = user_extensions.put(conn, actor, customer_id, user_id, body.extension_ids, now())
+    return {"user_id": user_id, "extension_ids": ids}

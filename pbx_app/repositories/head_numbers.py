@@ -51,6 +51,20 @@ def overlapping(conn: Connection, number: str) -> RowMapping | None:
     return conn.execute(q).mappings().first()
 
 
+def holding(conn: Connection, customer_id: int, number: str) -> RowMapping | None:
+    """The customer's head number whose block holds ``number`` (E.164): the head number itself,
+    or head number + as many digits as the block has (unique index on number)."""
+    prefixes = [number[:n] for n in range(_SHORTEST_NUMBER, len(number) + 1)]
+    q = select(head_numbers).where(
+        head_numbers.c.number.in_(prefixes), head_numbers.c.customer_id == customer_id
+    )
+    for head in conn.execute(q).mappings():
+        suffix = len(number) - len(head["number"])
+        if suffix == 0 or 10**suffix == head["block_size"]:
+            return head
+    return None
+
+
 def get(conn: Connection, customer_id: int, head_number_id: int) -> RowMapping | None:
     q = select(head_numbers).where(
         head_numbers.c.customer_id == customer_id, head_numbers.c.id == head_number_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, exists, select
+from sqlalchemy import Connection, RowMapping, delete, exists, select, update
 
 from pbx_app.schema import extensions, head_numbers, locations, porting_requests
 
@@ -28,6 +28,10 @@ def get_by_name(conn: Connection, customer_id: int, name: str) -> RowMapping | N
 def list_for_customer(conn: Connection, customer_id: int) -> list[RowMapping]:
     q = select(locations).where(locations.c.customer_id == customer_id).order_by(locations.c.id)
     return list(conn.execute(q).mappings())
+
+
+def update_fields(conn: Connection, location_id: int, values: dict[str, Any]) -> None:
+    conn.execute(update(locations).where(locations.c.id == location_id).values(**values))
 
 
 def is_referenced(conn: Connection, location_id: int) -> bool:

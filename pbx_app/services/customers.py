@@ -18,6 +18,7 @@ from pbx_app.limits import (
 )
 from pbx_app.repositories import customers as repo
 from pbx_app.repositories import extensions as extensions_repo
+from pbx_app.services import head_numbers
 from pbx_app.services.access import Actor, authorize, require_operator, trial_expired
 
 
@@ -56,6 +57,7 @@ def public(customer: RowMapping, now: datetime) -> dict[str, Any]:
         "head_number_count": customer["head_number_count"],
         "activation_high_water_mark": customer["activation_high_water_mark"],
         "monthly_price_eur": str(billing.monthly_price(customer["tariff"], booked)),
+        "default_caller_id": customer["default_caller_id"],
     }
 
 
@@ -144,12 +146,21 @@ def list_visible(
 def update(
     conn: Connection, actor: Actor, customer_id: int, changes: dict[str, Any], now: datetime
 ) -> RowMapping:
-    """Operator changes: name, tariff, Business Option, SRTP policy, trial conversion."""
-    require_operator(actor)
+    """Operator changes: name, tariff, Business Option, SRTP policy, trial conversion; and the
+    default caller ID, which the customer's admin may set too (a number the customer holds)."""
+    if changes and set(changes) <= {"default_caller_id"}:
+        authorize(conn, actor, customer_id, now, write=True)
+    else:
+        require_operator(actor)
     customer = repo.get(conn, customer_id, for_update=True)
     if customer is None:
         raise errors.NotFound(f"customer {customer_id} not found")
     values: dict[str, Any] = {}
+    if "default_caller_id" in changes:
+        number = changes["default_caller_id"]
+        if number is not None:
+            head_numbers.require_held(conn, customer_id, number, "default_caller_id")
+        values["default_caller_id"] = number
     if "name" in changes:
         values["name"] = changes["name"]
     if "tariff" in changes:

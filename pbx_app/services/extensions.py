@@ -18,7 +18,7 @@ from pbx_app.repositories import extensions as repo
 from pbx_app.repositories import head_numbers as head_numbers_repo
 from pbx_app.services import locations as locations_service
 from pbx_app.services.access import Actor, authorize
-from pbx_app.services.head_numbers import HeadNumberIndex
+from pbx_app.services.head_numbers import HeadNumberIndex, require_held
 from pbx_app.services.numbering import GERMAN_E164, in_area
 
 EXTENSION_NUMBER = re.compile(EXTENSION_NUMBER_PATTERN)
@@ -37,7 +37,16 @@ class NewExtension:
 def public(row: RowMapping) -> dict[str, Any]:
     return {
         k: row[k]
-        for k in ("id", "location_id", "number", "display_name", "geo_number", "device_count")
+        for k in (
+            "id",
+            "location_id",
+            "number",
+            "display_name",
+            "geo_number",
+            "device_count",
+            "caller_id",
+            "clir",
+        )
     }
 
 
@@ -143,6 +152,8 @@ def update(
     location_id: int | None = None,
     display_name: str | None = None,
     geo_number: str | None = _UNSET,
+    caller_id: str | None = _UNSET,
+    clir: bool | None = None,
 ) -> RowMapping:
     authorize(conn, actor, customer_id, now, write=True)
     ext = get_owned(conn, customer_id, extension_id, for_update=True)
@@ -161,6 +172,12 @@ def update(
             raise errors.NumberInUse(f"{new_geo} is assigned to another extension")
     if geo_number is not _UNSET:
         values["geo_number"] = geo_number
+    if caller_id is not _UNSET:
+        if caller_id is not None:
+            require_held(conn, customer_id, caller_id, "caller_id")
+        values["caller_id"] = caller_id
+    if clir is not None:
+        values["clir"] = clir
     if values:
         repo.update_fields(conn, extension_id, values)
     return get_owned(conn, customer_id, extension_id)

@@ -15,7 +15,7 @@ from pbx_app.repositories import customers as customers_repo
 from pbx_app.repositories import head_numbers as repo
 from pbx_app.services import locations as locations_service
 from pbx_app.services.access import Actor, authorize
-from pbx_app.services.numbering import block_digits, require_in_area
+from pbx_app.services.numbering import GERMAN_E164, block_digits, require_in_area
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,17 @@ def require_free(conn: Connection, customer_id: int, number: str) -> None:
             f"{number} overlaps your head number {held['number']} (block of {held['block_size']})"
         )
     raise errors.NumberInUse(f"{number} is taken: it overlaps a number held by another customer")
+
+
+def require_held(conn: Connection, customer_id: int, number: str, field: str) -> str:
+    """A caller ID (issue 13) must be a number the customer holds: one of its head numbers or a
+    number in one of their blocks (an extension's DID), nobody else's."""
+    if not GERMAN_E164.fullmatch(number) or repo.holding(conn, customer_id, number) is None:
+        raise errors.CallerIdNotHeld(
+            f"{field}: {number} is not a number of this customer (one of its head numbers or "
+            "a number in their blocks); the number shown outside must be the customer's own"
+        )
+    return number
 
 
 def create(

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, RowMapping
 
 from pbx_app import errors
 from pbx_app.repositories import locations as repo
+from pbx_app.services import calendar
 from pbx_app.services.access import Actor, authorize
 from pbx_app.services.numbering import validate_area_code
 
@@ -21,10 +22,21 @@ class NewLocation:
     postal_code: str
     city: str
     area_code: str
+    # Call rules by schedule (issue 13): None = always open, no holidays.
+    opening_hours: dict[str, list[str]] | None = None
+    state: str | None = None
 
 
 def public(row: RowMapping) -> dict[str, Any]:
-    return {k: row[k] for k in ("id", "name", "street", "postal_code", "city", "area_code")}
+    shown = {k: row[k] for k in ("id", "name", "street", "postal_code", "city", "area_code")}
+    shown["opening_hours"] = calendar.loads(row["opening_hours"])
+    shown["state"] = row["state"]
+    return shown
+
+
+def address(row: RowMapping) -> str:
+    """One line, as emergency services are told where a caller is: "Main 1, 60329 Frankfurt"."""
+    return f"{row['street']}, {row['postal_code']} {row['city']}"
 
 
 def create(
@@ -32,6 +44,8 @@ def create(
 ) -> RowMapping:
     authorize(conn, actor, customer_id, now, write=True)
     validate_area_code(new.area_code)
+    hours = calendar.validate_hours(new.opening_hours)
+    state = calendar.validate_state(new.state)
     if repo.get_by_name(conn, customer_id, new.name) is not None:
         raise errors.LocationNameInUse(f"a location named {new.name!r} exists already")
     location_id = repo.insert(
@@ -44,6 +58,8 @@ def create(
             "city": new.city,
             "area_code": new.area_code,
             "created_at": now,
+            "opening_hours": calendar.dumps(hours),
+            "state": state,
         },
     )
     row = repo.get(conn, customer_id, location_id)
@@ -68,6 +84,36 @@ def get(
 def list_(conn: Connection, actor: Actor, customer_id: int, now: datetime) -> list[RowMapping]:
     authorize(conn, actor, customer_id, now)
     return repo.list_for_customer(conn, customer_id)
+
+
+# What a location may change: its name and address, opening hours and holiday state; not its
+# area code (the numbers of the location are bound to it, R13).
+UPDATABLE = frozenset({"name", "street", "postal_code", "city", "opening_hours", "state"})
+
+
+def update(
+    conn: Connection,
+    actor: Actor,
+    customer_id: int,
+    location_id: int,
+    changes: dict[str, Any],
+    now: datetime,
+) -> RowMapping:
+    """``changes``: fields of UPDATABLE; opening_hours and state may be None (always open, no
+    holidays)."""
+    authorize(conn, actor, customer_id, now, write=True)
+    location = get_owned(conn, customer_id, location_id)
+    values = {k: v for k, v in changes.items() if k in UPDATABLE}
+    if "opening_hours" in values:
+        values["opening_hours"] = calendar.dumps(calendar.validate_hours(values["opening_hours"]))
+    if "state" in values:
+        values["state"] = calendar.validate_state(values["state"])
+    name = values.get("name")
+    if name is not None and name != location["name"] and repo.get_by_name(conn, customer_id, name):
+        raise errors.LocationNameInUse(f"a location named {name!r} exists already")
+    if values:
+        repo.update_fields(conn, location_id, values)
+    return get_owned(conn, customer_id, location_id)
 
 
 def delete(

@@ -1,25 +1,36 @@
 """Routing decisions for Kamailio (GET /internal/v1/route): where may this device's call go?
 
-Decisions (always an answer, never an error, for any caller/target text):
+Decisions (always an answer, never an error, for any caller/target text; each with ``ttl``,
+the seconds Kamailio may cache it, 0 for anything that depends on rules, time, rotation or an
+emergency, or on Diversions the request arrived with):
 
 - ``local``: the target is an extension of the caller's own customer (by extension number, by
   its address of record ``c<customer>x<extension>``, or by one of its device usernames), or a
   public number (DID) of ANY customer on the platform that maps to an extension. The answer
-  carries the extension's AOR (the user part Kamailio's ``lookup`` uses), the owning customer and
-  its SRTP policy (R2).
+  carries the extension's AOR, the owning customer, its SRTP policy (R2), ``privacy`` (the
+  caller withholds the number) and the ``steps`` of its call plan (its rules applied:
+  pbx_app.services.call_plan).
 - ``external``: a public number (national ``0...``, international ``00...`` or E.164 ``+...``)
-  that is not in any head number block of the platform: to the carrier, from the caller's DID.
+  that is not in any head number block of the platform: to the carrier, with a caller ID the
+  customer holds (pbx_app.services.call_plan.outside_number) and ``privacy``.
 - ``external`` with ``emergency: true``: 110 (police) and 112 (fire, ambulance) from any known
-  device, whatever its customer's state or numbers, and ahead of any extension of that number:
-  to the carrier, from the caller's DID, which lies in the area of the caller's location (R13),
-  so the carrier can route the call to the responsible emergency centre.
+  device, whatever its customer's state, numbers, rules or CLIR, and ahead of any extension of
+  that number: to the carrier, with the caller's own DID if it has one (else ""), the area code
+  and the address of the caller's location, so the carrier reaches the responsible centre.
 - ``reject 403``: the caller is not an active device, or the target is another customer's
   internal address (its AOR, a device username). Tenant isolation: another customer's
-  extensions are reachable only through their public numbers.
-- inbound (caller ``carrier``, the trunk): a platform DID reaches its extension, a number in a
-  platform block that no extension answers is 404, anything else 403 (no transit via the PBX).
+  extensions are reachable only through their public numbers. Also an external call of a
+  customer without any number of its own.
+- inbound (caller ``carrier``, the trunk): a platform DID gets the same plan as an internal call
+  to its extension (caller rules see the carrier's From, ``from``); a number in a platform block
+  that no extension answers is 404, anything else 403 (no transit via the PBX).
 - ``reject 404``: no such extension of the caller's customer; a number inside a platform block
   that no extension answers; a customer whose trial has ended; anything that is not a number.
+- ``reject 482 Loop Detected``: the request arrived diverted more than MAX_DIVERSIONS times, or
+  the plan's first step would loop.
+
+The prefix ``#31#`` before the target withholds the caller's number for this call (CLIR); an
+extension's ``clir`` withholds it on calls that leave the customer. Never for emergency calls.
 
 DID rule (R13): a public number N reaches extension X of customer C if
   1. N is X's geo_number (assigned explicitly; the app keeps it inside one of C's head number
@@ -28,13 +39,16 @@ DID rule (R13): a public number N reaches extension X of customer C if
      S is the number of an extension X at H's location, and X has no geo_number of its own.
      Example: head number +496912345 (069 1234 5) with a 1,000 block and extension 100 give
      DID +496912345100, dialled nationally as 06912345100.
-The caller ID of an outgoing call is the caller extension's DID by the same rule, else the
-customer's first head number (one at the extension's location first).
+The caller ID of an outgoing call is the extension's caller_id, else the customer's
+default_caller_id, else its DID by the same rule, else the customer's first head number (one at
+the extension's location first): the first of these the customer still holds.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping
@@ -42,88 +56,154 @@ from sqlalchemy import Connection, RowMapping
 from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS, aor
 from pbx_app.repositories import routing as repo
 from pbx_app.services.access import trial_expired
+from pbx_app.services.call_plan import Caller, Planner, Rotate, no_rotation, outside_number
 from pbx_app.services.devices import AOR, SIP_USERNAME
 from pbx_app.services.extensions import EXTENSION_NUMBER
+from pbx_app.services.locations import address
 from pbx_app.services.numbering import dialled_to_e164
 
 FORBIDDEN: dict[str, Any] = {"action": "reject", "code": 403, "reason": "Forbidden"}
 NOT_FOUND: dict[str, Any] = {"action": "reject", "code": 404, "reason": "Not Found"}
+PRIVACY_PREFIX = "#31#"
+DEFAULT_TTL = 2
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a decision needs besides the database: the time, the SIP domain (Diversion
+    headers), the cache time of decisions that may be cached, the round robin counter."""
+
+    now: datetime
+    domain: str = "pbx.lab"
+    ttl: int = DEFAULT_TTL
+    div: int = 0
+    rotate: Rotate = no_rotation
 
 
 def _active(row: RowMapping, now: datetime) -> bool:
     return not trial_expired(row, now)
 
 
-def _local(row: RowMapping | None, now: datetime) -> dict[str, Any]:
-    if row is None or row["number"] is None or not _active(row, now):
+def _local(
+    conn: Connection, row: RowMapping | None, caller: Caller, ctx: Context
+) -> dict[str, Any]:
+    if row is None or row["number"] is None or not _active(row, ctx.now):
         return dict(NOT_FOUND)
+    planner = Planner(conn, caller, ctx.now, ctx.domain, ctx.div, ctx.rotate)
+    steps = planner.build(row)
+    ttl = 0 if planner.dynamic or ctx.div else ctx.ttl
+    first = steps[0]
+    if "reject" in first:  # a loop, or a rule that rejects at once: no plan to carry out
+        return {"action": "reject", "code": first["reject"], "reason": first["reason"], "ttl": 0}
+    customer_id = int(row["customer_id"])
     return {
         "action": "local",
-        "aor": aor(int(row["customer_id"]), str(row["number"])),
-        "customer_id": int(row["customer_id"]),
+        "aor": aor(customer_id, str(row["number"])),
+        "customer_id": customer_id,
         "srtp_required": bool(row["srtp_required"]),
+        "ttl": ttl,
+        "privacy": caller.privacy(customer_id),
+        "steps": steps,
     }
 
 
-def inbound(conn: Connection, target: str, now: datetime) -> dict[str, Any]:
+def _from_carrier(from_user: str) -> Caller:
+    number = dialled_to_e164(from_user) or ""
+    return Caller(customer_id=None, extension=None, number=lambda: number)
+
+
+def inbound(conn: Connection, target: str, from_user: str, ctx: Context) -> dict[str, Any]:
     """A call from the carrier: a platform DID reaches its extension; nothing else transits."""
     number = dialled_to_e164(target) or (target if target.startswith("+") else None)
     if number is None:
         return dict(NOT_FOUND)
     rows = repo.public_number(conn, number)
-    explicit = [r for r in rows if r["tier"] == 1]
-    in_block = [r for r in rows if r["tier"] == 2 and r["number"] is not None]
-    if explicit or in_block:
-        return _local((explicit or in_block)[0], now)
+    owner = repo.did_owner(rows)
+    if owner is not None:
+        return _local(conn, repo.extension_by_id(conn, owner), _from_carrier(from_user), ctx)
     return dict(NOT_FOUND) if rows else dict(FORBIDDEN)
 
 
-def decide(conn: Connection, caller: str, target: str, now: datetime) -> dict[str, Any]:
+def emergency(conn: Connection, me: RowMapping, number: str) -> dict[str, Any]:
+    """Out to the carrier whatever else holds; the caller's own DID if it has one, and always
+    the area and address of its location."""
+    return {
+        "action": "external",
+        "number": number,
+        "emergency": True,
+        "caller_id": outside_number(conn, me, emergency=True),
+        "area_code": str(me["area_code"]),
+        "location": address(me),
+        "privacy": False,
+        "ttl": 0,
+    }
+
+
+def decide(
+    conn: Connection, caller: str, target: str, ctx: Context, from_user: str = ""
+) -> dict[str, Any]:
+    """``from_user``: the From user of a carrier call (caller rules match it). Every answer
+    carries ``ttl``."""
     if caller == CARRIER_CALLER:
-        return inbound(conn, target, now)
+        answer = inbound(conn, target, from_user, ctx)
+    else:
+        answer = _from_device(conn, caller, target, ctx)
+    answer.setdefault("ttl", 0 if ctx.div else ctx.ttl)
+    return answer
+
+
+def _from_device(conn: Connection, caller: str, target: str, ctx: Context) -> dict[str, Any]:
     if not SIP_USERNAME.fullmatch(caller):
         return dict(FORBIDDEN)
+    private = target.startswith(PRIVACY_PREFIX)
+    if private:
+        target = target[len(PRIVACY_PREFIX) :]
     me = repo.caller(conn, caller)
     if me is not None and target in EMERGENCY_NUMBERS:
-        return {
-            "action": "external",
-            "number": target,
-            "caller_id": str(me["caller_id"] or ""),
-            "emergency": True,
-        }
-    if me is None or not _active(me, now):
+        return emergency(conn, me, target)
+    if me is None or not _active(me, ctx.now):
         return dict(FORBIDDEN)
     customer_id = int(me["customer_id"])
 
+    @cache
+    def my_number() -> str:
+        return outside_number(conn, me)
+
+    who = Caller(customer_id, str(me["number"]), my_number, private, bool(me["clir"]))
+
     # 1. an extension number of the caller's own customer
     if EXTENSION_NUMBER.fullmatch(target):
-        return _local(repo.extension(conn, customer_id, target), now)
+        return _local(conn, repo.extension(conn, customer_id, target), who, ctx)
 
     # 2. a public number: some customer's DID, a platform number nobody answers, or the carrier
     number = dialled_to_e164(target)
     if number is not None:
         rows = repo.public_number(conn, number)
-        explicit = [r for r in rows if r["tier"] == 1]
-        in_block = [r for r in rows if r["tier"] == 2 and r["number"] is not None]
-        if explicit or in_block:
-            return _local((explicit or in_block)[0], now)
+        owner = repo.did_owner(rows)
+        if owner is not None:
+            return _local(conn, repo.extension_by_id(conn, owner), who, ctx)
         if rows:  # inside a head number block of the platform, but no extension answers
             return dict(NOT_FOUND)
-        if not me["caller_id"]:  # a customer without any number cannot call out
+        if not my_number():  # a customer without any number cannot call out
             return dict(FORBIDDEN)
-        return {"action": "external", "number": number, "caller_id": str(me["caller_id"])}
+        return {
+            "action": "external",
+            "number": number,
+            "caller_id": my_number(),
+            "privacy": private or bool(me["clir"]),
+        }
 
     # 3. an internal address: an AOR or a device username; only within the own customer
     match = AOR.fullmatch(target)
     if match:
         if int(match.group(1)) != customer_id:
             return dict(FORBIDDEN)
-        return _local(repo.extension(conn, customer_id, match.group(2)), now)
+        return _local(conn, repo.extension(conn, customer_id, match.group(2)), who, ctx)
     if SIP_USERNAME.fullmatch(target):
         row = repo.device_extension(conn, target)
         if row is None:
             return dict(NOT_FOUND)
         if int(row["customer_id"]) != customer_id:
             return dict(FORBIDDEN)
-        return _local(row, now)
+        return _local(conn, row, who, ctx)
     return dict(NOT_FOUND)

@@ -35,7 +35,7 @@ from sqlalchemy import Connection
 from pbx_app.api.internal import TOKEN_HEADER
 from pbx_app.app import create_app
 from pbx_app.db import Database, utcnow
-from pbx_app.services import devices, extensions, head_numbers, locations, porting
+from pbx_app.services import devices, extensions, head_numbers, locations, porting, ring_groups
 from pbx_app.services.access import SYSTEM, Role
 from pbx_app.settings import Settings
 from tests.app.conftest import PgServer, make_settings, new_customer, new_user, token_for
@@ -100,6 +100,10 @@ def seed_tenant(db: Database, name: str) -> Tenant:
             ),
             now,
         )
+        group = ring_groups.create(
+            conn, SYSTEM, customer, ring_groups.NewGroup("Sales", members=["20", "21"]), now
+        )
+        spare_group = ring_groups.create(conn, SYSTEM, customer, ring_groups.NewGroup("Spare"), now)
     user = new_user(db, f"user@{name.lower()}.test", Role.USER, customer)
     spare_user = new_user(db, f"spare@{name.lower()}.test", Role.USER, customer)
     kept: Ids = {
@@ -111,6 +115,7 @@ def seed_tenant(db: Database, name: str) -> Tenant:
         "mac": mac,
         "user_id": user,
         "request_id": int(request["id"]),
+        "group_id": int(group["id"]),
     }
     disposable: Ids = {
         "location_id": spare_location,
@@ -118,6 +123,7 @@ def seed_tenant(db: Database, name: str) -> Tenant:
         "extension_id": spare_extension,
         "device_id": spare_device,
         "user_id": spare_user,
+        "group_id": int(spare_group["id"]),
     }
     return Tenant(kept, disposable)
 

@@ -143,11 +143,24 @@ def assert_reads_still_work(app: App, writable: bool) -> None:
     assert elapsed < 3.5, f"/healthz took {elapsed:.1f} s"
     r = app.route()
     assert r.status_code == 200, r.text
+    own = aor(app.tenant.customer, "100")
     assert r.json() == {
         "action": "local",
-        "aor": aor(app.tenant.customer, "100"),
+        "aor": own,
         "customer_id": app.tenant.customer,
         "srtp_required": False,
+        "ttl": 2,
+        "privacy": False,
+        "steps": [
+            {
+                "ring": [own],
+                "timeout": 0,
+                "busy": -1,
+                "noanswer": -1,
+                "unavailable": -1,
+                "diversion": "",
+            }
+        ],
     }
 
 

@@ -21,7 +21,17 @@ from pbx_app.db import Database, alembic_config, utcnow
 from pbx_app.limits import max_devices_per_extension
 from pbx_app.mail import SmtpMailer
 from pbx_app.repositories import customers as customers_repo
-from pbx_app.services import devices, extensions, head_numbers, locations
+from pbx_app.repositories import extensions as extensions_repo
+from pbx_app.repositories import head_numbers as head_numbers_repo
+from pbx_app.services import (
+    call_rules,
+    customers,
+    devices,
+    extensions,
+    head_numbers,
+    locations,
+    ring_groups,
+)
 from pbx_app.services.access import SYSTEM, Role, trial_expired
 from tests.app.conftest import PgServer, login, make_settings, new_customer, new_user
 
@@ -118,12 +128,27 @@ def world(db: Database) -> Iterator[World]:
     client.close()
 
 
-def local(cid: int, ext: str, srtp: bool = False) -> dict[str, Any]:
-    return {"action": "local", "aor": aor(cid, ext), "customer_id": cid, "srtp_required": srtp}
+def ring(*aors: str, timeout: int = 0, diversion: str = "", **then: int) -> dict[str, Any]:
+    """A ring step of a call plan; ``then``: busy/noanswer/unavailable step indexes."""
+    causes = {"busy": -1, "noanswer": -1, "unavailable": -1, **then}
+    return {"ring": list(aors), "timeout": timeout, **causes, "diversion": diversion}
 
 
-FORBIDDEN = {"action": "reject", "code": 403, "reason": "Forbidden"}
-NOT_FOUND = {"action": "reject", "code": 404, "reason": "Not Found"}
+def local(cid: int, ext: str, srtp: bool = False, ttl: int = 2) -> dict[str, Any]:
+    """A plain call to an extension without rules: ring its devices, nothing else."""
+    return {
+        "action": "local",
+        "aor": aor(cid, ext),
+        "customer_id": cid,
+        "srtp_required": srtp,
+        "ttl": ttl,
+        "privacy": False,
+        "steps": [ring(aor(cid, ext))],
+    }
+
+
+FORBIDDEN = {"action": "reject", "code": 403, "reason": "Forbidden", "ttl": 2}
+NOT_FOUND = {"action": "reject", "code": 404, "reason": "Not Found", "ttl": 2}
 
 
 # --- kamailio_subscriber ---------------------------------------------------------------------
@@ -333,6 +358,8 @@ def test_public_numbers_go_to_the_carrier_with_the_callers_did(
         "action": "external",
         "number": e164,
         "caller_id": "+49691234100",
+        "privacy": False,
+        "ttl": 2,
     }
 
 
@@ -354,14 +381,27 @@ def test_caller_id_is_explicit_did_implicit_did_or_first_head_number(world: Worl
 def test_emergency_numbers_always_reach_the_carrier_from_the_callers_area(
     world: World, number: str
 ) -> None:
-    def emergency(caller: str, caller_id: str) -> dict[str, Any]:
-        return {"action": "external", "number": number, "caller_id": caller_id, "emergency": True}
+    def emergency(caller_id: str, site: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            "action": "external",
+            "number": number,
+            "caller_id": caller_id,
+            "emergency": True,
+            "area_code": site[4],
+            "location": f"{site[1]}, {site[2]} {site[3]}",
+            "privacy": False,
+            "ttl": 0,
+        }
 
-    assert world.decide("a-100", number) == emergency("a-100", "+49691234100")
-    assert world.decide("b-105", number) == emergency("b-105", "+49307770105")
+    assert world.decide("a-100", number) == emergency("+49691234100", FRANKFURT)
+    assert world.decide("b-105", number) == emergency("+49307770105", BERLIN)
+    # Berlin, no number there: the customer's first head number, Berlin's emergency data
+    assert world.decide("a-150", number) == emergency("+49691234", BERLIN)
     # no number of its own, or a trial that has ended: an emergency call still goes out
-    assert world.decide("c-10", number) == emergency("c-10", "")
-    assert world.decide("t-100", number) == emergency("t-100", "+49691239100")
+    assert world.decide("c-10", number) == emergency("", BERLIN)
+    assert world.decide("t-100", number) == emergency("+49691239100", FRANKFURT)
+    # the CLIR prefix never applies to an emergency call
+    assert world.decide("c-10", "#31#" + number) == emergency("", BERLIN)
     # an unknown caller is not a device of the platform
     assert world.decide("ghost-1", number) == FORBIDDEN
 
@@ -531,3 +571,145 @@ def test_the_carrier_cannot_transit_or_reach_internal_addresses(world: World) ->
     assert world.decide(CARRIER_CALLER, aor(world.a, "100")) == NOT_FOUND
     assert world.decide(CARRIER_CALLER, "a-100") == NOT_FOUND
     assert world.decide(CARRIER_CALLER, "+49691239100") == NOT_FOUND  # trial ended: DID unreachable
+
+
+# --- issue 13: CLIR, caller ID, the plan's parameters ------------------------------------------
+def _ext_id(db: Database, cid: int, number: str) -> int:
+    with db.transaction() as conn:
+        return extensions_repo.id_by_number(conn, cid, number)
+
+
+def _rules(db: Database, cid: int, number: str, *rules: call_rules.NewRule) -> None:
+    ext = _ext_id(db, cid, number)
+    with db.transaction() as conn:
+        call_rules.put(conn, SYSTEM, cid, ext, list(rules), utcnow())
+
+
+def _external(number: str, caller_id: str, privacy: bool = False) -> dict[str, Any]:
+    return {
+        "action": "external",
+        "number": number,
+        "caller_id": caller_id,
+        "privacy": privacy,
+        "ttl": 2,
+    }
+
+
+def test_clir_by_prefix_and_by_extension(world: World) -> None:
+    assert world.decide("a-100", "#31#030555123") == _external(
+        "+4930555123", "+49691234100", privacy=True
+    )
+    assert world.decide("a-100", "#31#101") == {**local(world.a, "101"), "privacy": True}
+    assert world.decide("a-100", "#31#+49307770100") == {
+        **local(world.b, "100", srtp=True),
+        "privacy": True,
+    }
+    for nonsense in ("#31#", "#31##31#101", "#30#101", "*31#101"):
+        assert world.decide("a-100", nonsense) == NOT_FOUND, nonsense
+    a101 = _ext_id(world.db, world.a, "101")
+    with world.db.transaction() as conn:
+        extensions.update(conn, SYSTEM, world.a, a101, utcnow(), clir=True)
+    assert world.decide("a-101", "030555123") == _external("+4930555123", "+49691234101", True)
+    # withheld from other customers, not inside the own one
+    assert world.decide("a-101", "+49307770100")["privacy"] is True
+    assert world.decide("a-101", "100")["privacy"] is False
+
+
+def test_the_caller_id_is_a_number_the_customer_still_holds(world: World) -> None:
+    fra = int(_frankfurt(world))
+    _head(world.db, world.a, fra, "+4969777123", block=1)  # e.g. ported in
+    a101 = _ext_id(world.db, world.a, "101")
+    with world.db.transaction() as conn:
+        extensions.update(conn, SYSTEM, world.a, a101, utcnow(), caller_id="+4969777123")
+        customers.update(conn, SYSTEM, world.a, {"default_caller_id": "+4969777123"}, utcnow())
+    assert world.decide("a-101", "030555123")["caller_id"] == "+4969777123"
+    assert world.decide("a-100", "030555123")["caller_id"] == "+4969777123"  # the default
+    assert world.decide("a-102", "030555123")["caller_id"] == "+4969777123"
+    # emergency calls keep the number of the caller's own area
+    assert world.decide("a-101", "112")["caller_id"] == "+49691234101"
+    # the number leaves the customer (ported away): it is nobody's caller ID here any more
+    with world.db.transaction() as conn:
+        head = next(
+            h for h in head_numbers_repo.list_for_customer(conn, world.a) if h["block_size"] == 1
+        )
+        head_numbers.delete(conn, SYSTEM, world.a, int(head["id"]), utcnow())
+    assert world.decide("a-101", "030555123")["caller_id"] == "+49691234101"
+    assert world.decide("a-100", "030555123")["caller_id"] == "+49691234100"
+    assert world.decide("a-102", "030555123")["caller_id"] == "+49691234555"
+
+
+def _frankfurt(world: World) -> int:
+    with world.db.engine.connect() as conn:
+        q = "SELECT id FROM locations WHERE customer_id = :c AND name = 'Frankfurt'"
+        return int(conn.execute(text(q), {"c": world.a}).scalar_one())
+
+
+def test_a_customer_without_numbers_forwards_nowhere_outside(world: World) -> None:
+    _rules(
+        world.db,
+        world.c,
+        "10",
+        call_rules.NewRule("unconditional", call_rules.Target("external", "030555123")),
+    )
+    assert world.decide("c-10", "10") == {**FORBIDDEN, "ttl": 0}
+    assert world.decide("c-10", "030555123") == FORBIDDEN
+    for number in sorted(EMERGENCY_NUMBERS):
+        answer = world.decide("c-10", number)
+        assert (answer["action"], answer["emergency"], answer["caller_id"]) == (
+            "external",
+            True,
+            "",
+        )
+        assert (answer["area_code"], answer["location"]) == ("030", "Spree 1, 10117 Berlin")
+
+
+def test_the_from_and_div_parameters(world: World) -> None:
+    caller = call_rules.NewRule("caller", call_rules.Target("reject", 603), match="0170*")
+    _rules(world.db, world.b, "100", caller)
+    headers = {"X-PBX-Internal-Token": TOKEN}
+
+    def route(**params: str) -> dict[str, Any]:
+        r = world.client.get(
+            "/internal/v1/route",
+            params={"caller": CARRIER_CALLER, "target": "+49307770100", **params},
+            headers=headers,
+        )
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    decline = {"action": "reject", "code": 603, "reason": "Decline", "ttl": 0}
+    assert route(**{"from": "01701234567"}) == decline
+    assert route(**{"from": "+491701234567", "div": "2"}) == decline
+    assert route(**{"from": "01711234567"}) == {**local(world.b, "100", srtp=True), "ttl": 0}
+    loop = {"action": "reject", "code": 482, "reason": "Loop Detected", "ttl": 0}
+    assert route(div="6") == loop
+    assert route(div="99999") == loop
+    for nonsense in ("x", "-1", "", "\u0663"):
+        assert route(div=nonsense)["action"] == "local", nonsense
+    # without rules a decision may be cached, unless the request came diverted
+    r = world.client.get(
+        "/internal/v1/route",
+        params={"caller": "a-100", "target": "101", "div": "1"},
+        headers=headers,
+    )
+    assert r.json() == {**local(world.a, "101"), "ttl": 0}
+
+
+def test_round_robin_advances_through_the_route_api(world: World) -> None:
+    with world.db.transaction() as conn:
+        group = ring_groups.create(
+            conn,
+            SYSTEM,
+            world.a,
+            ring_groups.NewGroup("Desk", "roundrobin", 10, ["100", "101"]),
+            utcnow(),
+        )
+    _rules(
+        world.db,
+        world.a,
+        "102",
+        call_rules.NewRule("unconditional", call_rules.Target("group", int(group["id"]))),
+    )
+    firsts = [world.decide("a-150", "102")["steps"][0]["ring"] for _ in range(3)]
+    assert firsts == [[aor(world.a, "100")], [aor(world.a, "101")], [aor(world.a, "100")]]

@@ -3,7 +3,7 @@ platform and delivered by its node's spool shipper; idempotent on (node, call_id
 started_at)
 
 Revision ID: 0005
-Revises: 0003 (the integrator rechains it onto 0004 at merge)
+Revises: 0004
 Create Date: 2026-12-09 09:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
