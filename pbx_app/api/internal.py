@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.security import APIKeyHeader
+from sqlalchemy.exc import SQLAlchemyError
 
 from pbx_app import errors
 from pbx_app.api.deps import AppContext, Ctx, now
@@ -96,6 +97,6 @@ def _rotate(ctx: AppContext, group_id: int, members: int) -> int:
     try:
         with ctx.db.transaction() as conn:
             return routing_repo.advance_round_robin(conn, group_id, members)
-    except errors.DatabaseUnavailable:
-        log.warning("round robin of group %s not advanced: no writable database", group_id)
+    except (errors.DatabaseUnavailable, SQLAlchemyError) as exc:
+        log.warning("round robin of group %s not advanced: %s", group_id, type(exc).__name__)
         return call_plan.no_rotation(group_id, members)

@@ -93,12 +93,12 @@ _NODE_COLUMNS = (
 )
 _NODE_FROM = _e.join(_c, _c.c.id == _e.c.customer_id).join(_l, _l.c.id == _e.c.location_id)
 _NODE = select(*_NODE_COLUMNS).select_from(_NODE_FROM)
-_DEVICE_NODE = select(*_NODE_COLUMNS).select_from(
-    _d.join(_e, _e.c.id == _d.c.extension_id)
-    .join(_c, _c.c.id == _e.c.customer_id)
-    .join(_l, _l.c.id == _e.c.location_id)
+# The device's extension by a scalar subquery: evaluated once, then a primary key lookup (a
+# join could let the planner walk the extensions in id order to meet a few devices).
+_device_extension = (
+    select(_d.c.extension_id).where(_d.c.sip_username == bindparam("username")).scalar_subquery()
 )
-_CALLER = _DEVICE_NODE.where(_d.c.sip_username == bindparam("username"))
+_CALLER = _NODE.where(_e.c.id == _device_extension)
 
 
 def caller(conn: Connection, username: str) -> RowMapping | None:
@@ -148,12 +148,14 @@ def rules(conn: Connection, extension_id: int) -> list[RowMapping]:
 
 
 _GROUP = select(ring_groups).where(ring_groups.c.id == bindparam("id"))
-_m = extensions.alias("m")
 _MEMBERS = (
-    select(_m.c.customer_id, _m.c.number)
-    .select_from(ring_group_members.join(_m, _m.c.id == ring_group_members.c.extension_id))
+    select(ring_group_members.c.extension_id)
     .where(ring_group_members.c.group_id == bindparam("id"))
     .order_by(ring_group_members.c.position)
+)
+# By primary key, one by one in effect: a join could let the planner walk the extensions.
+_MEMBER_AORS = select(extensions.c.id, extensions.c.customer_id, extensions.c.number).where(
+    extensions.c.id.in_(bindparam("ids", expanding=True))
 )
 
 
@@ -162,7 +164,12 @@ def group(conn: Connection, group_id: int) -> RowMapping | None:
 
 
 def group_members(conn: Connection, group_id: int) -> list[RowMapping]:
-    return list(conn.execute(_MEMBERS, {"id": group_id}).mappings())
+    """The members in order: customer_id and number of each."""
+    ids = list(conn.execute(_MEMBERS, {"id": group_id}).scalars())
+    if not ids:
+        return []
+    found = {r["id"]: r for r in conn.execute(_MEMBER_AORS, {"ids": ids}).mappings()}
+    return [found[i] for i in ids if i in found]
 
 
 def advance_round_robin(conn: Connection, group_id: int, members: int) -> int:

@@ -24,7 +24,8 @@ from pbx_app.addressing import aor
 from pbx_app.app import create_app
 from pbx_app.db import Database, pg_connect_args, utcnow
 from pbx_app.mail import SmtpMailer
-from pbx_app.services import devices, extensions, locations
+from pbx_app.repositories import extensions as extensions_repo
+from pbx_app.services import call_rules, devices, extensions, locations, ring_groups
 from pbx_app.services.access import SYSTEM, Role
 from pbx_app.settings import Settings
 from tests.app.conftest import PgServer, make_settings, new_customer, new_user, token_for
@@ -365,5 +366,30 @@ def test_restart_and_failover_need_no_app_restart(pair: Pair) -> None:
         r = app.write()
         assert r.status_code == 201, r.text
         assert_reads_still_work(app, writable=True)
+    finally:
+        app.close()
+
+
+def test_without_a_leader_a_round_robin_group_still_rings(pg_db: Database) -> None:
+    """The one write of a routing decision (issue 13) cannot be made: the group starts with its
+    first member, the call still rings."""
+    tenant = seed(pg_db)
+    with pg_db.transaction() as conn:
+        ext = extensions_repo.id_by_number(conn, tenant.customer, "100")
+        row = extensions_repo.get(conn, tenant.customer, ext)
+        assert row is not None
+        new = extensions.NewExtension(location_id=int(row["location_id"]), number="101")
+        extensions.create(conn, SYSTEM, tenant.customer, new, utcnow())
+        group = ring_groups.NewGroup("Desk", "roundrobin", 10, ["100", "101"])
+        group_id = int(ring_groups.create(conn, SYSTEM, tenant.customer, group, utcnow())["id"])
+    app = App(tenant, with_port(pg_db.url, free_port()), pg_db.url)
+    try:
+        with pg_db.transaction() as conn:
+            rule = call_rules.NewRule("unconditional", call_rules.Target("group", group_id))
+            call_rules.put(conn, SYSTEM, tenant.customer, ext, [rule], utcnow())
+        for _ in range(2):
+            r = app.route()
+            assert r.status_code == 200, r.text
+            assert r.json()["steps"][0]["ring"] == [aor(tenant.customer, "100")]
     finally:
         app.close()

@@ -19,10 +19,13 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from labkit.control import clear_bindings
-from labkit.devices import Device, logged_diversion, logged_time
-from labkit.lab import SITES
+from labkit.devices import Device, logged_diversion, logged_time, scenario_text
+from labkit.docker import docker
+from labkit.lab import SITES, sip_target
 
 FRA1 = SITES["fra"]["proxies"][0]
+FRA1_INTERNAL = SITES["fra"]["proxy_internals"][0]
+CARRIER, CARRIER_IP = SITES["fra"]["carrier"], SITES["fra"]["carrier_ip"]
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # How exactly a ring step ends after its timeout, seen at the device: Kamailio's timers tick
@@ -83,11 +86,14 @@ class Phone:
         for port in (self.port, *ports):
             self.box.stop_answering(port)
 
-    def call(self, target: str, scenario: str = "call", timeout: float = 30, **sets: str) -> str:
-        """Call `target` from this phone (scenario call, or call_claim with claim=...); the
-        INVITE's final status line."""
+    def call(
+        self, target: str, scenario: str = "call", timeout: float = 30, hold_ms: int = 300,
+        **sets: str,
+    ) -> str:  # fmt: skip
+        """Call `target` from this phone (scenario call; call_claim with claim=...; call_cancel,
+        which hangs up `hold_ms` after the 180); the INVITE's final status line."""
         return self.box.call(
-            target, self.user, self.password, FRA1, hold_ms=300, port=self.port,
+            target, self.user, self.password, FRA1, hold_ms=hold_ms, port=self.port,
             timeout=timeout, scenario=scenario, sets=sets,
         )  # fmt: skip
 
@@ -254,3 +260,19 @@ def minutes_to_midnight(now: datetime | None = None) -> float:
     now = (now or datetime.now(BERLIN)).astimezone(BERLIN)
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return (midnight - now).total_seconds() / 60
+
+
+def call_from_outside(number: str, scenario: str = "trunk_call") -> tuple[int, str]:
+    """The carrier's interconnect of fra calls `number` (a DID) at FRA1's internal address,
+    From +4940111222333 (scenarios/trunk_call*.xml); sipp's exit code and its log."""
+    text = scenario_text(scenario)
+    log = f"/tmp/{scenario}-{time.monotonic_ns()}.log"
+    r = docker(
+        "exec", CARRIER, "sh", "-c",
+        f"cat > /tmp/{scenario}.xml <<'XML'\n{text}XML\n"
+        f"sipp {sip_target(FRA1_INTERNAL)} -sf /tmp/{scenario}.xml -s '{number}' -i {CARRIER_IP} "
+        f"-p 5098 -m 1 -nostdin -timeout 20s -trace_logs -log_file {log} >/dev/null 2>&1; "
+        f"rc=$?; cat {log} 2>/dev/null; exit $rc",
+        timeout=40,
+    )  # fmt: skip
+    return r.returncode, r.stdout

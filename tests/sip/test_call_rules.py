@@ -7,14 +7,18 @@ loop refused on save and one cut at call time. The callee sees why a call came (
 
 from __future__ import annotations
 
+import re
+import time
 import warnings
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
+from labkit.control import kamcmd
 from labkit.devices import Device, Devices
+from labkit.lab import SITES
 from labkit.leases import OTHER, lease
 from labkit.portal import login, operator
 from pbx_app.services.calendar import STATES
@@ -26,6 +30,7 @@ from .rules_kit import (
     WEEKDAYS,
     Pbx,
     Phone,
+    call_from_outside,
     fresh_bindings,
     hours_today,
     minutes_to_midnight,
@@ -101,6 +106,36 @@ def test_caller_rule_forwards_the_matching_caller_only(pbx: Pbx, phones: dict[st
     assert callee.diversion() == "", callee.diversion()
 
 
+def test_caller_rule_matches_a_call_from_outside_by_number_prefix(
+    pbx: Pbx, phones: dict[str, Phone]
+) -> None:
+    """A call from the carrier to the extension's public number: the rule sees the caller's
+    number (the carrier's From, which Kamailio passes to the app)."""
+    callee, target = phones["callee"], phones["target"]
+    callee.register()
+    target.register()
+    for prefix, rings in (("+4940111*", target), ("+4940999*", callee)):
+        pbx.rules(callee.ext, {"kind": "caller", "match": prefix, "target": forward_to(target)})
+        callee.expect("answer")
+        target.expect("answer")
+        code, log = call_from_outside(callee.did)
+        assert code == 0, f"carrier call to {callee.did}: {log[-1500:]}"
+        assert rings.invited_at(), f"match {prefix}: {rings.ext} did not ring"
+        other = callee if rings is target else target
+        assert other.invited_at() is None, f"match {prefix}: {other.ext} rang"
+
+
+def test_a_call_that_arrives_diverted_too_often_is_cut(phones: dict[str, Phone]) -> None:
+    """Six Diversion entries on the carrier's INVITE (two headers): counted by the proxy (div),
+    more than the app allows (5): 482 before anything rings."""
+    callee = phones["callee"]
+    callee.register()
+    callee.expect("answer")
+    code, log = call_from_outside(callee.did, "trunk_call_diverted")
+    assert "STATUS 482" in log, f"code {code}: {log[-1500:]}"
+    assert callee.invited_at() is None, "a call diverted too often rang the extension"
+
+
 def test_no_answer_forwards_after_exactly_n_seconds_though_one_device_is_busy(
     pbx: Pbx, phones: dict[str, Phone]
 ) -> None:
@@ -132,6 +167,22 @@ def test_no_answer_forwards_after_exactly_n_seconds_though_one_device_is_busy(
     assert abs(cancelled - rang - N) <= RING_TOLERANCE, f"rang {cancelled - rang:.3f} s, not {N}"
     assert abs(forwarded - rang - N) <= RING_TOLERANCE, f"forwarded after {forwarded - rang:.3f} s"
     assert reason(target.diversion()) == "no-answer", target.diversion()
+
+
+def test_caller_hanging_up_ends_the_plan(pbx: Pbx, phones: dict[str, Phone]) -> None:
+    """The caller cancels while the extension rings: the call ends there (487), its no-answer
+    target never rings."""
+    caller, callee, target = phones["caller"], phones["callee"], phones["target"]
+    pbx.rules(callee.ext, {"kind": "noanswer", "timeout": N, "target": forward_to(target)})
+    callee.register()
+    target.register()
+    callee.expect("ring")
+    target.expect("answer")
+    status = caller.call(callee.ext, scenario="call_cancel", hold_ms=1500)
+    assert status.startswith("487"), f"a cancelled call ended with {status}"
+    assert callee.cancelled_at(), f"the extension kept ringing: {callee.log()}"
+    time.sleep(N)  # past the no-answer timeout
+    assert target.invited_at() is None, "the plan went on after the caller hung up"
 
 
 def test_busy_when_every_device_answers_486(pbx: Pbx, phones: dict[str, Phone]) -> None:
@@ -171,6 +222,35 @@ def test_unavailable_without_a_binding(pbx: Pbx, phones: dict[str, Phone]) -> No
     # decision without rules may be cached for a moment, one with rules never is.)
     pbx.rules(callee.ext)
     assert caller.call(callee.ext).startswith("480")
+
+
+def cached_for(proxy: str, key: str) -> float | None:
+    """Seconds the proxy's app-route cache keeps `key` from now, None if it holds none."""
+    out = kamcmd(proxy, "htable.get", "approute", key, check=False)
+    m = re.search(r"expire: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", out)
+    if not m:
+        return None
+    until = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    return (until - datetime.now(UTC)).total_seconds()
+
+
+def test_route_cache_holds_a_decision_only_for_its_ttl(pbx: Pbx, phones: dict[str, Phone]) -> None:
+    """A decision the app marks ttl 0 (the callee has rules) is never cached; one without
+    rules for the few seconds the app allows (Settings: 2 s), so a rule set later counts at
+    once for the first and within seconds for the second."""
+    caller, callee = phones["caller"], phones["callee"]
+    proxy = SITES["fra"]["proxy_containers"][0]  # where the caller's calls go (FRA1)
+    key = f"caller={caller.user}&target={callee.ext}&div=0"
+    pbx.rules(callee.ext, {"kind": "unconditional", "target": {"reject": 403}})
+    kamcmd(proxy, "htable.delete", "approute", key, check=False)
+    assert caller.call(callee.ext).startswith("403")
+    assert cached_for(proxy, key) is None, "a decision with rules was cached"
+
+    pbx.rules(callee.ext)
+    assert caller.call(callee.ext).startswith("480")
+    held = cached_for(proxy, key)
+    assert held is not None, "a decision without rules was not cached"
+    assert held <= 3, f"cached for {held:.0f} s more, the app allows 2"
 
 
 def test_unconditional_rule_rejects_with_the_chosen_answer(

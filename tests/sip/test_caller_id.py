@@ -254,7 +254,7 @@ def test_emergency_call_passes_a_ban_of_its_address(caller: Phone, trunk: str) -
     try:
         assert banned(SITES["fra"]["proxy_containers"][0], [caller.box.ip])
         dialled, e164 = fresh_number()
-        status = caller.call(dialled, timeout=8)
+        status = caller.call(dialled, timeout=5)
         assert not status[:3].isdigit(), f"a banned address got an answer: {status}"
         assert caller.call(SOS).startswith("200")
         assert wait_for(lambda: invite_at_carrier(trunk, SOS), 10, what="the emergency INVITE")
