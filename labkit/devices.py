@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,22 @@ def unique_call_id() -> str:
     run left behind with a CSeq that is not higher (the registrar refuses it as out of order),
     and a new call would reuse a Call-ID that rtpengine still holds in its delete delay."""
     return f"%u-%p-{time.time_ns():x}@%s"
+
+
+@dataclass(frozen=True)
+class PlacedCall:
+    """A call a test device placed (Device.call): its Call-ID and the final answer it got."""
+
+    call_id: str
+    status: str
+    user: str
+    target: str
+    proxy: str
+
+
+# Every call placed in this process, in order: labkit.call_records checks that each has its
+# call record.
+PLACED: list[PlacedCall] = []
 
 
 def device_creds(tenant: dict[str, Any], index: int, key: str = "devices") -> tuple[str, str]:
@@ -167,16 +184,20 @@ class Device:
         UAC with call.xml's variables and `sets`); returns the INVITE's final status line."""
         log = f"/tmp/call-{port}-{time.monotonic_ns()}.log"
         extra = "".join(f" -set {k} '{v}'" for k, v in (sets or {}).items())
+        # A Call-ID known here (one call per sipp run), so its call record can be found.
+        call_id = call_id or f"{uuid.uuid4().hex}@{ip or self.ip}"
         r = self.sh(
             f"cd /tmp && timeout {int(timeout)} sipp {sip_target(proxy)} -sf /scen/{scenario}.xml "
             f"-s '{target}' -set caller {user} -set hold {hold_ms}{extra} "
             f"-au {user} -ap '{password}' "
-            f"-cid_str {call_id or unique_call_id()} "
+            f"-cid_str {call_id} "
             f"-i {ip or self.ip} -p {port} -m 1 -nostdin -timeout {int(timeout) - 2}s "
             f"-trace_logs -log_file {log} >/dev/null 2>&1; cat {log}",
             timeout=timeout + 10,
         )
-        return _status(r"STATUS (\d+ [^\n]*)", r)
+        status = _status(r"STATUS (\d+ [^\n]*)", r)
+        PLACED.append(PlacedCall(call_id, status, user, target, proxy))
+        return status
 
 
 class Devices:

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
-from labkit.devices import Devices, aor_for, build_sipclient
+from labkit import call_records
+from labkit.devices import PLACED, Devices, aor_for, build_sipclient
 from labkit.docker import container_state
 from labkit.lab import ALL_PROXIES, RELAYS, SITES, Site, load_tenant
+from labkit.portal import operator
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +65,19 @@ def devices(lab: dict[str, Site], sipclient_image: str) -> Iterator[Devices]:
         yield pool
     finally:
         pool.remove_all()
+
+
+@pytest.fixture(scope="module")
+def calls_recorded(lab: dict[str, Site], request: pytest.FixtureRequest) -> Iterator[None]:
+    """Opt-in per module (``pytest.mark.usefixtures("calls_recorded")``): every call the
+    module's devices placed that the platform answered (anything but a digest challenge or no
+    answer) has exactly one call record, with the answer the caller got; checked as an operator
+    once the module is done (issue 13: a CDR for every call)."""
+    since, first = call_records.utc_now(), len(PLACED)
+    yield
+    placed = PLACED[first:]
+    with operator("cdr-check@platform.test") as api:
+        problems = call_records.check_recorded(api, since, placed)
+    assert not problems, "calls without their call record:\n" + "\n".join(problems)
+    checked = sum(map(call_records.recordable, placed))
+    print(f"\n{request.module.__name__}: {checked} answered call(s), each with its record")

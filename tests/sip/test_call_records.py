@@ -23,11 +23,12 @@ from labkit.lab import PLATFORM, SITES, sip_target
 from labkit.leases import lease
 from labkit.wait import wait_for
 from pbx_infra.topology import ServiceKind
+from tests.sip.rules_kit import Pbx
 from tests.sip.site_drills import DBS, leader, login
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("calls_recorded")]
 
-DEVICES = lease("call records", fra_caller=34, ber_caller=35, callee=36, nobody=37)
+DEVICES = lease("call records", fra_caller=34, ber_caller=35, callee=36, nobody=37, target=38)
 CALLEE_PORT = 5076
 HOLD_MS = 1500
 # Delivery: Kamailio writes at the call's end, the shipper rotates every 5 s, then posts.
@@ -152,8 +153,8 @@ def test_an_answered_call_is_recorded_where_it_entered(
         "relay": site,
         "diversions": 0,
     }
-    # What the executor rang when the call was answered (set by the plan executor, i13-kam).
-    assert record["resolved"] in ("", callee_device["aor"]), record
+    # What the plan's step rang when the call was answered.
+    assert record["resolved"] == callee_device["aor"], record
     assert record["answered_by"].endswith(f"{callee.ip}:{CALLEE_PORT}"), record
     start, answer, end = (seconds(record[k]) for k in ("started_at", "answered_at", "ended_at"))
     assert start <= answer <= end
@@ -183,6 +184,46 @@ def test_a_busy_call_is_recorded_with_the_callees_answer(
     assert seconds(record["ended_at"]) - seconds(record["started_at"]) >= 2.5, record
 
 
+def test_a_forwarded_call_is_recorded_as_dialled_and_as_resolved(
+    devices: Devices,
+    callers: dict[str, Device],
+    tenant: dict[str, Any],
+    api: httpx.Client,
+    aor_of: Any,
+) -> None:
+    """The callee forwards every call to another extension (a call rule): the record keeps
+    the number as dialled, what rang in the end (the target's AOR), the diversion and who
+    answered."""
+    callee, target = (tenant["devices"][DEVICES[role]] for role in ("callee", "target"))
+    phone = devices.start("cdr-target", "fra")
+    clear_bindings(aor_of(target["sip_username"]))
+    status = phone.register(
+        target["sip_username"], target["sip_password"], SITES["fra"]["proxies"][0], port=5077
+    )
+    assert status.startswith("200"), status
+    pbx = Pbx(api, int(tenant["customer_id"]))
+    try:
+        pbx.rules(
+            callee["extension"],
+            {"kind": "unconditional", "target": {"extension": target["extension"]}},
+        )
+        since = utc_now()
+        phone.answer(port=5077)
+        call_id, status = place_call(callers, tenant, "fra", callee["extension"], "forwarded")
+        assert status.startswith("200"), status
+        record = record_of(api, tenant, since, call_id)
+    finally:
+        pbx.put_back()
+        clear_bindings(aor_of(target["sip_username"]))
+    assert (record["dialled"], record["resolved"], record["diversions"]) == (
+        callee["extension"],
+        target["aor"],
+        1,
+    )
+    assert record["answered_by"].endswith(f"{phone.ip}:5077"), record
+    assert (record["cause"], record["callee_customer_id"]) == ("answered", tenant["customer_id"])
+
+
 def test_a_call_nobody_can_take_is_recorded(
     callers: dict[str, Device], tenant: dict[str, Any], api: httpx.Client, aor_of: Any
 ) -> None:
@@ -200,6 +241,8 @@ def test_a_call_nobody_can_take_is_recorded(
         None,
     )
     assert (record["dialled"], record["relay"]) == (nobody["extension"], "")
+    # The step that found no device: its AOR.
+    assert record["resolved"] == nobody["aor"], record
 
 
 def test_a_call_from_the_carrier_is_recorded_for_the_called_customer(

@@ -37,7 +37,8 @@ from .rules_kit import (
     reason,
 )
 
-pytestmark = pytest.mark.lab
+# Every call placed here gets its call record (issue 13; tests/sip/conftest.py).
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("calls_recorded")]
 
 DEVICES = lease("call rules", caller=14, callee=15, target=16, other_caller=17)
 # The other customer's extension that closes a forwarding circle through public numbers.

@@ -26,7 +26,8 @@ from pbx_infra.topology import ServiceKind
 
 from .rules_kit import FRA1, Pbx, Phone, fresh_bindings
 
-pytestmark = pytest.mark.lab
+# Every call placed here gets its call record (issue 13; tests/sip/conftest.py).
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("calls_recorded")]
 
 DEVICES = lease("caller id", caller=24, callee=25)
 CARRIER = SITES["fra"]["carrier"]

@@ -17,7 +17,8 @@ from labkit.leases import lease
 from labkit.wait import wait_for
 from pbx_app.addressing import EMERGENCY_NUMBERS
 
-pytestmark = pytest.mark.lab
+# Every call placed here gets its call record (issue 13; tests/sip/conftest.py).
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("calls_recorded")]
 
 FRA1 = SITES["fra"]["proxies"][0]
 BER1 = SITES["ber"]["proxies"][0]

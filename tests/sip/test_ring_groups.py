@@ -16,7 +16,8 @@ from labkit.portal import login
 
 from .rules_kit import RING_TOLERANCE, Pbx, Phone, fresh_bindings, reason
 
-pytestmark = pytest.mark.lab
+# Every call placed here gets its call record (issue 13; tests/sip/conftest.py).
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("calls_recorded")]
 
 DEVICES = lease("ring groups", caller=18, entry=19, first=21, second=22, final=23)
 T = 5  # member timeout under test (s): the shortest a group may have
