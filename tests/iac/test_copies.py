@@ -84,5 +84,9 @@ def test_everyone_names_the_view_the_app_creates() -> None:
 def test_kamailio_asks_the_route_api_with_its_token_header() -> None:
     kamailio_cfg = read("kamailio/kamailio.cfg")
     assert f'"{TOKEN_HEADER}: " + PBX_TOKEN_VALUE' in kamailio_cfg
-    (path,) = re.findall(r'"\$var\(base\)(/[\w/]+)\?caller=', kamailio_cfg)
+    (path,) = re.findall(r'"\$var\(base\)(/[\w/]+)\?\$var\(query\)"', kamailio_cfg)
     assert path in {route.path for route in router.routes}  # type: ignore[attr-defined]
+    # the query names the parameters the route API reads
+    (query,) = re.findall(r'\$var\(query\) = "caller=" .*', kamailio_cfg)
+    for name in ("caller=", "&target=", "&div="):
+        assert name in query, query
