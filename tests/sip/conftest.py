@@ -80,4 +80,6 @@ def calls_recorded(lab: dict[str, Site], request: pytest.FixtureRequest) -> Iter
         problems = call_records.check_recorded(api, since, placed)
     assert not problems, "calls without their call record:\n" + "\n".join(problems)
     checked = sum(map(call_records.recordable, placed))
-    print(f"\n{request.module.__name__}: {checked} answered call(s), each with its record")
+    print(
+        f"\n{request.module.__name__}: {checked} call(s) with a final answer, each with its record"
+    )
