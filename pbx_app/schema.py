@@ -105,6 +105,9 @@ extensions = Table(
     # the extension's own DID. clir: withhold it on calls that leave the customer.
     Column("caller_id", String(16), nullable=True),
     Column("clir", Boolean, nullable=False, default=False, server_default=false()),
+    # The Business Option (R4), booked per extension: up to 3 devices instead of 1, and the
+    # browser phone (WSS registrations are refused without it).
+    Column("business_option", Boolean, nullable=False, default=False, server_default=false()),
     UniqueConstraint("customer_id", "number", name="uq_extensions_customer_number"),
 )
 
@@ -125,7 +128,13 @@ devices = Table(
     Column("mac", String(12), nullable=True, unique=True),
     Column("model", String(64), nullable=True),
     Column("created_at", DateTime, nullable=False),
+    # "phone" (a desk phone, softphone or ATA an admin set up) or "browser": the portal's
+    # browser phone of one user on one extension, its credentials handed out by the app.
+    Column("kind", String(16), nullable=False, default="phone", server_default="phone"),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
     Index("ix_devices_extension", "extension_id"),
+    # One browser phone per user and extension; phones have no user (NULLs never collide).
+    Index("uq_devices_user_extension", "user_id", "extension_id", unique=True),
 )
 
 users = Table(
