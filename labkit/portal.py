@@ -38,7 +38,8 @@ def operator(email: str, site: str = "fra") -> Iterator[httpx.Client]:
     app's CLI on `site`'s first app node."""
     app = container(instances(ServiceKind.PBX_APP, site)[0])
     r = docker(
-        "exec", app, "python3", "-m", "pbx_app", "create-operator", "--email", email, timeout=60
+        "exec", "--user", "pbx", app, "python3", "-m", "pbx_app", "create-operator",
+        "--email", email, timeout=60,
     )  # fmt: skip
     assert r.returncode == 0, f"create-operator {email}: {r.stderr}"
     with login(email, json.loads(r.stdout)["password"], site) as client:

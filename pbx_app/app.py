@@ -158,21 +158,25 @@ ONBOARDING_PAGE_JS = """document.addEventListener('DOMContentLoaded', () => {{
 }});
 """
 
+
 # Pages carry no third-party content and are never framed; scripts, styles, fetches and forms
-# stay on this origin.
-HTML_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
+# stay on this origin; the browser phone may also open WebSockets to the proxies (wss_urls).
+def html_csp(wss_urls: Sequence[str] = ()) -> str:
+    connect = " ".join(["'self'", *wss_urls])
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        f"connect-src {connect}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
 
 
 class SecurityHeaders:
     """Headers every response gets: no MIME sniffing, no referrer (a set-password link's token
     must not travel to another site), nothing cached (API answers carry SIP passwords and
-    tokens); HTML also a CSP that forbids framing and foreign scripts; HSTS under https."""
+    tokens); HTML also a CSP that forbids framing and foreign scripts; HSTS on answers over
+    https (the plain port inside the platform has none: HSTS there would be a lie)."""
 
-    def __init__(self, app: ASGIApp, https: bool) -> None:
-        self.app, self.https = app, https
+    def __init__(self, app: ASGIApp, wss_urls: Sequence[str] = ()) -> None:
+        self.app, self.csp = app, html_csp(wss_urls)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -186,9 +190,9 @@ class SecurityHeaders:
                 headers["referrer-policy"] = "no-referrer"
                 headers.setdefault("cache-control", "no-store")
                 if headers.get("content-type", "").startswith("text/html"):
-                    headers["content-security-policy"] = HTML_CSP
+                    headers["content-security-policy"] = self.csp
                     headers["x-frame-options"] = "DENY"
-                if self.https:
+                if scope.get("scheme") == "https":
                     headers["strict-transport-security"] = "max-age=31536000"
             await send(message)
 
@@ -300,5 +304,5 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         larger=[(path, settings.max_import_bytes) for path in STREAMED_BODY_PATHS],
     )
-    app.add_middleware(SecurityHeaders, https=settings.https)
+    app.add_middleware(SecurityHeaders, wss_urls=settings.wss_urls)
     return app

@@ -222,6 +222,8 @@ def seed_demo(settings: Settings, db: Database, out: Path) -> dict[str, Any]:
         )
     data: dict[str, Any] = {
         **previous,
+        # What people use: the portal and the API over HTTPS (PBX_PUBLIC_URL).
+        "portal_url": f"{settings.effective_public_url}/",
         "api_base_url": f"{settings.effective_public_url}/api/v1",
         "admin_email": DEMO_ADMIN,
         "admin_password": admin_password,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 
-def _listen(value: str) -> tuple[str, int]:
+def _listen(value: str, name: str = "PBX_LISTEN") -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit():
-        raise ValueError(f"PBX_LISTEN must be host:port, got {value!r}")
+        raise ValueError(f"{name} must be host:port, got {value!r}")
     return host.strip("[]"), int(port)
 
 
@@ -22,7 +23,17 @@ class Settings:
     # member first); empty: the same engine as database_url.
     database_read_url: str = ""
     listen: str = "127.0.0.1:8000"
+    # HTTPS for people (browsers give microphones and WSS only to secure pages): host:port, with
+    # the platform's certificate and key; empty: plain HTTP only. The plain listener stays for
+    # the platform's own clients (Kamailio, the CDR shipper). See pbx_app.serving.
+    https_listen: str = ""
+    tls_certificate_file: str = ""
+    tls_private_key_file: str = ""
+    # What mailed links point at: the HTTPS URL wherever there is one.
     public_url: str = ""
+    # The proxies' WebSocket URLs (wss://host:port), home site first: the portal page's CSP lets
+    # the browser phone connect to them.
+    wss_urls: tuple[str, ...] = ()
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     mail_from: str = "pbx@localhost"
@@ -69,19 +80,35 @@ class Settings:
         return f"http://{self.listen_host}:{self.listen_port}"
 
     @property
-    def https(self) -> bool:
-        """Whether users reach the app over HTTPS: cookies are then Secure, HSTS is sent."""
-        return self.effective_public_url.startswith("https://")
+    def https_host(self) -> str:
+        return _listen(self.https_listen)[0]
+
+    @property
+    def https_port(self) -> int:
+        return _listen(self.https_listen)[1]
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         e = dict(os.environ if env is None else env)
         listen = e.get("PBX_LISTEN", cls.listen)
         _listen(listen)
+        https_listen = e.get("PBX_HTTPS_LISTEN", "")
+        if https_listen:
+            _listen(https_listen, "PBX_HTTPS_LISTEN")
+            if not (e.get("PBX_TLS_CERT_FILE") and e.get("PBX_TLS_KEY_FILE")):
+                raise ValueError("PBX_HTTPS_LISTEN needs PBX_TLS_CERT_FILE and PBX_TLS_KEY_FILE")
+        wss_urls = tuple(u.strip() for u in e.get("PBX_WSS_URLS", "").split(",") if u.strip())
+        for url in wss_urls:
+            if not re.fullmatch(r"wss://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~/-]*)?", url):
+                raise ValueError(f"PBX_WSS_URLS: {url!r} is not a wss:// URL")
         return cls(
             database_url=e.get("PBX_DATABASE_URL", cls.database_url),
             database_read_url=e.get("PBX_DATABASE_READ_URL", ""),
             listen=listen,
+            https_listen=https_listen,
+            tls_certificate_file=e.get("PBX_TLS_CERT_FILE", ""),
+            tls_private_key_file=e.get("PBX_TLS_KEY_FILE", ""),
+            wss_urls=wss_urls,
             public_url=e.get("PBX_PUBLIC_URL", ""),
             smtp_host=e.get("PBX_SMTP_HOST", cls.smtp_host),
             smtp_port=int(e.get("PBX_SMTP_PORT", str(cls.smtp_port))),

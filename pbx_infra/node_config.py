@@ -38,6 +38,21 @@ def app_port(platform: Platform, inst: Instance) -> int:
     return platform.ports.app + (inst.ordinal - 1 if platform.mode == "production" else 0)
 
 
+def app_https_port(platform: Platform, inst: Instance) -> int:
+    return platform.ports.app_https + (inst.ordinal - 1 if platform.mode == "production" else 0)
+
+
+def portal_url(platform: Platform, inst: Instance) -> str:
+    """Where people reach an app node: HTTPS on its site-facing (public) address."""
+    return f"https://{inst.address}:{app_https_port(platform, inst)}"
+
+
+def wss_urls(platform: Platform, site: str) -> list[str]:
+    """The proxies' WebSocket URLs as a browser in `site` uses them: the home site's first."""
+    proxies = sorted(platform.instances(ServiceKind.SIP_PROXY), key=lambda p: p.site != site)
+    return [f"wss://{p.address}:{platform.ports.sip_wss}" for p in proxies]
+
+
 def app_url(platform: Platform, inst: Instance) -> str:
     return f"http://{inst.reach}:{app_port(platform, inst)}"
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from .node_config import app_port
+from .node_config import app_port, portal_url
 from .services import (
     Carrier,
     Database,
@@ -216,7 +216,10 @@ def endpoints(platform: Platform) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for inst in platform.instances():
         if inst.kind is ServiceKind.PBX_APP:
-            shown = [f"http://{inst.address}:{app_port(platform, inst)}"]
+            shown = [
+                f"http://{inst.address}:{app_port(platform, inst)}",
+                portal_url(platform, inst),
+            ]
         else:
             shown = [t.format(a=inst.address, i=inst.reach) for t in by_kind[inst.kind]]
         rows.append(

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pulumi
 import pulumi_docker as docker
 
-from .node_config import app_port, config_files
+from .node_config import app_https_port, app_port, config_files, portal_url, wss_urls
 from .topology import Instance, Platform, ServiceKind
 
 HEALTHCHECK_COMMAND = ["CMD", "pbx-healthcheck"]  # every image ships one that tests the service
@@ -260,6 +260,9 @@ class Database(ServiceGroup):
 
 class PbxApp(ServiceGroup):
     kind = ServiceKind.PBX_APP
+    # The platform's certificate (the proxies' one, its names extended to the app nodes); the
+    # image's entrypoint hands the key, uploaded root-only like the proxies', to the app's user.
+    TLS_DIR = "/etc/pbx-app/tls"
 
     def spec(self, inst: Instance) -> ContainerSpec:
         platform = self.platform
@@ -268,12 +271,16 @@ class PbxApp(ServiceGroup):
             sink = platform.instances(ServiceKind.SMTP, inst.site)[0]
             smtp = f"{sink.reach}:{platform.ports.smtp}"
             listen = f"0.0.0.0:{app_port(platform, inst)}"
+            https_listen = f"0.0.0.0:{app_https_port(platform, inst)}"
         else:
             assert platform.smtp_relay is not None
             smtp = platform.smtp_relay
+            # Plain HTTP on the internal address only; HTTPS for people on the public one.
             listen = f"{inst.reach}:{app_port(platform, inst)}"
+            https_listen = f"{inst.address}:{app_https_port(platform, inst)}"
         smtp_host, _, smtp_port = smtp.partition(":")
         first_app = platform.instances(ServiceKind.PBX_APP, inst.site)[0]
+        tls = self.TLS_DIR
         return ContainerSpec(
             envs=[
                 # Writes go to whichever member leads now; route decisions read the site's own.
@@ -282,7 +289,12 @@ class PbxApp(ServiceGroup):
                 pulumi.Output.concat("PBX_SECRET_KEY=", self.secrets.app_secret_key),
                 pulumi.Output.concat("PBX_INTERNAL_TOKEN=", self.secrets.internal_api_token),
                 f"PBX_LISTEN={listen}",
-                f"PBX_PUBLIC_URL=http://{first_app.address}:{app_port(platform, first_app)}",
+                f"PBX_HTTPS_LISTEN={https_listen}",
+                f"PBX_TLS_CERT_FILE={tls}/server.pem",
+                f"PBX_TLS_KEY_FILE={tls}/server.key",
+                # Mailed set-password links: the site's first node, over HTTPS.
+                f"PBX_PUBLIC_URL={portal_url(platform, first_app)}",
+                f"PBX_WSS_URLS={','.join(wss_urls(platform, inst.site))}",
                 f"PBX_SMTP_HOST={smtp_host}",
                 f"PBX_SMTP_PORT={smtp_port or platform.ports.smtp}",
                 f"PBX_MAIL_FROM=noreply@{platform.sip_domain}",
@@ -290,6 +302,16 @@ class PbxApp(ServiceGroup):
                 f"PBX_SIP_TLS_PORT={platform.ports.sip_tls}",
                 f"PBX_SITE={inst.site}",
                 f"PBX_NODE_NAME={inst.name}",
+            ],
+            uploads=[
+                docker.ContainerUploadArgs(
+                    file=f"{tls}/server.pem", content=self.secrets.tls_certificate
+                ),
+                docker.ContainerUploadArgs(
+                    file=f"{tls}/server.key",
+                    content=self.secrets.tls_private_key,
+                    permissions="0600",
+                ),
             ],
             start_period="60s",
         )

@@ -32,10 +32,11 @@ class TlsMaterial:
 
 
 def server_names(platform: Platform) -> tuple[list[str], list[str]]:
-    """DNS names and IP addresses a client may use to reach any proxy (SRV target or address)."""
-    proxies = platform.instances(ServiceKind.SIP_PROXY)
-    names = [platform.sip_domain, *(p.fqdn(platform) for p in proxies)]
-    addresses = [str(p.address) for p in proxies]
+    """DNS names and IP addresses a client may use to reach any proxy (SRV target or address),
+    or an app node over HTTPS (a browser on the portal: it checks the name like any client)."""
+    nodes = platform.instances(ServiceKind.SIP_PROXY) + platform.instances(ServiceKind.PBX_APP)
+    names = [platform.sip_domain, *(n.fqdn(platform) for n in nodes)]
+    addresses = [str(n.address) for n in nodes]
     return names, addresses
 
 

@@ -61,7 +61,8 @@ class Ports(BaseModel):
     rpc: int = 2049  # Kamailio management RPC (ctl), internal networks only
     dmq: int = 5090  # Kamailio DMQ replication between proxies, internal networks only
     rtpengine_ng: int = 2223
-    app: int = 8000
+    app: int = 8000  # plain HTTP: the platform's own clients on the internal network
+    app_https: int = 9443  # HTTPS for people: the portal, the API, the browser phone
     db: int = 5432
     patroni: int = 8008  # Patroni's REST API (leader, members, lag), internal networks only
     etcd_client: int = 2379

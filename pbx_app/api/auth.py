@@ -34,6 +34,12 @@ from pbx_app.services import users as service
 router = APIRouter(tags=["auth"])
 
 
+def came_over_https(request: Request) -> bool:
+    """Cookies are Secure when their request came over HTTPS (the people's port): the plain
+    port inside the platform must keep working for clients that log in over http."""
+    return request.url.scheme == "https"
+
+
 class LoginRequest(Body):
     email: EmailText
     password: PasswordText
@@ -74,7 +80,8 @@ class TokenRequest(Body):
             "headers": {
                 "Set-Cookie": {
                     "description": "pbx_session=<token>; HttpOnly; SameSite=Strict, and "
-                    "pbx_csrf=<csrf_token>; SameSite=Strict (Secure under https)",
+                    "pbx_csrf=<csrf_token>; SameSite=Strict (Secure when the request came "
+                    "over https)",
                     "required": True,
                     "schema": {"type": "string"},
                 }
@@ -120,7 +127,7 @@ async def login(
             max_age=ctx.settings.session_ttl_hours * 3600,
             httponly=httponly,
             samesite="strict",
-            secure=ctx.settings.https,
+            secure=came_over_https(request),
         )
     return {"user": service.public(attempt.user), "csrf_token": csrf}
 
@@ -140,7 +147,7 @@ def logout(request: Request, ctx: Ctx, response: Response) -> None:
         with ctx.db.transaction() as conn:
             service.logout(conn, ctx.settings.secret_key, token, now())
     for name in (SESSION_COOKIE, CSRF_COOKIE):
-        response.delete_cookie(name, secure=ctx.settings.https, samesite="strict")
+        response.delete_cookie(name, secure=came_over_https(request), samesite="strict")
 
 
 @router.post(

@@ -26,6 +26,7 @@ from .declared import REPO, declare, stack_config
 from .realise import Realiser, StaleData, health_of
 
 LAB_DIR = REPO / ".lab"
+APP_USER = "pbx"  # the app image's service user (its entrypoint drops to it; `exec` must too)
 SECRET_KEYS = (
     "dbPassword",
     "dbReplicationPassword",
@@ -110,9 +111,9 @@ def seed_demo(client: docker.DockerClient, platform: Platform) -> dict[str, Any]
     workdir = app.attrs["Config"]["WorkingDir"]  # the app user's own directory
     inside = f"{workdir}/demo-tenant.json"
     if out.exists():  # hand the previous credentials back so a re-run keeps them
-        uid, gid = (int(app.exec_run(["id", flag]).output) for flag in ("-u", "-g"))
+        uid, gid = (int(app.exec_run(["id", flag], user=APP_USER).output) for flag in ("-u", "-g"))
         app.put_archive(workdir, _tar_one("demo-tenant.json", out.read_bytes(), uid, gid))
-    result = app.exec_run(["python3", "-m", "pbx_app", "seed-demo", "--out", inside])
+    result = app.exec_run(["python3", "-m", "pbx_app", "seed-demo", "--out", inside], user=APP_USER)
     if result.exit_code != 0:
         raise RuntimeError(f"seed-demo failed: {result.output.decode(errors='replace')}")
     stream, _ = app.get_archive(inside)
@@ -180,7 +181,8 @@ def print_demo(demo: dict[str, Any]) -> None:
     print(
         f"""
 Demo tenant (also in .lab/demo-tenant.json):
-  Portal/API   {demo["api_base_url"]}
+  Portal       {demo["portal_url"]}  (trust .lab/tls/ca.pem, the lab CA, in the browser)
+  API          {demo["api_base_url"]}
   Admin login  {demo["admin_email"]} / {demo["admin_password"]}
   Softphone    user {device["sip_username"]}  password {device["sip_password"]}
                domain {device["sip_domain"]}  proxy {fra["udp"][0]} (UDP/TCP), {fra["tls"][0]} (TLS)

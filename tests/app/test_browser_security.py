@@ -1,4 +1,4 @@
-"""What a browser gets: security headers on every page, Secure cookies under https, and CSRF
+"""What a browser gets: security headers on every page, Secure cookies over https, and CSRF
 protection for writes authenticated by the session cookie."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def test_api_answers_are_not_cached_or_sniffed(api: Api) -> None:
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
-def test_cookies_are_secure_whenever_the_public_url_is_https(api: Api, scheme: str) -> None:
+def test_cookies_are_secure_whenever_the_request_came_over_https(api: Api, scheme: str) -> None:
     client = browser(api.db, f"{scheme}://portal.pbx.test")
     r = client.post("/api/v1/auth/login", json={"email": "admin@a.test", "password": PASSWORD})
     assert r.status_code == 200, r.text

@@ -302,3 +302,40 @@ def test_proxies_read_credentials_from_their_own_sites_database(lab: Stack) -> N
         # The nonce secret is the proxies' alone.
         for app in lab.by_service(site, "pbx-app"):
             assert "PBX_AUTH_SECRET" not in lab.env(app)
+
+
+def test_app_nodes_serve_https_for_people_with_the_platform_certificate(
+    lab: Stack, production: Stack
+) -> None:
+    """Plain HTTP stays on the port the platform's own clients use; HTTPS on its own port, with
+    the proxies' certificate and key (the key private); mailed links and the portal's CSP point
+    at what a browser uses."""
+    for name, stack in (("lab", lab), ("production", production)):
+        platform = topology.load(json.loads(stack_config(name)["pbx:platform"]))
+        ports = platform.ports
+        assert ports.app_https not in {ports.app, ports.sip_wss, ports.sip_tls}
+        for site in SITES:
+            apps = stack.by_service(site, "pbx-app")
+            first = platform.instances(ServiceKind.PBX_APP, site)[0]
+            for ordinal, app in enumerate(apps, start=1):
+                env = stack.env(app)
+                inst = platform.instances(ServiceKind.PBX_APP, site)[ordinal - 1]
+                offset = ordinal - 1 if name == "production" else 0
+                host = "0.0.0.0" if name == "lab" else str(inst.address)  # public side
+                assert env["PBX_HTTPS_LISTEN"] == f"{host}:{ports.app_https + offset}"
+                assert env["PBX_LISTEN"].endswith(f":{ports.app + offset}")
+                assert env["PBX_PUBLIC_URL"] == f"https://{first.address}:{ports.app_https}"
+                files = {u["file"]: u for u in app["uploads"]}
+                assert files[env["PBX_TLS_CERT_FILE"]]["content"] == "-----CERT-----"
+                key = files[env["PBX_TLS_KEY_FILE"]]
+                assert (key["content"], key["permissions"]) == ("-----KEY-----", "0600")
+                wss = env["PBX_WSS_URLS"].split(",")
+                proxies = platform.instances(ServiceKind.SIP_PROXY)
+                assert len(wss) == len(proxies)
+                assert all(u.startswith("wss://") and u.endswith(f":{ports.sip_wss}") for u in wss)
+                home = [str(p.address) for p in proxies if p.site == site]
+                assert [u.split("//")[1].split(":")[0] for u in wss[: len(home)]] == home
+                # What the app reads back is what was declared.
+                settings = Settings.from_env(env)
+                assert settings.wss_urls == tuple(wss)
+                assert settings.https_port == ports.app_https + offset

@@ -16,7 +16,7 @@ import pytest
 
 from labkit.control import clear_bindings
 from labkit.devices import Device, Devices, device_creds, extension_of
-from labkit.lab import CA_FILE, PORTS, SITES, container, instances
+from labkit.lab import CA_FILE, PORTS, SITES, app_base, container, instances
 from labkit.leases import OTHER, lease
 from labkit.portal import keep_session
 from labkit.wait import wait_for
@@ -151,7 +151,7 @@ def srtp_required(tenant: dict[str, Any]) -> Iterator[int]:
     assert created.returncode == 0, created.stderr
     password = json.loads(created.stdout)["password"]
     customer = int(tenant["other_customer_id"])
-    with httpx.Client(base_url=tenant["api_base_url"], timeout=10) as api:
+    with httpx.Client(base_url=app_base("fra"), timeout=10) as api:
         login = api.post("/auth/login", json={"email": "sre-tests@pbx.test", "password": password})
         assert login.status_code == 200, login.text
         keep_session(api, login)

@@ -26,7 +26,7 @@ import pytest
 from labkit.control import clear_bindings, location_contacts
 from labkit.devices import Device, Devices, scenario_text
 from labkit.docker import docker
-from labkit.lab import SITES, container, instances, sip_target
+from labkit.lab import SITES, app_base, container, instances, sip_target
 from labkit.portal import keep_session
 from labkit.wait import wait_for
 from pbx_app.addressing import aor
@@ -62,7 +62,7 @@ def operator(tenant: dict[str, Any]) -> Iterator[httpx.Client]:
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     password = json.loads(created.stdout)["password"]
-    with httpx.Client(base_url=tenant["api_base_url"], timeout=15) as api:
+    with httpx.Client(base_url=app_base("fra"), timeout=15) as api:
         login = api.post("/auth/login", json={"email": OPERATOR, "password": password})
         assert login.status_code == 200, login.text
         keep_session(api, login)
