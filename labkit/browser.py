@@ -56,7 +56,7 @@ def chromium(ca_pem: Path | None = None, *, fake_media: bool = True) -> Iterator
         if ca_pem is not None:
             trust_store(home, ca_pem)
         args = [*QUIET, *(FAKE_MEDIA if fake_media else ())]
-        env = {**os.environ, "HOME": str(home)}
+        env: dict[str, str | float | bool] = {**os.environ, "HOME": str(home)}
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=str(CHROMIUM), headless=True, args=args, env=env
