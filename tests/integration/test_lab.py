@@ -11,11 +11,14 @@ import uuid
 from email.message import EmailMessage
 
 import dns.resolver
+import httpx
 import pytest
 
+from labkit.lab import CA_FILE
 from pbx_app.addressing import EMERGENCY_NUMBERS
 from pbx_infra.lab.__main__ import LAB_DIR
 from pbx_infra.lab.declared import REPO
+from pbx_infra.node_config import portal_url
 from pbx_infra.topology import ServiceKind
 
 from .conftest import exec_in
@@ -124,6 +127,25 @@ def test_every_app_node_is_healthy_against_the_database(platform, node) -> None:
     assert body["database"] == "ok"
     assert body["writable"] is True
     assert body["site"] == app.site
+
+
+@pytest.mark.parametrize("node", [0, 1, 2, 3])
+def test_every_app_node_serves_people_over_https_with_the_platform_certificate(
+    platform, engine, node
+) -> None:
+    """The portal's URL as `make lab` prints it: the certificate names the node's address and
+    chains to the lab CA (verified, nothing ignored); the app process runs as its own user."""
+    app = platform.instances(ServiceKind.PBX_APP)[node]
+    url = portal_url(platform, app)
+    with httpx.Client(verify=str(CA_FILE), timeout=5) as client:
+        r = client.get(f"{url}/healthz")
+    assert r.status_code == 200, r.text
+    assert r.json()["node"] == app.name
+    assert "max-age" in r.headers["strict-transport-security"]
+    # PID 1 is the app itself (the entrypoint execs it as its user).
+    code, out = exec_in(engine, app.container_name(platform), "stat", "-c", "%U", "/proc/1")
+    assert code == 0, out
+    assert out.strip() == "pbx", out
 
 
 @pytest.mark.parametrize("home", ["fra", "ber"])
