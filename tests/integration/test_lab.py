@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import smtplib
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -137,7 +138,7 @@ def test_every_app_node_serves_people_over_https_with_the_platform_certificate(
     chains to the lab CA (verified, nothing ignored); the app process runs as its own user."""
     app = platform.instances(ServiceKind.PBX_APP)[node]
     url = portal_url(platform, app)
-    with httpx.Client(verify=str(CA_FILE), timeout=5) as client:
+    with httpx.Client(verify=ssl.create_default_context(cafile=CA_FILE), timeout=5) as client:
         r = client.get(f"{url}/healthz")
     assert r.status_code == 200, r.text
     assert r.json()["node"] == app.name
