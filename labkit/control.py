@@ -155,3 +155,18 @@ def relay_stats(relay: str) -> dict[str, Any]:
 def relay_delete_delay(relay: str) -> int:
     """Seconds a relay keeps a call's ports after its delete (BYE)."""
     return int(rtpengine_ctl(relay, "list", "deletedelay").split()[-1])
+
+
+def relay_packets_by_side(relay: str, call_id: str) -> list[int]:
+    """Packets the relay has received from each party of one call (rtpengine-ctl's per-call
+    listing: a block per party, "--- Tag ...", its streams' counters as "<n> p"); [] when the
+    relay does not hold the call."""
+    r = docker("exec", relay, "rtpengine-ctl", "-ip", RTPENGINE_CLI_HOST, "-port",
+               str(RTPENGINE_CLI_PORT), "list", "sessions", call_id)  # fmt: skip
+    sides: list[int] = []
+    for line in r.stdout.splitlines():
+        if line.startswith("--- Tag"):
+            sides.append(0)
+        elif sides and (m := re.search(r"\b(\d+) p\b", line)):
+            sides[-1] += int(m.group(1))
+    return sides

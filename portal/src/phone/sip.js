@@ -11,8 +11,8 @@ const DIALABLE = /^[+]?[0-9*#]{1,32}$/;
 export const DTMF_KEYS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0', '#'];
 
 // What the view shows: `registration` is one of idle | connecting | registered | failed | stopped;
-// `call` is null or {direction, peer, status: ringing | calling | early | connected | ended,
-// held, muted, cause}; `error` the last refusal {status, reason} (registration or call).
+// `call` is null or {direction, peer, callId, status: ringing | calling | early | connected |
+// ended, held, muted, cause, transfer}; `error` the last refusal {status, reason} (registration or call).
 const INITIAL = { registration: 'idle', call: null, error: null, server: null };
 
 export function normaliseTarget(text) {
@@ -93,7 +93,7 @@ export class BrowserPhone extends EventTarget {
     this.ua = null;
   }
 
-  _newSession({ originator, session }) {
+  _newSession({ originator, session, request }) {
     if (this.session && !this.session.isEnded()) {
       if (originator === 'remote') session.terminate({ status_code: 486, reason_phrase: 'Busy Here' });
       return;
@@ -105,6 +105,8 @@ export class BrowserPhone extends EventTarget {
       call: {
         direction: originator === 'remote' ? 'incoming' : 'outgoing',
         peer,
+        // The call's SIP Call-ID: what the relay and the call records know it by (support).
+        callId: request?.call_id ?? '',
         status: originator === 'remote' ? 'ringing' : 'calling',
         held: false,
         muted: false,

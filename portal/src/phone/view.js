@@ -223,7 +223,7 @@ export default function PhonePage() {
 
   return html`<${Page} title=${t('title')}>
     <div class="phone" data-registration=${state?.registration ?? 'idle'}
-      data-call=${call?.status ?? 'none'}>
+      data-call=${call?.status ?? 'none'} data-call-id=${call?.callId ?? ''}>
       ${extensions && !extensions.length && html`<p>${t('noExtension')}</p>`}
       ${extensions?.length > 1 &&
       html`<div class="field">
