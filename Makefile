@@ -73,6 +73,7 @@ test-unit: venv portal
 # is replaced, where `make lab` stops and says so.
 test-lab: LAB_UP_FLAGS := --afresh-if-stale
 test-lab: lab
+	@scripts/install-test-tools.sh
 	@$(PYTEST) tests -m "lab and not teardown"
 	@$(PYTEST) tests -m teardown
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 # German emergency numbers (police 110, fire and ambulance 112). Dialled without an outside-line
 # prefix, so no extension may carry them: routing sends them to the carrier, always.
 EMERGENCY_NUMBERS = frozenset({"110", "112"})
+# Dialled before a number, it withholds the caller's number on that call (CLIR per call); the
+# proxies strip it to recognise an emergency call behind it (node.cfg PBX_PRIVACY_PREFIX).
+PRIVACY_PREFIX = "#31#"
 
 # Extension numbers: 2-8 digits, no leading 0 (a leading 0 is the outside line).
 EXTENSION_NUMBER_PATTERN = r"[1-9][0-9]{1,7}"

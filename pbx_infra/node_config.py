@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS
+from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS, PRIVACY_PREFIX
 
 from .topology import TOS_CS3, TOS_EF, Instance, Platform, ServiceKind
 
@@ -91,6 +91,7 @@ def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
         # for the proxies' regexes; and the site's area and city: the emergency routing data
         # of a call the app cannot be asked about.
         "emergency_numbers": sorted(EMERGENCY_NUMBERS),
+        "privacy_prefix": PRIVACY_PREFIX,
         "site_area_code": platform.site(inst.site).area_code,
         "site_city": platform.site(inst.site).city,
         # DSCP CS3 on every SIP packet (R11), numeric.

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Host packages the tests drive as real peers: PostgreSQL binaries for the app's throwaway
-# clusters. Installed only when missing, so warm runs cost nothing.
+# clusters; Debian's Chromium (with certutil, to trust the lab CA) for the browser tests.
+# Installed only when missing, so warm runs cost nothing.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null || need+=(chromium)
+command -v certutil >/dev/null || need+=(libnss3-tools)
 if ((${#need[@]})); then
   echo "==> installing test tools: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -53,7 +53,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping
 
-from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS, aor
+from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS, PRIVACY_PREFIX, aor
 from pbx_app.repositories import routing as repo
 from pbx_app.services.access import trial_expired
 from pbx_app.services.call_plan import Caller, Planner, Rotate, no_rotation, outside_number
@@ -64,7 +64,6 @@ from pbx_app.services.numbering import dialled_to_e164
 
 FORBIDDEN: dict[str, Any] = {"action": "reject", "code": 403, "reason": "Forbidden"}
 NOT_FOUND: dict[str, Any] = {"action": "reject", "code": 404, "reason": "Not Found"}
-PRIVACY_PREFIX = "#31#"
 DEFAULT_TTL = 2
 
 

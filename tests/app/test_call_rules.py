@@ -585,3 +585,14 @@ def test_diversions_are_counted_with_those_the_request_arrived_with(
     put_rules(api.admin_a, a, "100", {"kind": "unconditional", "target": {"extension": "101"}})
     assert decide(api.db, device(a, "103"), "100", div=2)["steps"][0]["ring"] == [aor_of(a, "103")]
     assert decide(api.db, device(a, "103"), "100", div=3)["code"] == 482
+
+
+def test_the_api_offers_exactly_the_reject_codes_the_rules_allow() -> None:
+    """api.models.RejectCode is a Literal for mypy and the OpenAPI document; the service's
+    REJECT_CODES is what the rules check. One changed without the other fails here."""
+    from typing import get_args
+
+    from pbx_app.api.models import RejectCode
+    from pbx_app.services.call_rules import REJECT_CODES
+
+    assert set(get_args(RejectCode)) == set(REJECT_CODES)

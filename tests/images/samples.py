@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS
+from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS, PRIVACY_PREFIX
 from pbx_infra.topology import TOS_CS3
 
 KAMAILIO_FRA_1: dict[str, Any] = {
@@ -34,6 +34,7 @@ KAMAILIO_FRA_1: dict[str, Any] = {
     "carrier_peers": ["10.231.0.5", "10.231.0.105"],
     "carrier_caller": CARRIER_CALLER,
     "emergency_numbers": sorted(EMERGENCY_NUMBERS),
+    "privacy_prefix": PRIVACY_PREFIX,
     "site_area_code": "069",
     "site_city": "Frankfurt am Main",
     "sip_tos": TOS_CS3,

@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS
+from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS, PRIVACY_PREFIX
 from pbx_infra.topology import TOS_CS3
 
 from . import samples
@@ -51,6 +51,7 @@ def test_kamailio_node_cfg_places_every_value(render):
     assert substdef(text, "PBX_CARRIER_PEERS") == "10.231.0.5,10.231.0.105"
     assert substdef(text, "PBX_CARRIER_CALLER") == CARRIER_CALLER
     assert substdef(text, "PBX_EMERGENCY_NUMBERS").split("|") == sorted(EMERGENCY_NUMBERS)
+    assert substdef(text, "PBX_PRIVACY_PREFIX") == PRIVACY_PREFIX
     assert substdef(text, "PBX_SITE_AREA_CODE") == "069"
     assert substdef(text, "PBX_SITE_CITY") == "Frankfurt am Main"
     assert re.search(rf"^tos={TOS_CS3}$", text, re.M)  # numeric CS3, never a symbolic name
@@ -108,6 +109,9 @@ def test_kamailio_routing_config_is_the_same_for_every_node():
     assert "PBX_EMERGENCY_NUMBERS" in text
     logic = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     assert not [n for n in EMERGENCY_NUMBERS if re.search(rf"\b{n}\b", logic)]
+    # So is the per-call privacy prefix.
+    assert "PBX_PRIVACY_PREFIX" in logic
+    assert PRIVACY_PREFIX not in logic
     assert not re.search(r"^tos=", text, re.M)
 
 
