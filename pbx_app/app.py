@@ -261,7 +261,8 @@ def create_app(
         return JSONResponse(body, status_code=200 if ok else 503)
 
     # The portal (pbx_app.web): its shell at / and /set-password, its bundle under /static.
-    app.include_router(web.router, dependencies=[Depends(no_unknown_query_parameters)])
+    # (Pages take no API query parameters: a mail client may append its own to the link.)
+    app.include_router(web.router)
     app.mount("/static", web.static_files(), name="static")
 
     app.add_middleware(

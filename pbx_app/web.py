@@ -46,11 +46,17 @@ def portal() -> HTMLResponse:
 
 
 @router.get("/set-password", response_class=HTMLResponse)
-def set_password_link(token: str = "") -> HTMLResponse:
-    """The e-mailed link (``?token=...``): the portal's set-password view. The access log
-    redacts the token (pbx_app.app.RedactSecretsInAccessLog); the page never repeats it."""
-    del token  # read by the page from its own address, declared so that it is a known parameter
+def set_password_link() -> HTMLResponse:
+    """The e-mailed link (``?token=...``, and whatever a mail client appends): the portal's
+    set-password view, which reads the token from its own address. The access log redacts it
+    (pbx_app.app.RedactSecretsInAccessLog); the page never repeats it."""
     return HTMLResponse(SHELL_HTML)
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for it on every first visit; the portal has none."""
+    return Response(status_code=204)
 
 
 class PortalFiles(StaticFiles):

@@ -6,22 +6,23 @@ import LanguageDetector from 'i18next-browser-languagedetector';
 
 export const LANGUAGES = ['de', 'en'];
 
-export function initI18n() {
-  return i18next.use(LanguageDetector).init({
-    supportedLngs: LANGUAGES,
-    nonExplicitSupportedLngs: true,
-    load: 'languageOnly',
-    fallbackLng: 'en',
-    ns: [],
-    resources: {},
-    interpolation: { escapeValue: false }, // Preact escapes what it renders
-    detection: {
-      order: ['localStorage', 'navigator'],
-      lookupLocalStorage: 'pbx.lang',
-      caches: ['localStorage'],
-    },
-  });
-}
+// Initialised when this module loads (synchronously: the resources are in the bundle), so that
+// view modules can add their messages as they load.
+i18next.use(LanguageDetector).init({
+  supportedLngs: LANGUAGES,
+  nonExplicitSupportedLngs: true,
+  load: 'languageOnly',
+  fallbackLng: 'en',
+  initAsync: false,
+  ns: [],
+  resources: {},
+  interpolation: { escapeValue: false }, // Preact escapes what it renders
+  detection: {
+    order: ['localStorage', 'navigator'],
+    lookupLocalStorage: 'pbx.lang',
+    caches: ['localStorage'],
+  },
+});
 
 // The translation function of one module's namespace: `messages` is {de: {...}, en: {...}}.
 export function translator(ns, messages) {

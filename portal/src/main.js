@@ -3,7 +3,7 @@
 import { html } from 'htm/preact';
 import { render } from 'preact';
 import './app.css';
-import { initI18n } from './i18n.js';
+import './i18n.js';
 import { App } from './shell.js';
 import { keepLinkToken } from './views/set-password.js';
 
@@ -14,4 +14,4 @@ if (location.pathname === '/set-password') {
   history.replaceState(null, '', '/#/set-password');
 }
 
-initI18n().then(() => render(html`<${App} />`, document.getElementById('app')));
+render(html`<${App} />`, document.getElementById('app'));

@@ -45,16 +45,20 @@ const LANGUAGE_NAMES = { de: 'Deutsch', en: 'English' };
 function LanguageSwitch() {
   return html`<div class="lang">
     <label for="lang-select">${t('language')}</label>
-    <select id="lang-select" value=${language()} onChange=${(e) => setLanguage(e.target.value)}>
-      ${LANGUAGES.map((l) => html`<option value=${l} lang=${l}>${LANGUAGE_NAMES[l]}</option>`)}
+    <select id="lang-select" onChange=${(e) => setLanguage(e.target.value)}>
+      ${LANGUAGES.map(
+        (l) => html`<option value=${l} lang=${l} selected=${l === language()}>${LANGUAGE_NAMES[l]}</option>`,
+      )}
     </select>
   </div>`;
 }
 
-// The customer a page is about: from the route (an operator's drill-down) or the reader's own.
+// The customer whose pages the navigation lists: an operator's drill-down (from the route), or
+// the reader's own.
 function useCustomerInView(me) {
   const [match, params] = useRoute('/customers/:cid/*?');
-  return match && /^\d+$/.test(params.cid) ? Number(params.cid) : ownCustomer(me);
+  if (me.role !== 'operator') return ownCustomer(me);
+  return match && /^\d+$/.test(params.cid) ? Number(params.cid) : null;
 }
 
 function Nav({ me }) {
