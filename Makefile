@@ -11,7 +11,7 @@ PYTEST := $(PY) -m pytest
 # Machines with local package mirrors configured make pip warn about each absent one.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: help venv lab lab-hosts down status test test-unit test-lab lint host verify bench diagram callflow inventories clean-venv
+.PHONY: help venv portal lab lab-hosts down status test test-unit test-lab lint host verify bench diagram callflow inventories clean-venv
 
 help:
 	@echo "make lab     bring up both sites on the local Docker Engine, print endpoints + demo tenant"
@@ -20,6 +20,7 @@ help:
 	@echo "make status  the lab's table: site, service, container, health, endpoints"
 	@echo "make verify  testinfra checks against the running lab"
 	@echo "make bench   benchmarks, results in bench/results/"
+	@echo "make portal  bundle the web portal (portal/) into pbx_app/web/static/"
 
 $(VENV)/.installed: $(REQS)
 	@scripts/bootstrap-python.sh
@@ -31,12 +32,22 @@ $(VENV)/.installed: $(REQS)
 
 venv: $(VENV)/.installed
 
+# The web portal (portal/, npm + esbuild) bundled into pbx_app/web/static/: the app serves it
+# and the app image carries it. Rebuilt only when a source, the lock or the script changed.
+PORTAL_BUNDLE := pbx_app/web/static/app.js
+PORTAL_SOURCES := $(shell find portal/src -type f 2>/dev/null) portal/package.json portal/package-lock.json
+
+$(PORTAL_BUNDLE): $(PORTAL_SOURCES) scripts/build-portal.sh
+	@scripts/build-portal.sh
+
+portal: $(PORTAL_BUNDLE)
+
 # Host layer: Docker Engine (started with or without systemd) and the locally seeded base image.
 host: venv
 	@echo "==> preparing this host with Ansible (roles/docker_host)"
 	@ANSIBLE_STDOUT_CALLBACK=default $(VENV)/bin/ansible-playbook -i inventories/lab playbooks/docker_hosts.yml
 
-lab: host
+lab: host portal
 	@$(PY) -m pbx_infra.lab up --stack $(STACK) $(LAB_UP_FLAGS)
 
 down: venv
@@ -53,7 +64,7 @@ lint: venv
 	@$(VENV)/bin/mypy pbx_infra pbx_app labkit __main__.py
 
 # Tests that need neither Docker nor the lab: topology, the Pulumi program under mocks, the app.
-test-unit: venv
+test-unit: venv portal
 	@scripts/install-test-tools.sh
 	@$(PYTEST) tests -m "not lab"
 
@@ -77,7 +88,7 @@ lab-hosts: host
 verify: lab-hosts
 	@$(PYTEST) tests/infra -m lab -v
 
-bench: lab
+bench: lab portal
 	@$(PY) -m bench
 
 clean-venv:

@@ -1,8 +1,7 @@
-"""The FastAPI application: routers under /api/v1, /healthz, the password-set page."""
+"""The FastAPI application: routers under /api/v1, /healthz, the portal (pbx_app.web)."""
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -10,12 +9,12 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import Depends, FastAPI, HTTPException
+from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pbx_app import __version__
+from pbx_app import __version__, web
 from pbx_app.api import (
     audit,
     auth,
@@ -131,32 +130,6 @@ def _redact_access_log() -> None:
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactSecretsInAccessLog) for f in access.filters):
         access.addFilter(RedactSecretsInAccessLog())
-
-
-ONBOARDING_PAGE_HTML = """<!doctype html><html><head><meta charset="utf-8">
-<title>Set password</title><script src="/set-password.js" defer></script></head><body>
-<h1>Set your PBX password</h1>
-<form id="f"><input type="hidden" id="token" value="{token}">
-<label>New password <input type="password" id="pw" minlength="12" required
- autocomplete="new-password"></label>
-<button>Set password</button></form><p id="out"></p></body></html>"""
-
-# A script of its own (not inline), so that the page's CSP allows scripts from this origin only.
-ONBOARDING_PAGE_JS = """document.addEventListener('DOMContentLoaded', () => {{
-  // The link's token has done its job once the page holds it: keep it out of the history.
-  history.replaceState(null, '', location.pathname);
-  document.getElementById('f').onsubmit = async (e) => {{
-    e.preventDefault();
-    const r = await fetch('{prefix}/auth/set-password', {{method: 'POST',
-      headers: {{'content-type': 'application/json'}},
-      body: JSON.stringify({{token: document.getElementById('token').value,
-                            password: document.getElementById('pw').value}})}});
-    const j = await r.json();
-    document.getElementById('out').textContent = r.ok ? 'Password set. You can log in now.'
-      : j.error.message;
-  }};
-}});
-"""
 
 
 # Pages carry no third-party content and are never framed; scripts, styles, fetches and forms
@@ -290,14 +263,10 @@ def create_app(
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/set-password", response_class=HTMLResponse, include_in_schema=False)
-    def set_password_page(request: Request) -> HTMLResponse:
-        token = html.escape(request.query_params.get("token", "")[:200], quote=True)
-        return HTMLResponse(ONBOARDING_PAGE_HTML.format(token=token))
-
-    @app.get("/set-password.js", include_in_schema=False)
-    def set_password_script() -> Response:
-        return Response(ONBOARDING_PAGE_JS.format(prefix=API_PREFIX), media_type="text/javascript")
+    # The portal (pbx_app.web): its shell at / and /set-password, its bundle under /static.
+    # (Pages take no API query parameters: a mail client may append its own to the link.)
+    app.include_router(web.router)
+    app.mount("/static", web.static_files(), name="static")
 
     app.add_middleware(
         BodySizeLimit,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
@@ -46,6 +47,23 @@ IMAGE_SOURCES = {
     ServiceKind.SMTP: ImageSource("smtpsink", "smtpsink", "smtpsink/Dockerfile"),
     ServiceKind.CARRIER: ImageSource("carrier", "carrier", "carrier/Dockerfile"),
 }
+
+# The app image carries the web portal's bundle, which is built (`make portal`), not committed.
+PORTAL_BUNDLE = Path(__file__).resolve().parent.parent / "pbx_app" / "web" / "static" / "app.js"
+
+
+class PortalBundleMissing(RuntimeError):
+    pass
+
+
+def require_portal_bundle(bundle: Path = PORTAL_BUNDLE) -> None:
+    """Stops the app image's build before it starts, rather than shipping an image whose
+    portal answers 404."""
+    if not bundle.is_file() or bundle.stat().st_size == 0:
+        raise PortalBundleMissing(
+            f"the web portal bundle {bundle} is missing: run `make portal` before building the "
+            "pbx-app image (`make lab` does it)"
+        )
 
 
 class Site(pulumi.ComponentResource):
@@ -191,6 +209,8 @@ class PbxPlatform(pulumi.ComponentResource):
 
     def _image(self, provider: docker.Provider, url: str, kind: ServiceKind) -> docker.Image:
         source = IMAGE_SOURCES[kind]
+        if kind is ServiceKind.PBX_APP:
+            require_portal_bundle()
         suffix = "" if url == LOCAL_DOCKER else f"-{provider._name}"
         return docker.Image(
             f"image-{source.name}{suffix}",

@@ -26,14 +26,16 @@ def test_the_set_password_page_is_locked_down(db: Database) -> None:
     assert "script-src 'self'" in csp
     assert "unsafe-inline" not in csp
     assert "<script>" not in page.text  # no inline script for the CSP to forbid
+    assert '<script type="module" src="/static/app.js">' in page.text
     assert page.headers["referrer-policy"] == "no-referrer"  # the token must not leak onward
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["cache-control"] == "no-store"
     assert page.headers["x-content-type-options"] == "nosniff"
-    script = browser(db).get("/set-password.js")
+    assert "abcdefghijklmnop" not in page.text  # the page reads the token from its address
+    script = browser(db).get("/static/app.js")
     assert script.status_code == 200
     assert script.headers["content-type"].startswith("text/javascript")
-    assert "/api/v1/auth/set-password" in script.text
+    assert "/auth/set-password" in script.text
 
 
 def test_api_answers_are_not_cached_or_sniffed(api: Api) -> None:
