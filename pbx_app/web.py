@@ -19,7 +19,7 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 # Files whose names carry a content hash (esbuild's chunks) never change under their name.
 IMMUTABLE_PREFIX = "chunks/"
 
-# Scripts and styles come from files of this origin only: the CSP (pbx_app.app.HTML_CSP) allows
+# Scripts and styles come from files of this origin only: the CSP (pbx_app.app.html_csp) allows
 # nothing inline. `lang` is the default until the app has picked the reader's language.
 SHELL_HTML = """<!doctype html>
 <html lang="de">

@@ -43,8 +43,8 @@ const t = translator('nav', {
 const ALL = ['operator', 'customer_admin', 'user'];
 const TENANT = ['customer_admin', 'user'];
 
-// The browser phone's slot: its engineer points this import at portal/src/phone/.
-const Phone = lazy(() => import('./views/phone-slot.js'));
+// The browser phone (portal/src/phone/): a chunk of its own, JsSIP loads only on #/phone.
+const Phone = lazy(() => import('./phone/view.js'));
 
 // `nav`: the navigation label; `scope: 'customer'` entries show under a customer.
 export const routes = [
