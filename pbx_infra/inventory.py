@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from .lab.declared import REPO, stack_config
-from .topology import Platform, Site, load
+from .node_config import app_https_port
+from .topology import Platform, ServiceKind, Site, load
 
 # The lab's stand-ins for the two sites' hosts: Debian containers the host roles run against
 # instead of this machine, on a network of their own. The one list of them: scripts/labhosts.sh
@@ -55,6 +56,13 @@ def ansible_inventory(platform: Platform) -> tuple[dict[str, Any], dict[str, Any
         else:
             name, address = LAB_STAND_INS[site.name]
             host_vars = _site_vars(site, [address])
+        # HTTPS for people (the portal, the browser phone): open to everyone like SIP.
+        host_vars["pbx_app_https_ports"] = sorted(
+            {
+                app_https_port(platform, a)
+                for a in platform.instances(ServiceKind.PBX_APP, site.name)
+            }
+        )
         hosts[name] = host_vars
     groups: dict[str, Any] = {"voice_hosts": {"hosts": dict.fromkeys(hosts)}}
     platform_addresses = {a for h in hosts.values() for a in h["pbx_internal_addresses"]}
@@ -83,6 +91,7 @@ def ansible_inventory(platform: Platform) -> tuple[dict[str, Any], dict[str, Any
             "rpc": ports.rpc,
             "dmq": ports.dmq,
             "app": ports.app,
+            "app_https": ports.app_https,
             "db": ports.db,
             "patroni": ports.patroni,
             "etcd_client": ports.etcd_client,

@@ -137,6 +137,7 @@ def test_firewall_opens_voice_ports_to_everyone(converged: tuple[PlaybookRun, Pl
         _verdict_from_here(FRA_ADDRESS, PORTS.sip_tls) == "refused"
     )  # TLS: through (nothing listens)
     assert _verdict_from_here(FRA_ADDRESS, PORTS.sip_wss) == "refused"  # WSS
+    assert _verdict_from_here(FRA_ADDRESS, PORTS.app_https) == "refused"  # the portal's HTTPS
 
 
 def test_firewall_keeps_internal_services_to_platform_hosts(
