@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from labkit.browser import chromium
-from labkit.lab import CA_FILE, PLATFORM, instances
+from labkit.lab import CA_FILE, PLATFORM, REPO, instances
 from labkit.portal import login
 from pbx_infra.node_config import portal_url
 from pbx_infra.topology import ServiceKind
@@ -72,6 +72,34 @@ def log_in(page: Page, user: PortalUser, route: str = "") -> None:
     page.get_by_role("button", name="Abmelden").wait_for()
     if route:
         page.goto(f"{PORTAL}/#{route}")
+
+
+def tab_to(page: Page, name: str, presses: int = 40) -> None:
+    """Move the focus with the Tab key alone until it rests on the control called `name`."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "() => { const e = document.activeElement;"
+            " return e ? (e.getAttribute('aria-label') || e.textContent || '').trim() : ''; }"
+        )
+        if focused == name:
+            return
+    raise AssertionError(f"{name!r} not reachable with the Tab key")
+
+
+AXE = REPO / "portal" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def serious_violations(page: Page) -> list[dict[str, Any]]:
+    """axe-core (npm, injected into the page) on what the page shows now: the serious and
+    critical violations, each with the elements it names."""
+    page.add_script_tag(path=str(AXE))
+    found: list[dict[str, Any]] = page.evaluate(
+        "async () => (await axe.run(document)).violations"
+        ".filter(v => ['serious', 'critical'].includes(v.impact))"
+        ".map(v => ({id: v.id, help: v.help, nodes: v.nodes.map(n => n.target.join(' '))}))"
+    )
+    return found
 
 
 def extension_id(api: httpx.Client, customer_id: int, number: str) -> int:
