@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,15 +47,25 @@ def trust_store(home: Path, ca_pem: Path) -> None:
         subprocess.run(["certutil", "-d", db, *args], check=True, capture_output=True)
 
 
+def resolver_rules(hosts: Mapping[str, str]) -> str:
+    """Chromium's --host-resolver-rules for names this machine's DNS does not know (the lab's
+    names, e.g. the proxies' WSS URLs); everything else resolves as usual."""
+    return ", ".join(f"MAP {name} {address}" for name, address in sorted(hosts.items()))
+
+
 @contextmanager
-def chromium(ca_pem: Path | None = None, *, fake_media: bool = True) -> Iterator[Browser]:
-    """A headless Chromium; contexts made from it trust `ca_pem` (if given) and may use the
-    microphone. Closed, with its profile, on exit."""
+def chromium(
+    ca_pem: Path | None = None, *, fake_media: bool = True, hosts: Mapping[str, str] | None = None
+) -> Iterator[Browser]:
+    """A headless Chromium; contexts made from it trust `ca_pem` (if given), may use the
+    microphone and resolve `hosts` (name -> address). Closed, with its profile, on exit."""
     with tempfile.TemporaryDirectory(prefix="pbx-chromium-") as tmp:
         home = Path(tmp)
         if ca_pem is not None:
             trust_store(home, ca_pem)
         args = [*QUIET, *(FAKE_MEDIA if fake_media else ())]
+        if hosts:
+            args.append(f"--host-resolver-rules={resolver_rules(hosts)}")
         env: dict[str, str | float | bool] = {**os.environ, "HOME": str(home)}
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(

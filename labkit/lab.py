@@ -115,6 +115,12 @@ def app_base(site: str, ordinal: int = 1) -> str:
     return f"http://{app.address}:{app_port(PLATFORM, app)}/api/v1"
 
 
+def lab_names() -> dict[str, str]:
+    """Every platform node's DNS name -> its site-side address: what a browser on this machine
+    (which does not use the lab's DNS) needs to reach the names the platform hands out."""
+    return {i.fqdn(PLATFORM): str(i.address) for i in PLATFORM.instances()}
+
+
 def sip_target(address: str, tls: bool = False) -> str:
     """address:port of a proxy's SIP (or SIP over TLS) socket."""
     return f"{address}:{PORTS.sip_tls if tls else PORTS.sip}"

@@ -32,7 +32,7 @@ from .browser import chromium
 from .control import clear_bindings
 from .devices import Devices, aor_for, build_sipclient, device_creds, extension_of
 from .docker import docker
-from .lab import CA_FILE, PLATFORM, container, instances, load_tenant
+from .lab import CA_FILE, PLATFORM, container, instances, lab_names, load_tenant
 from .leases import lease
 from .portal import login
 
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     missing: list[str] = []
     print(f"==> screenshots of {PORTAL} into {out}/")
     with (
-        chromium(CA_FILE) as browser,
+        chromium(CA_FILE, hosts=lab_names()) as browser,
         login(tenant["admin_email"], tenant["admin_password"]) as api,
     ):
 

@@ -48,9 +48,10 @@ def portal_url(platform: Platform, inst: Instance) -> str:
 
 
 def wss_urls(platform: Platform, site: str) -> list[str]:
-    """The proxies' WebSocket URLs as a browser in `site` uses them: the home site's first."""
+    """The proxies' WebSocket URLs for the browser phone, the home site's first: by the proxy's
+    name, which the certificate covers (production certificates name hosts, not addresses)."""
     proxies = sorted(platform.instances(ServiceKind.SIP_PROXY), key=lambda p: p.site != site)
-    return [f"wss://{p.address}:{platform.ports.sip_wss}" for p in proxies]
+    return [f"wss://{p.fqdn(platform)}:{platform.ports.sip_wss}" for p in proxies]
 
 
 def app_url(platform: Platform, inst: Instance) -> str:

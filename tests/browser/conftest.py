@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from labkit.browser import chromium
-from labkit.lab import CA_FILE, PLATFORM, REPO, instances
+from labkit.lab import CA_FILE, PLATFORM, REPO, instances, lab_names
 from labkit.portal import login
 from pbx_infra.node_config import portal_url
 from pbx_infra.topology import ServiceKind
@@ -26,7 +26,7 @@ PORTAL = portal_url(PLATFORM, instances(ServiceKind.PBX_APP, "fra")[0])
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    with chromium(CA_FILE) as b:
+    with chromium(CA_FILE, hosts=lab_names()) as b:
         yield b
 
 

@@ -333,7 +333,7 @@ def test_app_nodes_serve_https_for_people_with_the_platform_certificate(
                 proxies = platform.instances(ServiceKind.SIP_PROXY)
                 assert len(wss) == len(proxies)
                 assert all(u.startswith("wss://") and u.endswith(f":{ports.sip_wss}") for u in wss)
-                home = [str(p.address) for p in proxies if p.site == site]
+                home = [p.fqdn(platform) for p in proxies if p.site == site]
                 assert [u.split("//")[1].split(":")[0] for u in wss[: len(home)]] == home
                 # What the app reads back is what was declared.
                 settings = Settings.from_env(env)
