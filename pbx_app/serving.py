@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import uvicorn
-from uvicorn.lifespan.on import LifespanOn
 from starlette.types import ASGIApp
+from uvicorn.lifespan.on import LifespanOn
 
 from pbx_app.settings import Settings
 
