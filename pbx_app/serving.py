@@ -66,9 +66,7 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _config(
-    app: ASGIApp, listener: Listener, lifespan: Literal["on", "off"]
-) -> uvicorn.Config:
+def _config(app: ASGIApp, listener: Listener, lifespan: Literal["on", "off"]) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=listener.host,
