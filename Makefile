@@ -11,7 +11,7 @@ PYTEST := $(PY) -m pytest
 # Machines with local package mirrors configured make pip warn about each absent one.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: help venv portal lab lab-hosts down status test test-unit test-lab lint host verify bench diagram callflow screenshots inventories clean-venv
+.PHONY: help venv portal lab lab-hosts down status test test-unit test-lab lint host verify bench diagram callflow phone-screenshot inventories clean-venv
 
 help:
 	@echo "make lab     bring up both sites on the local Docker Engine, print endpoints + demo tenant"
@@ -20,7 +20,7 @@ help:
 	@echo "make status  the lab's table: site, service, container, health, endpoints"
 	@echo "make verify  testinfra checks against the running lab"
 	@echo "make bench   benchmarks, results in bench/results/"
-	@echo "make screenshots  the portal's main pages (German) into docs/screenshots/"
+	@echo "make phone-screenshot  the browser phone in a call (German): docs/portal/phone.png"
 	@echo "make portal  bundle the web portal (portal/) into pbx_app/web/static/"
 
 $(VENV)/.installed: $(REQS)
@@ -100,10 +100,10 @@ clean-venv:
 callflow: lab
 	@$(PY) -m labkit.callflow docs/call-flow.svg
 
-# The portal's main pages in German, from the running lab (Debian's Chromium), for the README.
-screenshots: lab
+# The browser phone in a call (German), for the README: a call needs the lab.
+phone-screenshot: lab
 	@scripts/install-test-tools.sh
-	@$(PY) -m labkit.screenshots docs/screenshots
+	@$(PY) -m labkit.phone_screenshot docs/portal/phone.png
 
 diagram: venv
 	@command -v dot >/dev/null || (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null)
