@@ -13,6 +13,7 @@ import pytest
 
 from labkit.lab import app_base, load_tenant
 from labkit.portal import keep_session
+from pbx_infra.node_config import portal_url
 from pbx_infra.topology import ServiceKind
 
 from .conftest import exec_in
@@ -51,6 +52,9 @@ def test_admin_creates_user_mail_arrives_link_sets_password_once(engine, platfor
     link = re.search(r"https?://\S+/set-password\?token=(\S+)", mail["body"])
     assert link, f"no set-password link in the mail: {mail['body']!r}"
     token = link.group(1)
+    # The link people get opens the portal over HTTPS (PBX_PUBLIC_URL), never the internal port.
+    first_app = platform.instances(ServiceKind.PBX_APP, "fra")[0]
+    assert link.group(0).startswith(f"{portal_url(platform, first_app)}/set-password?"), link[0]
 
     # The link works on an app node of the other site too (one database), and only once.
     with httpx.Client(base_url=app_base("ber"), timeout=10) as anyone:
