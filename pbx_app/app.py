@@ -19,6 +19,7 @@ from pbx_app import __version__
 from pbx_app.api import (
     audit,
     auth,
+    browser_phone,
     call_records,
     call_rules,
     customers,
@@ -247,6 +248,7 @@ def create_app(
         porting,
         audit,
         call_records,
+        browser_phone,
     ):
         app.include_router(
             module.router,
