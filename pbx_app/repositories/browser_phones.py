@@ -16,3 +16,10 @@ def get(conn: Connection, user_id: int, extension_id: int) -> RowMapping | None:
         devices.c.kind == BROWSER,
     )
     return conn.execute(q).mappings().first()
+
+
+def extension_ids_of_user(conn: Connection, user_id: int) -> list[int]:
+    q = select(devices.c.extension_id).where(
+        devices.c.user_id == user_id, devices.c.kind == BROWSER
+    )
+    return list(conn.execute(q).scalars())
