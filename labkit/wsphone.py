@@ -274,7 +274,9 @@ class WsPhone:
             tag,
             answer.get("To"),
             contact_uri(answer.get("Contact")),
-            list(reversed(answer.all("Record-Route"))),
+            # A caller's route set is the Record-Route entries in reverse (RFC 3261 12.1.2),
+            # entries, not header lines: a proxy may list several in one header.
+            list(reversed(route_entries(answer))),
             self.cseq,
         )
         return answer, dialog
@@ -291,7 +293,7 @@ class WsPhone:
             tag,
             invite.get("From"),
             contact_uri(invite.get("Contact")),
-            invite.all("Record-Route"),
+            route_entries(invite),
             0,
             local=re.sub(r";tag=[^;>]*", "", invite.get("To")),
         )
@@ -344,8 +346,14 @@ class Dialog:
         return self.phone.final_response()
 
 
+def route_entries(message: Message) -> list[str]:
+    """Every Record-Route entry of ``message``, in order."""
+    return [e for h in message.all("Record-Route") for e in split_contacts(h)]
+
+
 def split_contacts(header: str) -> list[str]:
-    """A Contact header's entries (commas inside <> or quotes do not split)."""
+    """A Contact (or Record-Route) header's entries (commas inside <> or quotes do not
+    split)."""
     parts, depth, quoted, start = [], 0, False, 0
     for i, ch in enumerate(header):
         if ch == '"':

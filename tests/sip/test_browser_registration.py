@@ -147,7 +147,11 @@ def test_a_gruu_browser_calls_a_desk_phone_and_either_side_hangs_up(
         answer, dialog = browser.invite(target, webrtc_sdp())
         assert answer.status == 200, answer.first_line
         dialog.ack()
-        bye = browser.next_request("BYE", timeout=20)
+        try:
+            bye = browser.next_request("BYE", timeout=20)
+        except TimeoutError:
+            shown = desk.sh("tail -c 3000 /tmp/ans-5094.log; tail -c 3000 /tmp/*errors.log")
+            raise AssertionError(f"no BYE from the desk phone:\n{shown.stdout}") from None
         browser.reply(bye, "200 OK")
         assert ruri_user(bye) == browser.contact_user, bye.first_line
         hangup = wait_for(lambda: re.search(r"HANGUP (\d+)", desk.answered(5094)), 15)
