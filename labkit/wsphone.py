@@ -253,19 +253,28 @@ class WsPhone:
                     self.temp_gruu = params.get("temp-gruu", "").strip('"')
                     return
 
-    def invite(self, target: str, sdp: str) -> tuple[Message, Dialog]:
-        """INVITE with digest auth; returns the final response and the dialog (if answered)."""
+    def invite(self, target: str, sdp: str, anonymous: bool = False) -> tuple[Message, Dialog]:
+        """INVITE with digest auth; returns the final response and the dialog (if answered).
+        ``anonymous``: the temp-gruu as Contact, as JsSIP does for an anonymous call."""
         call_id, tag = secrets.token_hex(10), secrets.token_hex(4)
         ruri, to = f"sip:{target}@{self.domain}", f"<sip:{target}@{self.domain}>"
         branch = "z9hG4bK" + secrets.token_hex(8)
-        self.request("INVITE", ruri, call_id, tag, to, body=sdp, branch=branch)
+        contact = f"Contact: <{self.temp_gruu}>" if anonymous and self.temp_gruu else None
+        self.request("INVITE", ruri, call_id, tag, to, body=sdp, branch=branch, contact=contact)
         answer = self.final_response()
         if answer.status == 407:
             # The challenge ends the first transaction: ACK it on the same branch.
             self.request("ACK", ruri, call_id, tag, answer.get("To"), cseq=self.cseq, branch=branch)
             auth = self.digest(answer.get("Proxy-Authenticate"), "INVITE", ruri)
             self.request(
-                "INVITE", ruri, call_id, tag, to, [f"Proxy-Authorization: {auth}"], body=sdp
+                "INVITE",
+                ruri,
+                call_id,
+                tag,
+                to,
+                [f"Proxy-Authorization: {auth}"],
+                body=sdp,
+                contact=contact,
             )
             answer = self.final_response(timeout=40)
         dialog = Dialog(

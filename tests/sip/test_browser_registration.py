@@ -159,6 +159,16 @@ def test_a_gruu_browser_calls_a_desk_phone_and_either_side_hangs_up(
         assert ruri_user(bye) == browser.contact_user, bye.first_line
         hangup = wait_for(lambda: re.search(r"HANGUP (\d+)", desk.answered(5094)), 15)
         assert hangup.group(1) == "200", desk.answered(5094)[-1500:]
+        # An anonymous call (JsSIP's Contact is then the temp-gruu): the desk's BYE too.
+        desk.answer(port=5094, scenario="answer_hangup")
+        answer, dialog = browser.invite(target, webrtc_sdp(), anonymous=True)
+        assert answer.status == 200, answer.first_line
+        dialog.ack()
+        bye = browser.next_request("BYE", timeout=20)
+        browser.reply(bye, "200 OK")
+        assert ruri_user(bye) == browser.contact_user, bye.first_line
+        hangup = wait_for(lambda: re.search(r"HANGUP (\d+)", desk.answered(5094)), 15)
+        assert hangup.group(1) == "200", desk.answered(5094)[-1500:]
         # The browser hangs up.
         desk.answer(port=5094)
         answer, dialog = browser.invite(target, webrtc_sdp())
