@@ -53,6 +53,9 @@ class Settings:
     # Seconds Kamailio may cache a routing decision that depends on no rule, time or rotation
     # (the "ttl" of GET /internal/v1/route); 0 disables its cache.
     route_ttl_seconds: int = 2
+    # The proxies' WSS URLs for browser phones (wss://<proxy name>:<port>), this node's site
+    # first: PBX_WSS_URLS, a comma list the IaC layer renders from the topology.
+    wss_urls: tuple[str, ...] = ()
 
     @property
     def listen_host(self) -> str:
@@ -95,6 +98,7 @@ class Settings:
             max_import_bytes=int(e.get("PBX_MAX_IMPORT_BYTES", str(cls.max_import_bytes))),
             internal_token=e.get("PBX_INTERNAL_TOKEN", ""),
             route_ttl_seconds=int(e.get("PBX_ROUTE_TTL_SECONDS", str(cls.route_ttl_seconds))),
+            wss_urls=tuple(u.strip() for u in e.get("PBX_WSS_URLS", "").split(",") if u.strip()),
             mail_retry_seconds=float(e.get("PBX_MAIL_RETRY_SECONDS", str(cls.mail_retry_seconds))),
             porting_poll_seconds=float(
                 e.get("PBX_PORTING_POLL_SECONDS", str(cls.porting_poll_seconds))

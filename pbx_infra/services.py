@@ -288,11 +288,19 @@ class PbxApp(ServiceGroup):
                 f"PBX_MAIL_FROM=noreply@{platform.sip_domain}",
                 f"PBX_SIP_DOMAIN={platform.sip_domain}",
                 f"PBX_SIP_TLS_PORT={platform.ports.sip_tls}",
+                f"PBX_WSS_URLS={','.join(wss_urls(platform, inst.site))}",
                 f"PBX_SITE={inst.site}",
                 f"PBX_NODE_NAME={inst.name}",
             ],
             start_period="60s",
         )
+
+
+def wss_urls(platform: Platform, site: str) -> list[str]:
+    """Every proxy's WSS URL for browser phones, the site's own first: by the proxy's name,
+    which the TLS certificate covers (pbx_infra.tls.server_names), so a browser accepts it."""
+    proxies = sorted(platform.instances(ServiceKind.SIP_PROXY), key=lambda p: p.site != site)
+    return [f"wss://{p.fqdn(platform)}:{platform.ports.sip_wss}" for p in proxies]
 
 
 def database_hosts(platform: Platform, site: str) -> list[str]:
