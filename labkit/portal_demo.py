@@ -1,0 +1,181 @@
+"""The portal without the lab, to test and to photograph: `python -m pbx_app serve` on loopback
+over a throwaway SQLite database with two customers (A and B: an admin each, a location, a head
+number block, three extensions, a device, a ring group, a porting request) and an operator.
+Everything past the accounts is made through the API, as an admin would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+
+from pbx_app.db import Database, utcnow
+from pbx_app.repositories import users as users_repo
+from pbx_app.services import customers
+from pbx_app.services.access import SYSTEM, Role
+from pbx_app.services.users import set_password_directly
+
+from .pg_cluster import free_port
+from .portal import keep_session
+
+REPO = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery staple"  # noqa: S105 - the demo's throwaway accounts
+
+
+@dataclass
+class Tenant:
+    customer_id: int
+    name: str
+    admin_email: str
+    location_id: int = 0
+    location_name: str = ""
+    extension_ids: list[int] = field(default_factory=list)
+    extension_names: list[str] = field(default_factory=list)
+    group_id: int = 0
+    group_name: str = ""
+    porting_id: int = 0
+    user_id: int = 0
+
+
+@dataclass
+class PortalDemo:
+    base_url: str
+    a: Tenant
+    b: Tenant
+    operator_email: str
+
+    @contextmanager
+    def api(self, email: str) -> Iterator[httpx.Client]:
+        """A logged-in API client (session cookie + CSRF header), as the portal page is."""
+        with httpx.Client(base_url=f"{self.base_url}/api/v1", timeout=15) as client:
+            r = client.post("/auth/login", json={"email": email, "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            keep_session(client, r)
+            yield client
+
+
+def _account(db: Database, email: str, role: Role, customer_id: int | None) -> None:
+    with db.transaction() as conn:
+        user_id = users_repo.insert(
+            conn,
+            {
+                "customer_id": customer_id,
+                "email": email,
+                "display_name": email.split("@")[0].title(),
+                "role": role.value,
+                "password_hash": None,
+                "created_at": utcnow(),
+            },
+        )
+        set_password_directly(conn, user_id, PASSWORD, utcnow())
+
+
+def _tenant(db: Database, name: str, admin_email: str) -> Tenant:
+    new = customers.NewCustomer(
+        name=name,
+        tariff="standard",
+        contract_start=date(2026, 1, 1),
+        business_option=True,
+        booked_licences=10,
+    )
+    with db.transaction() as conn:
+        customer_id = int(customers.create(conn, SYSTEM, new, utcnow())["id"])
+    _account(db, admin_email, Role.CUSTOMER_ADMIN, customer_id)
+    return Tenant(customer_id, name, admin_email)
+
+
+def _created(r: httpx.Response) -> int:
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def _fill(demo: PortalDemo, tenant: Tenant, prefix: str, area: str, block: str, port: str) -> None:
+    with demo.api(tenant.admin_email) as api:
+        base = f"/customers/{tenant.customer_id}"
+        tenant.location_name = f"{prefix} Zentrale"
+        address = {"street": "Hauptstraße 1", "postal_code": "60329", "city": f"{prefix}stadt"}
+        tenant.location_id = _created(
+            api.post(
+                f"{base}/locations",
+                json={"name": tenant.location_name, "area_code": area, **address},
+            )
+        )
+        head = {"location_id": tenant.location_id, "number": block, "block_size": 100}
+        _created(api.post(f"{base}/head-numbers", json=head))
+        for number, who in (("100", "Empfang"), ("101", "Vertrieb"), ("102", "Lager")):
+            name = f"{prefix} {who}"
+            body = {"location_id": tenant.location_id, "number": number, "display_name": name}
+            tenant.extension_ids.append(_created(api.post(f"{base}/extensions", json=body)))
+            tenant.extension_names.append(name)
+        _created(api.post(f"{base}/extensions/{tenant.extension_ids[0]}/devices", json={}))
+        tenant.group_name = f"{prefix} Team"
+        group = {"name": tenant.group_name, "members": ["100", "101"]}
+        tenant.group_id = _created(api.post(f"{base}/ring-groups", json=group))
+        porting = {
+            "location_id": tenant.location_id,
+            "numbers": [port],
+            "extensions": {port: "102"},
+            "donor_carrier": f"{prefix} Telekom",
+            "requested_date": (date.today() + timedelta(days=30)).isoformat(),
+        }
+        tenant.porting_id = _created(api.post(f"{base}/porting-requests", json=porting))
+        tenant.user_id = int(api.get("/me").json()["user"]["id"])
+
+
+@contextmanager
+def serve_demo(workdir: Path) -> Iterator[PortalDemo]:
+    """The app serving the portal (its bundle must be built: `make portal`) with the demo data;
+    stopped on exit. The server's log is ``workdir/server.log``."""
+    url = f"sqlite:///{workdir / 'pbx.db'}"
+    db = Database(url)
+    db.migrate()
+    a = _tenant(db, "Alpha Logistik GmbH", "admin@alpha.test")
+    b = _tenant(db, "Beta Bäckerei KG", "admin@beta.test")
+    _account(db, "op@platform.test", Role.OPERATOR, None)
+    db.dispose()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "PBX_DATABASE_URL": url,
+        "PBX_LISTEN": f"127.0.0.1:{port}",
+        "PBX_PUBLIC_URL": base,
+        "PBX_SECRET_KEY": "portal-demo-secret",
+        "PBX_SMTP_HOST": "127.0.0.1",
+        "PBX_SMTP_PORT": "1",  # no mail leaves; the outbox keeps it
+    }
+    log_path = workdir / "server.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pbx_app", "serve"], cwd=REPO, env=env, stdout=log, stderr=log
+        )
+        try:
+            _wait_healthy(base, server, log_path)
+            demo = PortalDemo(base, a, b, "op@platform.test")
+            _fill(demo, a, "Alpha", "069", "+4969123400", "+4969777701")
+            _fill(demo, b, "Beta", "089", "+4989555500", "+4989777701")
+            yield demo
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
+
+
+def _wait_healthy(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the app did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.1)

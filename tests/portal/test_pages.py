@@ -1,0 +1,266 @@
+"""The portal's pages in Chromium: keyboard-only login, an admin's call rule change reaching the
+API, one customer's admin never seeing another's data, German and English, the set-password
+link, and axe-core on every main page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from labkit.portal_demo import PASSWORD
+from tests.portal.conftest import World, describe, goto_route, login, new_page, run_axe
+
+
+def test_login_with_the_keyboard_alone(browser: Browser, portal_world: World) -> None:
+    page = new_page(browser)
+    page.goto(f"{portal_world.base_url}/")
+    expect(page.locator("h1")).to_have_text("Anmelden")
+    # The first Tab stop is the skip link; Enter on it moves the focus to the main content.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    for _ in range(10):  # on through the page to the e-mail field
+        if page.evaluate("document.activeElement.name") == "email":
+            break
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "email"
+    page.keyboard.type(portal_world.a.admin_email)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "password"
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    heading = page.locator("h1")
+    expect(heading).to_have_text(f"Kunde: {portal_world.a.name}")
+    expect(heading).to_be_focused()  # the new page is announced
+    assert page.url.endswith(f"#/customers/{portal_world.a.customer_id}")
+    page.context.close()
+
+
+def test_a_wrong_password_is_refused_with_the_apis_answer(
+    browser: Browser, portal_world: World
+) -> None:
+    page = new_page(browser)
+    page.goto(f"{portal_world.base_url}/")
+    page.get_by_label("E-Mail-Adresse").fill(portal_world.a.admin_email)
+    page.get_by_label("Passwort").fill("not the password at all")
+    page.get_by_label("Passwort").press("Enter")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("invalid_credentials")
+    expect(page.locator("nav")).to_have_count(0)
+    page.context.close()
+
+
+def test_an_admin_changes_a_call_rule_and_the_api_has_it(
+    browser: Browser, portal_world: World
+) -> None:
+    a = portal_world.a
+    page = new_page(browser)
+    login(page, portal_world, a.admin_email)
+    ext = a.extension_ids[0]
+    goto_route(page, portal_world, f"/customers/{a.customer_id}/extensions/{ext}/rules")
+    expect(page.locator("h1")).to_have_text("Anrufregeln von 100")
+    page.get_by_role("button", name="Regel hinzufügen").click()
+    page.get_by_label("Wann").select_option("busy")
+    page.get_by_label("Art des Ziels").select_option("group")
+    page.get_by_label("Gruppe", exact=True).select_option(str(a.group_id))
+    page.get_by_role("button", name="Regel hinzufügen").click()
+    rule2 = page.locator("fieldset.rule").nth(1)
+    rule2.get_by_label("Wann").select_option("noanswer")
+    rule2.get_by_label("Sekunden bis zur Weiterleitung").fill("25")
+    rule2.get_by_label("Art des Ziels").select_option("external")
+    rule2.get_by_label("Externe Rufnummer").fill("+4930123456")
+    page.get_by_role("button", name="Speichern").click()
+    expect(page.get_by_role("status")).to_have_text("Gespeichert.")
+    with portal_world.api(a.admin_email) as api:
+        rules = api.get(f"/customers/{a.customer_id}/extensions/{ext}/call-rules").json()
+    assert rules["rules"] == [
+        {"kind": "busy", "match": None, "timeout": None, "target": {"group": a.group_id}},
+        {"kind": "noanswer", "match": None, "timeout": 25, "target": {"external": "+4930123456"}},
+    ]
+    # The saved list is what the page shows now, in words.
+    expect(page.locator("ol li").first).to_contain_text(f"Bei besetzt → Gruppe: {a.group_name}")
+    # A rule the API refuses comes back with its code, and nothing is stored.
+    rule2.get_by_label("Externe Rufnummer").fill("110")
+    page.get_by_role("button", name="Speichern").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        re.compile(r"invalid_call_rule|validation_failed")
+    )
+    with portal_world.api(a.admin_email) as api:
+        again = api.get(f"/customers/{a.customer_id}/extensions/{ext}/call-rules").json()
+    assert again == rules
+    page.context.close()
+
+
+def test_a_field_the_api_names_shows_its_error_beside_it(
+    browser: Browser, portal_world: World
+) -> None:
+    a = portal_world.a
+    page = new_page(browser)
+    login(page, portal_world, a.admin_email)
+    goto_route(page, portal_world, f"/customers/{a.customer_id}/locations")
+    form = page.locator("form", has=page.get_by_role("heading", name="Neuer Standort"))
+    form.get_by_label("Name").fill("Filiale")
+    form.get_by_label("Straße").fill("Weg 2")
+    form.get_by_label("PLZ").fill("123")  # five digits, says the API
+    form.get_by_label("Ort").fill("Offenbach")
+    form.get_by_label("Vorwahl").fill("069")
+    form.get_by_role("button", name="Speichern").click()
+    postal = form.get_by_label("PLZ")
+    expect(postal).to_have_attribute("aria-invalid", "true")
+    error = form.locator(".field-error")
+    expect(error).to_contain_text("validation_failed")
+    assert postal.get_attribute("aria-describedby").endswith(error.get_attribute("id"))  # type: ignore[union-attr]
+    page.context.close()
+
+
+def test_the_area_code_rule_and_the_limits_are_visible_before_one_hits_them(
+    browser: Browser, portal_world: World
+) -> None:
+    a = portal_world.a
+    page = new_page(browser)
+    login(page, portal_world, a.admin_email)
+    goto_route(page, portal_world, f"/customers/{a.customer_id}/numbers")
+    expect(page.get_by_text("1 von höchstens 1000 Kopfnummern je Kunde.")).to_be_visible()
+    hint = page.locator(".hint", has_text="Vorwahl ihres Standorts")
+    expect(hint).to_contain_text("(069) beginnt sie mit +4969")
+    page.get_by_label("Rufnummer (E.164)").fill("+4989111100")
+    page.get_by_role("button", name="Anlegen").click()
+    expect(page.get_by_role("alert")).to_contain_text("069")
+    goto_route(page, portal_world, f"/customers/{a.customer_id}/extensions")
+    expect(page.get_by_text("3 von 15 gebuchten Nebenstellen belegt")).to_be_visible()
+    goto_route(page, portal_world, f"/customers/{a.customer_id}/extensions/{a.extension_ids[0]}")
+    expect(page.get_by_text(re.compile(r"1 von [13] Geräten"))).to_be_visible()
+    page.context.close()
+
+
+def b_routes(w: World) -> list[str]:
+    """Every page, with customer B's ids: under B, and B's objects under A."""
+    a, b = w.a, w.b
+    cb = f"/customers/{b.customer_id}"
+    ca = f"/customers/{a.customer_id}"
+    pages = ["", "/users", "/extensions", "/locations", "/numbers", "/ring-groups"]
+    pages += ["/call-records", "/porting", "/licences"]
+    return [
+        *(cb + p for p in pages),
+        f"{cb}/extensions/{b.extension_ids[0]}",
+        f"{cb}/extensions/{b.extension_ids[0]}/rules",
+        f"{cb}/users/{b.user_id}",
+        f"{cb}/porting/{b.porting_id}",
+        f"{ca}/extensions/{b.extension_ids[0]}",
+        f"{ca}/extensions/{b.extension_ids[0]}/rules",
+        f"{ca}/users/{b.user_id}",
+        f"{ca}/porting/{b.porting_id}",
+    ]
+
+
+def test_an_admin_never_sees_another_customers_data(browser: Browser, portal_world: World) -> None:
+    w = portal_world
+    b = w.b
+    secrets = [b.name, b.location_name, b.group_name, b.admin_email, *b.extension_names]
+    secrets += ["Beta Telekom", "+4989555500", "+4989777701"]
+    page = new_page(browser)
+    login(page, w, w.a.admin_email)
+    for route in b_routes(w):
+        goto_route(page, w, route)
+        alert = page.get_by_role("alert").first
+        expect(alert).to_contain_text(re.compile(r"customer_scope_violation|not_found"))
+        text = page.locator("body").inner_text()
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{route} shows {leaked}"
+    page.context.close()
+
+
+def test_the_operator_drills_down_into_any_customer(browser: Browser, portal_world: World) -> None:
+    w = portal_world
+    page = new_page(browser, locale="en-US")
+    login(page, w, w.operator_email)
+    expect(page.locator("h1")).to_have_text("Customers")
+    table = page.get_by_role("table", name="All customers")
+    expect(table).to_contain_text(w.a.name)
+    expect(table).to_contain_text(w.b.name)
+    page.get_by_role("link", name=w.b.name).click()
+    expect(page.locator("h1")).to_have_text(f"Customer: {w.b.name}")
+    page.get_by_role("navigation").get_by_role("link", name="Extensions").click()
+    expect(page.get_by_role("table")).to_contain_text(w.b.extension_names[0])
+    page.context.close()
+
+
+@pytest.mark.parametrize(
+    ("locale", "login_title", "overview"),
+    [("de-DE", "Anmelden", "Kunde: "), ("en-US", "Log in", "Customer: ")],
+)
+def test_german_and_english_both_render(
+    browser: Browser, portal_world: World, locale: str, login_title: str, overview: str
+) -> None:
+    page = new_page(browser, locale=locale)
+    page.goto(f"{portal_world.base_url}/")
+    expect(page.locator("h1")).to_have_text(login_title)
+    assert page.evaluate("document.documentElement.lang") == locale[:2]
+    login(page, portal_world, portal_world.a.admin_email)
+    expect(page.locator("h1")).to_have_text(overview + portal_world.a.name)
+    # The switch: the other language at once, and kept for the next visit.
+    other = "en" if locale.startswith("de") else "de"
+    page.locator("#lang-select").select_option(other)
+    expect(page.locator("h1")).to_have_text(
+        ("Customer: " if other == "en" else "Kunde: ") + portal_world.a.name
+    )
+    assert page.evaluate("document.documentElement.lang") == other
+    page.reload()
+    expect(page.locator("#lang-select")).to_have_value(other)
+    page.context.close()
+
+
+def test_the_set_password_link_keeps_its_token_out_of_the_address(
+    browser: Browser, portal_world: World
+) -> None:
+    page = new_page(browser)
+    page.goto(f"{portal_world.base_url}/set-password?token=not-a-real-token-1234")
+    expect(page.locator("h1")).to_have_text("Passwort festlegen")
+    assert page.url == f"{portal_world.base_url}/#/set-password"
+    page.get_by_label(re.compile("^Neues Passwort")).fill("a long enough passphrase")
+    page.get_by_role("button", name="Passwort festlegen").click()
+    expect(page.get_by_role("alert")).to_contain_text("password_link_invalid")
+    # The link's address was replaced, not added to: back leads to where the tab was before.
+    page.go_back()
+    assert "token" not in page.url, page.url
+    page.context.close()
+
+
+def main_pages(w: World) -> list[tuple[str, str]]:
+    a = w.a
+    c = f"/customers/{a.customer_id}"
+    e = a.extension_ids[0]
+    routes = ["", "/users", "/extensions", f"/extensions/{e}", f"/extensions/{e}/rules"]
+    routes += ["/locations", "/numbers", "/ring-groups", "/call-records", "/porting"]
+    routes += [f"/porting/{a.porting_id}", "/licences", f"/users/{a.user_id}"]
+    pages = [(a.admin_email, c + r) for r in routes]
+    pages += [(a.admin_email, "/tokens"), (a.admin_email, "/phone")]
+    pages += [(w.operator_email, "/customers"), (w.operator_email, f"/customers/{w.b.customer_id}")]
+    return pages
+
+
+@pytest.mark.parametrize("locale", ["de-DE", "en-US"])
+def test_axe_finds_no_serious_violation_on_any_main_page(
+    browser: Browser, portal_world: World, locale: str
+) -> None:
+    w = portal_world
+    # The page's CSP allows only this origin's scripts; axe is the test's, injected past it.
+    page = new_page(browser, locale=locale, bypass_csp=True)
+    page.goto(f"{w.base_url}/")
+    page.locator("h1").wait_for()
+    found = {"login": run_axe(page)}
+    who = None
+    for email, route in main_pages(w):
+        if email != who:
+            page.context.clear_cookies()
+            login(page, w, email)
+            who = email
+        goto_route(page, w, route)
+        found[route] = run_axe(page)
+    bad = {route: v for route, v in found.items() if v}
+    assert not bad, "\n".join(f"{r}: {describe(v)}" for r, v in bad.items())
+    assert len(found) == len(main_pages(w)) + 1
+    page.context.close()
