@@ -119,6 +119,15 @@ def _fill(demo: PortalDemo, tenant: Tenant, prefix: str, area: str, block: str, 
         tenant.group_name = f"{prefix} Team"
         group = {"name": tenant.group_name, "members": ["100", "101"]}
         tenant.group_id = _created(api.post(f"{base}/ring-groups", json=group))
+        rules = [
+            {"kind": "caller", "match": "0171*", "target": {"extension": "100"}},
+            {"kind": "busy", "target": {"group": tenant.group_id}},
+            {"kind": "noanswer", "timeout": 25, "target": {"external": "+4930123456"}},
+        ]
+        r = api.put(
+            f"{base}/extensions/{tenant.extension_ids[1]}/call-rules", json={"rules": rules}
+        )
+        assert r.status_code == 200, r.text
         porting = {
             "location_id": tenant.location_id,
             "numbers": [port],

@@ -76,8 +76,7 @@ function GroupForm({ cid, group, groups, onDone }) {
     <${Field} label=${t('strategy')} name="strategy" type="select" options=${STRATEGIES.map((s) => [s, t(`strategy_${s}`)])} value=${f.values.strategy} onInput=${f.set('strategy')} error=${f.error} />
     <${Field} label=${t('memberTimeout')} name="member_timeout" type="number" min="5" max="120" value=${f.values.member_timeout} onInput=${f.set('member_timeout')} error=${f.error} />
     <${Field} label=${t('members')} name="members" hint=${t('membersHint')} value=${f.values.members} onInput=${f.set('members')} error=${f.error} />
-    <div><strong>${t('final')}</strong>
-      <${TargetInput} id=${`${hid}-final`} target=${f.values.final} groups=${groups.filter((g) => g.id !== group?.id)} onChange=${f.set('final')} /></div>
+    <${TargetInput} id=${`${hid}-final`} legend=${t('final')} target=${f.values.final} groups=${groups.filter((g) => g.id !== group?.id)} onChange=${f.set('final')} />
     <button type="submit" disabled=${f.busy}>${common('save')}</button>
   </form>`;
 }

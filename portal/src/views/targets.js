@@ -49,7 +49,7 @@ export function describeTarget(target, groups = []) {
 }
 
 // `id`: a prefix unique on the page; `groups`: the customer's ring groups for the group choice.
-export function TargetInput({ id, target, onChange, groups }) {
+export function TargetInput({ id, target, onChange, groups, legend }) {
   const kind = targetKind(target);
   const value = target?.[kind] ?? '';
   const setKind = (k) => onChange({ [k]: k === 'reject' ? 486 : k === 'group' ? groups[0]?.id ?? 0 : '' });
@@ -63,7 +63,7 @@ export function TargetInput({ id, target, onChange, groups }) {
   else
     control = html`<input id=${`${id}-value`} value=${value} inputmode="tel" onInput=${(e) => onChange({ [kind]: e.target.value })} />`;
   return html`<fieldset class="target">
-    <legend>${t('target')}</legend>
+    <legend>${legend ?? t('target')}</legend>
     <div class="field"><label for=${`${id}-kind`}>${t('kind')}</label>
       <select id=${`${id}-kind`} onChange=${(e) => setKind(e.target.value)}>
         ${['extension', 'group', 'external', 'reject'].map((k) => html`<option value=${k} selected=${k === kind} disabled=${k === 'group' && !groups.length}>${t(k)}</option>`)}
