@@ -42,12 +42,14 @@ class Tenant:
     group_id: int = 0
     group_name: str = ""
     porting_id: int = 0
-    user_id: int = 0
+    user_id: int = 0  # the admin's
+    member_email: str = ""  # a user (role "user") who manages the second extension
 
 
 @dataclass
 class PortalDemo:
     base_url: str
+    database_url: str
     a: Tenant
     b: Tenant
     operator_email: str
@@ -137,6 +139,19 @@ def _fill(demo: PortalDemo, tenant: Tenant, prefix: str, area: str, block: str, 
         }
         tenant.porting_id = _created(api.post(f"{base}/porting-requests", json=porting))
         tenant.user_id = int(api.get("/me").json()["user"]["id"])
+        tenant.member_email = f"{prefix.lower()}.user@{prefix.lower()}.test"
+        member = {"email": tenant.member_email, "display_name": f"{prefix} Mitarbeiterin"}
+        member_id = _created(api.post(f"{base}/users", json=member))
+        linked = {"extension_ids": [tenant.extension_ids[1]]}
+        r = api.put(f"{base}/users/{member_id}/extensions", json=linked)
+        assert r.status_code == 200, r.text
+    # The invited user sets a password as the mail's link would let them.
+    db = Database(demo.database_url)
+    try:
+        with db.transaction() as conn:
+            set_password_directly(conn, member_id, PASSWORD, utcnow())
+    finally:
+        db.dispose()
 
 
 @contextmanager
@@ -168,7 +183,7 @@ def serve_demo(workdir: Path) -> Iterator[PortalDemo]:
         )
         try:
             _wait_healthy(base, server, log_path)
-            demo = PortalDemo(base, a, b, "op@platform.test")
+            demo = PortalDemo(base, url, a, b, "op@platform.test")
             _fill(demo, a, "Alpha", "069", "+4969123400", "+4969777701")
             _fill(demo, b, "Beta", "089", "+4989555500", "+4989777701")
             yield demo

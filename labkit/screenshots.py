@@ -17,7 +17,7 @@ from .portal_demo import PASSWORD, PortalDemo, serve_demo
 
 
 def pages(demo: PortalDemo) -> list[tuple[str, str, str]]:
-    """(file name, who, route): what an admin of customer A and the operator see."""
+    """(file name, who, route): what an admin of customer A, the operator and a user see."""
     a = demo.a
     c = f"/customers/{a.customer_id}"
     ext = a.extension_ids[0]
@@ -33,6 +33,7 @@ def pages(demo: PortalDemo) -> list[tuple[str, str, str]]:
         ("porting", admin, f"{c}/porting"),
         ("licences", admin, f"{c}/licences"),
         ("operator-customers", operator, "/customers"),
+        ("user-extensions", a.member_email, f"{c}/extensions"),
     ]
 
 
@@ -55,27 +56,30 @@ def _settle(page: Page) -> None:
 def take(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     taken: list[Path] = []
-    with tempfile.TemporaryDirectory(prefix="pbx-screens-") as tmp, serve_demo(Path(tmp)) as demo:
-        with chromium(fake_media=False) as browser:
-            context = browser.new_context(
-                locale="de-DE", viewport={"width": 1280, "height": 800}, device_scale_factor=1
-            )
-            page = context.new_page()
-            page.goto(f"{demo.base_url}/")
+    with (
+        tempfile.TemporaryDirectory(prefix="pbx-screens-") as tmp,
+        serve_demo(Path(tmp)) as demo,
+        chromium(fake_media=False) as browser,
+    ):
+        context = browser.new_context(
+            locale="de-DE", viewport={"width": 1280, "height": 800}, device_scale_factor=1
+        )
+        page = context.new_page()
+        page.goto(f"{demo.base_url}/")
+        _settle(page)
+        page.screenshot(path=out / "login.png")
+        taken.append(out / "login.png")
+        who = None
+        for name, email, route in pages(demo):
+            if email != who:
+                _login(page, demo, email)
+                who = email
+            page.goto(f"{demo.base_url}/#{route}")
             _settle(page)
-            page.screenshot(path=out / "login.png")
-            taken.append(out / "login.png")
-            who = None
-            for name, email, route in pages(demo):
-                if email != who:
-                    _login(page, demo, email)
-                    who = email
-                page.goto(f"{demo.base_url}/#{route}")
-                _settle(page)
-                path = out / f"{name}.png"
-                page.screenshot(path=path, full_page=True)
-                taken.append(path)
-            context.close()
+            path = out / f"{name}.png"
+            page.screenshot(path=path, full_page=True)
+            taken.append(path)
+        context.close()
     return taken
 
 

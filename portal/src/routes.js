@@ -8,7 +8,7 @@ import Tokens from './views/tokens.js';
 import { CallRecords } from './views/call-records.js';
 import { CallRules } from './views/call-rules.js';
 import { Customers, CustomerOverview } from './views/customers.js';
-import { Extension, Extensions } from './views/extensions.js';
+import { Extension, Extensions, MyExtensions } from './views/extensions.js';
 import { Licences } from './views/licences.js';
 import { HeadNumbers, Locations } from './views/locations.js';
 import { PortingRequest, PortingRequests } from './views/porting.js';
@@ -22,6 +22,7 @@ const t = translator('nav', {
     overview: 'Übersicht',
     users: 'Benutzer',
     extensions: 'Nebenstellen',
+    myExtensions: 'Meine Nebenstellen',
     locations: 'Standorte',
     numbers: 'Rufnummern',
     ringGroups: 'Gruppen',
@@ -37,6 +38,7 @@ const t = translator('nav', {
     overview: 'Overview',
     users: 'Users',
     extensions: 'Extensions',
+    myExtensions: 'My extensions',
     locations: 'Locations',
     numbers: 'Numbers',
     ringGroups: 'Ring groups',
@@ -62,11 +64,12 @@ export const routes = [
   { path: '/customers/:cid', view: CustomerOverview, roles: ALL, nav: 'overview', scope: 'customer' },
   { path: '/customers/:cid/users', view: Users, roles: ADMINS, nav: 'users', scope: 'customer' },
   { path: '/customers/:cid/users/:uid', view: UserExtensions, roles: ADMINS },
-  { path: '/customers/:cid/extensions', view: Extensions, roles: ALL, nav: 'extensions', scope: 'customer' },
+  { path: '/customers/:cid/extensions', view: Extensions, roles: ADMINS, nav: 'extensions', scope: 'customer' },
+  { path: '/customers/:cid/extensions', view: MyExtensions, roles: ['user'], nav: 'myExtensions', scope: 'customer' },
   { path: '/customers/:cid/extensions/:eid', view: Extension, roles: ALL },
   { path: '/customers/:cid/extensions/:eid/rules', view: CallRules, roles: ALL },
-  { path: '/customers/:cid/locations', view: Locations, roles: ALL, nav: 'locations', scope: 'customer' },
-  { path: '/customers/:cid/numbers', view: HeadNumbers, roles: ALL, nav: 'numbers', scope: 'customer' },
+  { path: '/customers/:cid/locations', view: Locations, roles: ADMINS, nav: 'locations', scope: 'customer' },
+  { path: '/customers/:cid/numbers', view: HeadNumbers, roles: ADMINS, nav: 'numbers', scope: 'customer' },
   { path: '/customers/:cid/ring-groups', view: RingGroups, roles: ALL, nav: 'ringGroups', scope: 'customer' },
   { path: '/customers/:cid/call-records', view: CallRecords, roles: ADMINS, nav: 'callRecords', scope: 'customer' },
   { path: '/customers/:cid/porting', view: PortingRequests, roles: ADMINS, nav: 'porting', scope: 'customer' },

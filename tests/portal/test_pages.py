@@ -239,6 +239,10 @@ def main_pages(w: World) -> list[tuple[str, str]]:
     pages = [(a.admin_email, c + r) for r in routes]
     pages += [(a.admin_email, "/tokens"), (a.admin_email, "/phone")]
     pages += [(w.operator_email, "/customers"), (w.operator_email, f"/customers/{w.b.customer_id}")]
+    pages += [
+        (a.member_email, f"{c}/extensions"),
+        (a.member_email, f"{c}/extensions/{a.extension_ids[1]}"),
+    ]
     return pages
 
 
@@ -259,8 +263,37 @@ def test_axe_finds_no_serious_violation_on_any_main_page(
             login(page, w, email)
             who = email
         goto_route(page, w, route)
-        found[route] = run_axe(page)
+        found[f"{email} {route}"] = run_axe(page)
     bad = {route: v for route, v in found.items() if v}
     assert not bad, "\n".join(f"{r}: {describe(v)}" for r, v in bad.items())
     assert len(found) == len(main_pages(w)) + 1
+    page.context.close()
+
+
+def test_a_user_manages_the_rules_of_their_own_extension_only(
+    browser: Browser, portal_world: World
+) -> None:
+    a = portal_world.a
+    mine, other = a.extension_ids[1], a.extension_ids[2]
+    page = new_page(browser)
+    login(page, portal_world, a.member_email)
+    expect(page.locator("h1")).to_have_text("Ihre Nebenstellen")
+    nav = page.get_by_role("navigation")
+    for hidden in ("Benutzer", "Lizenzen", "Anrufliste", "Rufnummern"):
+        expect(nav.get_by_role("link", name=hidden)).to_have_count(0)
+    table = page.get_by_role("table", name="Ihre Nebenstellen")
+    expect(table.locator("tbody tr")).to_have_count(1)
+    expect(table).to_contain_text(a.extension_names[1])
+    table.get_by_role("link", name="Anrufregeln").click()
+    expect(page.locator("h1")).to_have_text("Anrufregeln von 101")
+    page.get_by_role("button", name="Regel 3 entfernen").click()
+    page.get_by_role("button", name="Speichern").click()
+    expect(page.get_by_role("status")).to_have_text("Gespeichert.")
+    with portal_world.api(a.admin_email) as api:
+        saved = api.get(f"/customers/{a.customer_id}/extensions/{mine}/call-rules").json()
+    assert [r["kind"] for r in saved["rules"]] == ["caller", "busy"]
+    # Another extension of the same customer: the page shows the API's refusal, no rules.
+    goto_route(page, portal_world, f"/customers/{a.customer_id}/extensions/{other}/rules")
+    expect(page.get_by_role("alert")).to_contain_text("permission_denied")
+    expect(page.get_by_role("button", name="Speichern")).to_have_count(0)
     page.context.close()

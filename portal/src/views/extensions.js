@@ -56,6 +56,8 @@ const t = translator('extensions', {
     newPasswordFor: 'Neues Passwort für {{user}}',
     removeDevice: '{{user}} löschen',
     deleteExt: 'Nebenstelle {{number}} löschen',
+    mine: 'Ihre Nebenstellen',
+    mineNone: 'Ihnen ist noch keine Nebenstelle zugeordnet; Ihr Administrator ordnet sie zu.',
   },
   en: {
     title: 'Extensions',
@@ -101,6 +103,8 @@ const t = translator('extensions', {
     newPasswordFor: 'New password for {{user}}',
     removeDevice: 'Delete {{user}}',
     deleteExt: 'Delete extension {{number}}',
+    mine: 'Your extensions',
+    mineNone: 'No extension is assigned to you yet; your administrator assigns them.',
   },
 });
 
@@ -269,5 +273,24 @@ export function Extension({ params }) {
       ${isAdmin(me) && html`<${ExtensionSettings} cid=${cid} ext=${x} locations=${locations.items} onSaved=${state.reload} />`}
       <${Devices} cid=${cid} ext=${x} customer=${customer} admin=${isAdmin(me)} onChanged=${state.reload} />
     `}<//>
+  <//>`;
+}
+
+// A user's own extensions (GET /me names them): their call rules and devices.
+export function MyExtensions({ params }) {
+  const { cid } = params;
+  const { me } = useSession();
+  const ids = me.extension_ids;
+  const state = useLoad(() => Promise.all(ids.map((id) => get(`/customers/${cid}/extensions/${id}`))), [cid, ids.join()]);
+  return html`<${Page} title=${t('mine')}>
+    <${Loaded} state=${state}>${(exts) => html`<${Table} caption=${t('mine')} empty=${t('mineNone')}
+      head=${[t('number'), t('name'), t('geoNumber'), t('devices'), common('actions')]}
+      rows=${exts.map((x) => [
+        html`<${Link} href=${`/customers/${cid}/extensions/${x.id}`}>${x.number}<//>`,
+        x.display_name,
+        x.geo_number ?? '–',
+        x.device_count,
+        html`<${Link} href=${`/customers/${cid}/extensions/${x.id}/rules`}>${t('rules')}<//>`,
+      ])} />`}<//>
   <//>`;
 }
