@@ -1,7 +1,8 @@
-"""Pictures of the portal's main pages in German for the README (`make screenshots`): the demo
-(labkit.portal_demo) served on loopback, photographed by Debian's Chromium.
+"""Pictures of the portal's main pages in German for the README (`make portal-screenshots`):
+the demo (labkit.portal_demo) served on loopback, photographed by Debian's Chromium. Needs no
+lab, so it runs wherever `make test-unit` does.
 
-    python -m labkit.screenshots docs/portal
+    python -m labkit.portal_screenshots docs/portal
 """
 
 from __future__ import annotations
