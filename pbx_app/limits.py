@@ -10,7 +10,7 @@ MAX_EXTENSIONS_PER_CUSTOMER = 249_000
 MAX_HEAD_NUMBERS_PER_CUSTOMER = 1_000
 # R16: the base package always includes 5 extensions; more need booked licences.
 BASE_PACKAGE_EXTENSIONS = 5
-# R4: one device per extension; up to 3 with the Business Option.
+# R4: one device per extension; up to 3 with the Business Option (booked per extension).
 DEVICES_PER_EXTENSION = 1
 DEVICES_PER_EXTENSION_BUSINESS = 3
 # R19: a trial account ends by itself after 30 days.

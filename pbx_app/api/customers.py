@@ -53,7 +53,11 @@ class CustomerCreate(Body):
 class CustomerUpdate(Body):
     name: LongName | None = None
     tariff: TariffName | None = None
-    business_option: Annotated[bool, Field(strict=True)] | None = None
+    business_option: Annotated[bool, Field(strict=True)] | None = Field(
+        default=None,
+        description="What new extensions get, and booked (true) or cancelled (false) for every "
+        "extension of the customer at once; per extension: PATCH .../extensions/{id}.",
+    )
     srtp_required: Annotated[bool, Field(strict=True)] | None = None
     trial: Annotated[Literal[False], exactly(bool, "false")] | None = Field(
         default=None, description="false converts a trial into a contract"

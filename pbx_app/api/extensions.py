@@ -41,6 +41,14 @@ LIMITS = (
     "extension_licences_exhausted: book licences first (R16)"
 )
 GEO_NUMBER_ERRORS = "number_area_mismatch or number_not_owned (geo_number, R13)"
+BusinessOption = Annotated[
+    bool,
+    Field(
+        strict=True,
+        description="The Business Option of this extension (R4): up to 3 devices instead of 1, "
+        "and the browser phone (the proxies refuse browser registrations without it).",
+    ),
+]
 
 
 class ExtensionCreate(Body):
@@ -48,6 +56,11 @@ class ExtensionCreate(Body):
     number: ExtensionNumber
     display_name: OptionalName = ""
     geo_number: GeoNumber | None = None
+    business_option: BusinessOption | None = Field(
+        default=None,
+        description="Book the Business Option for this extension; left out: the customer's "
+        "default for new extensions (the customer's business_option).",
+    )
 
 
 class ExtensionUpdate(Body):
@@ -62,6 +75,11 @@ class ExtensionUpdate(Body):
     )
     clir: Annotated[bool, Field(strict=True)] | None = Field(
         default=None, description="Withhold the number on calls that leave the customer."
+    )
+    business_option: BusinessOption | None = Field(
+        default=None,
+        description="Book (true) or cancel (false) the Business Option; cancelling while the "
+        "extension has more than 1 device is refused (409 device_limit_reached).",
     )
 
 
@@ -110,7 +128,9 @@ def get_extension(
     responses=error_responses(
         JSON_BODY,
         {
-            409: "number_in_use: geo_number belongs to another extension",
+            409: "number_in_use: geo_number belongs to another extension; "
+            "device_limit_reached: business_option false while the extension has more than "
+            "1 device (R4)",
             422: f"validation_failed, {GEO_NUMBER_ERRORS}, caller_id_not_held (caller_id)",
         },
     ),
@@ -129,6 +149,8 @@ def update_extension(
         kwargs["caller_id"] = fields["caller_id"]
     if fields.get("clir") is not None:
         kwargs["clir"] = fields["clir"]
+    if fields.get("business_option") is not None:
+        kwargs["business_option"] = fields["business_option"]
     with ctx.db.transaction() as conn:
         row = service.update(conn, actor, customer_id, extension_id, now(), **kwargs)
     return service.public(row)

@@ -82,7 +82,10 @@ class Customer(BaseModel):
     id: int
     name: str
     tariff: TariffName
-    business_option: bool
+    business_option: bool = Field(
+        description="the Business Option new extensions get; setting it books or cancels the "
+        "option for every extension of the customer (R4)"
+    )
     srtp_required: bool
     sip_domain: str | None
     contract_start: date
@@ -142,6 +145,10 @@ class Extension(BaseModel):
     device_count: int
     caller_id: str | None = Field(description="the number shown outside; null: the default")
     clir: bool = Field(description="the number is withheld on calls that leave the customer")
+    business_option: bool = Field(
+        description="the Business Option is booked for this extension: up to 3 devices and the "
+        "browser phone (R4)"
+    )
 
 
 # --- call rules and ring groups (issue 13) ----------------------------------------------------

@@ -16,6 +16,7 @@ _COPY_COLUMNS = (
     "geo_number",
     "device_count",
     "created_at",
+    "business_option",
 )
 
 
@@ -119,6 +120,14 @@ def add_device_count(conn: Connection, extension_id: int, delta: int) -> None:
         update(extensions)
         .where(extensions.c.id == extension_id)
         .values(device_count=extensions.c.device_count + delta)
+    )
+
+
+def set_business_option_all(conn: Connection, customer_id: int, value: bool) -> None:
+    conn.execute(
+        update(extensions)
+        .where(extensions.c.customer_id == customer_id)
+        .values(business_option=value)
     )
 
 

@@ -167,6 +167,8 @@ def update(
         _check_tariff(changes["tariff"])
         values["tariff"] = changes["tariff"]
     if "business_option" in changes:
+        # The option is booked per extension (extensions.business_option); the customer's
+        # flag is what new extensions get, and changing it books or cancels it for all of them.
         allowed = max_devices_per_extension(business_option=False)
         if (
             not changes["business_option"]
@@ -177,6 +179,7 @@ def update(
                 "remove extra devices before cancelling the option"
             )
         values["business_option"] = changes["business_option"]
+        extensions_repo.set_business_option_all(conn, customer_id, changes["business_option"])
     if "srtp_required" in changes:
         values["srtp_required"] = bool(changes["srtp_required"])
     if changes.get("trial") is False:

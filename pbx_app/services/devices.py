@@ -78,10 +78,12 @@ def credential_values(username: str, realm: str, password: str) -> dict[str, str
     }
 
 
-def check_limit(customer: RowMapping, device_count: int, adding: int = 1) -> None:
-    allowed = max_devices_per_extension(bool(customer["business_option"]))
+def check_limit(extension: RowMapping, adding: int = 1) -> None:
+    """The extension's own Business Option decides its device limit (R4)."""
+    device_count = extension["device_count"]
+    allowed = max_devices_per_extension(bool(extension["business_option"]))
     if device_count + adding > allowed:
-        option = "with" if customer["business_option"] else "without"
+        option = "with" if extension["business_option"] else "without"
         raise errors.DeviceLimitReached(
             f"{option} the Business Option an extension has at most {devices_phrase(allowed)} "
             f"(R4); this one has {device_count}"
@@ -99,7 +101,7 @@ def create(
 ) -> DeviceCredentials:
     customer = authorize(conn, actor, customer_id, now, write=True)
     ext = extensions_service.get_owned(conn, customer_id, extension_id, for_update=True)
-    check_limit(customer, ext["device_count"])
+    check_limit(ext)
     username = new.sip_username or f"c{customer_id}-{ext['number']}-{secrets.token_hex(3)}"
     if not SIP_USERNAME.fullmatch(username):
         raise errors.InvalidNumberFormat("a SIP username has 3-64 of a-z 0-9 . _ -")

@@ -219,13 +219,16 @@ def _write(
     with db.transaction() as conn:
         customer = authorize(conn, actor, customer_id, now, write=True)
         check_limits(customer, count)  # with the counters as they are now, under the lock
-        for batch in _batches(spool, customer_id, now):
+        option = bool(customer["business_option"])  # what new extensions get (R4)
+        for batch in _batches(spool, customer_id, option, now):
             repo.insert_many(conn, batch)
         customers_repo.add_to_counter(conn, customer_id, "extension_count", count)
     return ImportResult(created=count, extension_count=customer["extension_count"] + count)
 
 
-def _batches(spool: IO[str], customer_id: int, now: datetime) -> Iterator[list[dict[str, Any]]]:
+def _batches(
+    spool: IO[str], customer_id: int, business_option: bool, now: datetime
+) -> Iterator[list[dict[str, Any]]]:
     rows = csv.reader(spool)
     while batch := list(itertools.islice(rows, INSERT_BATCH_ROWS)):
         yield [
@@ -237,6 +240,7 @@ def _batches(spool: IO[str], customer_id: int, now: datetime) -> Iterator[list[d
                 "geo_number": geo or None,
                 "device_count": 0,
                 "created_at": now,
+                "business_option": business_option,
             }
             for location_id, number, display_name, geo in batch
         ]

@@ -12,7 +12,12 @@ from sqlalchemy import Connection, RowMapping
 
 from pbx_app import errors
 from pbx_app.addressing import EMERGENCY_NUMBERS, EXTENSION_NUMBER_PATTERN
-from pbx_app.limits import BASE_PACKAGE_EXTENSIONS, MAX_EXTENSIONS_PER_CUSTOMER
+from pbx_app.limits import (
+    BASE_PACKAGE_EXTENSIONS,
+    MAX_EXTENSIONS_PER_CUSTOMER,
+    devices_phrase,
+    max_devices_per_extension,
+)
 from pbx_app.repositories import customers as customers_repo
 from pbx_app.repositories import extensions as repo
 from pbx_app.repositories import head_numbers as head_numbers_repo
@@ -32,6 +37,8 @@ class NewExtension:
     number: str
     display_name: str = ""
     geo_number: str | None = None
+    # None: what the customer books for new extensions (customers.business_option).
+    business_option: bool | None = None
 
 
 def public(row: RowMapping) -> dict[str, Any]:
@@ -46,8 +53,21 @@ def public(row: RowMapping) -> dict[str, Any]:
             "device_count",
             "caller_id",
             "clir",
+            "business_option",
         )
     }
+
+
+def check_can_unbook(ext: RowMapping) -> None:
+    """Without the Business Option an extension keeps 1 device (R4): its extra devices go
+    first, so that no registration is cut off by a booking change."""
+    allowed = max_devices_per_extension(business_option=False)
+    if ext["device_count"] > allowed:
+        raise errors.DeviceLimitReached(
+            f"without the Business Option an extension has {devices_phrase(allowed)} (R4); "
+            f"extension {ext['number']} has {ext['device_count']}: remove extra devices before "
+            "cancelling the option"
+        )
 
 
 def check_limits(customer: RowMapping, adding: int, *, at_least: bool = False) -> None:
@@ -108,6 +128,9 @@ def create(
             "geo_number": new.geo_number,
             "device_count": 0,
             "created_at": now,
+            "business_option": bool(customer["business_option"])
+            if new.business_option is None
+            else new.business_option,
         },
     )
     customers_repo.add_to_counter(conn, customer_id, "extension_count", 1)
@@ -154,10 +177,15 @@ def update(
     geo_number: str | None = _UNSET,
     caller_id: str | None = _UNSET,
     clir: bool | None = None,
+    business_option: bool | None = None,
 ) -> RowMapping:
     authorize(conn, actor, customer_id, now, write=True)
     ext = get_owned(conn, customer_id, extension_id, for_update=True)
     values: dict[str, Any] = {}
+    if business_option is not None:
+        if not business_option:
+            check_can_unbook(ext)
+        values["business_option"] = business_option
     location = locations_service.get_owned(conn, customer_id, location_id or ext["location_id"])
     if location_id is not None:
         values["location_id"] = location_id
