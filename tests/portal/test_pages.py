@@ -297,3 +297,39 @@ def test_a_user_manages_the_rules_of_their_own_extension_only(
     expect(page.get_by_role("alert")).to_contain_text("permission_denied")
     expect(page.get_by_role("button", name="Speichern")).to_have_count(0)
     page.context.close()
+
+
+def test_the_business_option_per_extension_and_its_device_limit(
+    browser: Browser, portal_world: World
+) -> None:
+    a = portal_world.a
+    ext = a.extension_ids[2]  # "102": no device yet, the customer's default (booked)
+    page = new_page(browser)
+    login(page, portal_world, a.admin_email)
+    goto_route(page, portal_world, f"/customers/{a.customer_id}/extensions/{ext}")
+    expect(page.get_by_text("0 von 3 Geräten (mit Business Option)")).to_be_visible()
+    add = page.locator("form", has=page.get_by_role("heading", name="Gerät hinzufügen"))
+    for n in (1, 2):
+        add.get_by_role("button", name="Gerät hinzufügen").click()
+        expect(page.get_by_text(f"{n} von 3 Geräten (mit Business Option)")).to_be_visible()
+    # The SIP password is shown once, right after the device is made.
+    expect(page.locator(".secret")).to_contain_text("sip.")
+    # With 2 devices the option cannot go: the API says why, next to nothing else changing.
+    settings = page.locator("form", has=page.get_by_role("heading", name="Einstellungen"))
+    settings.get_by_label("Business Option").uncheck()
+    settings.get_by_role("button", name="Speichern").click()
+    expect(settings.get_by_role("alert")).to_contain_text("device_limit_reached")
+    with portal_world.api(a.admin_email) as api:
+        base = f"/customers/{a.customer_id}/extensions/{ext}"
+        assert api.get(base).json()["business_option"] is True
+        device = api.get(f"{base}/devices").json()["items"][-1]
+        assert api.delete(f"{base}/devices/{device['id']}").status_code == 204
+    page.reload()
+    expect(page.get_by_text("1 von 3 Geräten (mit Business Option)")).to_be_visible()
+    settings.get_by_label("Business Option").uncheck()
+    settings.get_by_role("button", name="Speichern").click()
+    expect(settings.get_by_role("status")).to_have_text("Gespeichert.")
+    expect(page.get_by_text("1 von 1 Geräten (ohne Business Option)")).to_be_visible()
+    with portal_world.api(a.admin_email) as api:
+        assert api.get(base).json()["business_option"] is False
+    page.context.close()

@@ -22,6 +22,7 @@ const t = translator('extensions', {
     geoHint: 'Optional: eine Rufnummer aus einem Rufnummernblock des Standorts, z. B. +4969123456100.',
     devices: 'Geräte',
     businessOption: 'Business Option',
+    businessHint: 'Bis zu 3 Geräte und das Browser-Telefon; ohne: 1 Gerät.',
     create: 'Neue Nebenstelle',
     created: 'Nebenstelle {{number}} angelegt.',
     count: '{{count}} von {{max}} gebuchten Nebenstellen belegt (Obergrenze {{hard}} je Kunde).',
@@ -69,6 +70,7 @@ const t = translator('extensions', {
     geoHint: "Optional: a number from one of the location's number blocks, e.g. +4969123456100.",
     devices: 'Devices',
     businessOption: 'Business Option',
+    businessHint: 'Up to 3 devices and the browser phone; without: 1 device.',
     create: 'New extension',
     created: 'Extension {{number}} created.',
     count: '{{count}} of {{max}} booked extensions in use (at most {{hard}} per customer).',
@@ -109,9 +111,11 @@ const t = translator('extensions', {
 });
 
 const locationName = (locations, id) => locations.find((l) => l.id === id)?.name ?? id;
+// R4: devices per extension, by its Business Option.
+const maxDevices = (business) => (business ? DEVICES_PER_EXTENSION_BUSINESS : DEVICES_PER_EXTENSION);
 
 function NewExtension({ cid, customer, locations, onDone }) {
-  const f = useForm({ location_id: locations[0] ? String(locations[0].id) : '', number: '', display_name: '', geo_number: '' });
+  const f = useForm({ location_id: locations[0] ? String(locations[0].id) : '', number: '', display_name: '', geo_number: '', business_option: customer.business_option });
   const [done, setDone] = useState('');
   if (!locations.length) return html`<p>${t('noLocation')} <${Link} href=${`/customers/${cid}/locations`}>${common('create')}<//></p>`;
   const full = customer.extension_count >= customer.booked_extensions;
@@ -125,12 +129,13 @@ function NewExtension({ cid, customer, locations, onDone }) {
   return html`<form onSubmit=${submit} class="form" aria-labelledby="new-ext">
     <h2 id="new-ext">${t('create')}</h2>
     ${full && html`<p class="alert" role="status">${t('full')} <${Link} href=${`/customers/${cid}/licences`}>${t('bookMore')}<//></p>`}
-    <${FormError} error=${f.error} fields=${['location_id', 'number', 'display_name', 'geo_number']} />
+    <${FormError} error=${f.error} fields=${['location_id', 'number', 'display_name', 'geo_number', 'business_option']} />
     ${done && html`<${Notice}>${done}<//>`}
     <${Field} label=${t('location')} name="location_id" type="select" options=${locations.map((l) => [String(l.id), `${l.name} (${l.area_code})`])} value=${f.values.location_id} onInput=${f.set('location_id')} error=${f.error} />
     <${Field} label=${t('number')} name="number" required inputmode="numeric" value=${f.values.number} onInput=${f.set('number')} error=${f.error} />
     <${Field} label=${t('name')} name="display_name" value=${f.values.display_name} onInput=${f.set('display_name')} error=${f.error} />
     <${Field} label=${t('geoNumber')} name="geo_number" hint=${t('geoHint')} value=${f.values.geo_number} onInput=${f.set('geo_number')} error=${f.error} />
+    <${Field} label=${t('businessOption')} name="business_option" type="checkbox" hint=${t('businessHint')} value=${f.values.business_option} onInput=${f.set('business_option')} error=${f.error} />
     <button type="submit" disabled=${f.busy || full}>${common('create')}</button>
   </form>`;
 }
@@ -154,13 +159,14 @@ export function Extensions({ params }) {
     <${Loaded} state=${state}>${([customer, locations, exts]) => html`
       <p>${t('count', { count: customer.extension_count, max: customer.booked_extensions, hard: MAX_EXTENSIONS_PER_CUSTOMER.toLocaleString() })}</p>
       <${Table} caption=${t('list', { from: offset + 1, to: offset + exts.items.length })}
-        head=${[t('number'), t('name'), t('location'), t('geoNumber'), t('devices'), common('actions')]}
+        head=${[t('number'), t('name'), t('location'), t('geoNumber'), t('businessOption'), t('devices'), common('actions')]}
         rows=${exts.items.map((x) => [
           html`<${Link} href=${`/customers/${cid}/extensions/${x.id}`}>${x.number}<//>`,
           x.display_name,
           locationName(locations.items, x.location_id),
           x.geo_number ?? '–',
-          x.device_count,
+          yesNo(x.business_option),
+          `${x.device_count} / ${maxDevices(x.business_option)}`,
           html`<${Link} href=${`/customers/${cid}/extensions/${x.id}/rules`}>${t('rules')}<//>
             ${isAdmin(me) && html` <button type="button" class="secondary" onClick=${() => remove(x)} aria-label=${t('deleteExt', { number: x.number })}>${common('delete')}</button>`}`,
         ])} />
@@ -174,15 +180,13 @@ export function Extensions({ params }) {
 }
 
 function ExtensionSettings({ cid, ext, locations, onSaved }) {
-  // business_option: per extension once the API has it (contract 1); absent, not shown.
-  const perExtension = 'business_option' in ext;
   const f = useForm({
     location_id: String(ext.location_id),
     display_name: ext.display_name,
     geo_number: ext.geo_number ?? '',
     caller_id: ext.caller_id ?? '',
     clir: ext.clir,
-    ...(perExtension ? { business_option: ext.business_option } : {}),
+    business_option: ext.business_option,
   });
   const [done, setDone] = useState(false);
   const submit = f.submit(async (v) => {
@@ -200,19 +204,19 @@ function ExtensionSettings({ cid, ext, locations, onSaved }) {
     <${Field} label=${t('geoNumber')} name="geo_number" hint=${t('geoHint')} value=${f.values.geo_number} onInput=${f.set('geo_number')} error=${f.error} />
     <${Field} label=${t('callerId')} name="caller_id" hint=${t('callerIdHint')} value=${f.values.caller_id} onInput=${f.set('caller_id')} error=${f.error} />
     <${Field} label=${t('clir')} name="clir" type="checkbox" value=${f.values.clir} onInput=${f.set('clir')} error=${f.error} />
-    ${perExtension && html`<${Field} label=${t('businessOption')} name="business_option" type="checkbox" value=${f.values.business_option} onInput=${f.set('business_option')} error=${f.error} />`}
+    <${Field} label=${t('businessOption')} name="business_option" type="checkbox" hint=${t('businessHint')} value=${f.values.business_option} onInput=${f.set('business_option')} error=${f.error} />
     <button type="submit" disabled=${f.busy}>${common('save')}</button>
   </form>`;
 }
 
-function Devices({ cid, ext, customer, admin, onChanged }) {
+function Devices({ cid, ext, admin, onChanged }) {
   const base = `/customers/${cid}/extensions/${ext.id}/devices`;
   const list = useLoad(() => get(base), [base]);
   const f = useForm({ sip_username: '', sip_password: '', mac: '', model: '' });
   const [secret, setSecret] = useState(null);
   const [error, setError] = useState(null);
-  const business = ext.business_option ?? customer.business_option;
-  const max = business ? DEVICES_PER_EXTENSION_BUSINESS : DEVICES_PER_EXTENSION;
+  const business = ext.business_option;
+  const max = maxDevices(business);
   const changed = () => {
     list.reload();
     onChanged();
@@ -262,16 +266,13 @@ function Devices({ cid, ext, customer, admin, onChanged }) {
 export function Extension({ params }) {
   const { cid, eid } = params;
   const { me } = useSession();
-  const state = useLoad(
-    () => Promise.all([get(`/customers/${cid}`), get(`/customers/${cid}/locations`), get(`/customers/${cid}/extensions/${eid}`)]),
-    [cid, eid],
-  );
-  const ext = state.data?.[2];
+  const state = useLoad(() => Promise.all([get(`/customers/${cid}/locations`), get(`/customers/${cid}/extensions/${eid}`)]), [cid, eid]);
+  const ext = state.data?.[1];
   return html`<${Page} title=${ext ? t('detail', { number: ext.number }) : t('title')}>
     <p><${Link} href=${`/customers/${cid}/extensions`}>${t('back')}<//> · <${Link} href=${`/customers/${cid}/extensions/${eid}/rules`}>${t('rules')}<//></p>
-    <${Loaded} state=${state}>${([customer, locations, x]) => html`
+    <${Loaded} state=${state}>${([locations, x]) => html`
       ${isAdmin(me) && html`<${ExtensionSettings} cid=${cid} ext=${x} locations=${locations.items} onSaved=${state.reload} />`}
-      <${Devices} cid=${cid} ext=${x} customer=${customer} admin=${isAdmin(me)} onChanged=${state.reload} />
+      <${Devices} cid=${cid} ext=${x} admin=${isAdmin(me)} onChanged=${state.reload} />
     `}<//>
   <//>`;
 }
