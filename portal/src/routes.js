@@ -5,6 +5,7 @@ import { translator } from './i18n.js';
 import { lazy } from './lazy.js';
 import Home from './views/home.js';
 import Tokens from './views/tokens.js';
+import { AuditEvents } from './views/audit.js';
 import { CallRecords } from './views/call-records.js';
 import { CallRules } from './views/call-rules.js';
 import { Customers, CustomerOverview } from './views/customers.js';
@@ -29,6 +30,7 @@ const t = translator('nav', {
     callRecords: 'Anrufliste',
     porting: 'Portierungen',
     licences: 'Lizenzen',
+    audit: 'Protokoll',
     tokens: 'API-Tokens',
     phone: 'Telefon',
   },
@@ -45,6 +47,7 @@ const t = translator('nav', {
     callRecords: 'Call records',
     porting: 'Porting',
     licences: 'Licences',
+    audit: 'Audit trail',
     tokens: 'API tokens',
     phone: 'Phone',
   },
@@ -75,6 +78,7 @@ export const routes = [
   { path: '/customers/:cid/porting', view: PortingRequests, roles: ADMINS, nav: 'porting', scope: 'customer' },
   { path: '/customers/:cid/porting/:pid', view: PortingRequest, roles: ADMINS },
   { path: '/customers/:cid/licences', view: Licences, roles: ADMINS, nav: 'licences', scope: 'customer' },
+  { path: '/customers/:cid/audit', view: AuditEvents, roles: ADMINS, nav: 'audit', scope: 'customer' },
   { path: '/phone', view: Phone, roles: TENANT, nav: 'phone' },
   { path: '/tokens', view: Tokens, roles: ALL, nav: 'tokens' },
 ];

@@ -5,6 +5,7 @@ link, and axe-core on every main page."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
@@ -129,8 +130,11 @@ def test_the_area_code_rule_and_the_limits_are_visible_before_one_hits_them(
     page.get_by_label("Rufnummer (E.164)").fill("+4989111100")
     page.get_by_role("button", name="Anlegen").click()
     expect(page.get_by_role("alert")).to_contain_text("069")
+    with portal_world.api(a.admin_email) as api:
+        customer = api.get(f"/customers/{a.customer_id}").json()
+    used, booked = customer["extension_count"], customer["booked_extensions"]
     goto_route(page, portal_world, f"/customers/{a.customer_id}/extensions")
-    expect(page.get_by_text("3 von 15 gebuchten Nebenstellen belegt")).to_be_visible()
+    expect(page.get_by_text(f"{used} von {booked} gebuchten Nebenstellen belegt")).to_be_visible()
     goto_route(page, portal_world, f"/customers/{a.customer_id}/extensions/{a.extension_ids[0]}")
     expect(page.get_by_text(re.compile(r"1 von [13] Geräten"))).to_be_visible()
     page.context.close()
@@ -142,7 +146,7 @@ def b_routes(w: World) -> list[str]:
     cb = f"/customers/{b.customer_id}"
     ca = f"/customers/{a.customer_id}"
     pages = ["", "/users", "/extensions", "/locations", "/numbers", "/ring-groups"]
-    pages += ["/call-records", "/porting", "/licences"]
+    pages += ["/call-records", "/porting", "/licences", "/audit"]
     return [
         *(cb + p for p in pages),
         f"{cb}/extensions/{b.extension_ids[0]}",
@@ -235,7 +239,7 @@ def main_pages(w: World) -> list[tuple[str, str]]:
     e = a.extension_ids[0]
     routes = ["", "/users", "/extensions", f"/extensions/{e}", f"/extensions/{e}/rules"]
     routes += ["/locations", "/numbers", "/ring-groups", "/call-records", "/porting"]
-    routes += [f"/porting/{a.porting_id}", "/licences", f"/users/{a.user_id}"]
+    routes += [f"/porting/{a.porting_id}", "/licences", "/audit", f"/users/{a.user_id}"]
     pages = [(a.admin_email, c + r) for r in routes]
     pages += [(a.admin_email, "/tokens"), (a.admin_email, "/phone")]
     pages += [(w.operator_email, "/customers"), (w.operator_email, f"/customers/{w.b.customer_id}")]
@@ -332,4 +336,35 @@ def test_the_business_option_per_extension_and_its_device_limit(
     expect(page.get_by_text("1 von 1 Geräten (ohne Business Option)")).to_be_visible()
     with portal_world.api(a.admin_email) as api:
         assert api.get(base).json()["business_option"] is False
+    page.context.close()
+
+
+def test_extensions_are_imported_from_a_file_or_not_at_all(
+    browser: Browser, portal_world: World, tmp_path: Path
+) -> None:
+    a = portal_world.a
+    good = tmp_path / "extensions.csv"
+    good.write_text(f"number,location_id,display_name\n300,{a.location_id},Import Eins\n")
+    bad = tmp_path / "broken.csv"
+    bad.write_text(
+        f"number,location_id,display_name\n301,{a.location_id},Gut\nabc,{a.location_id},X\n"
+    )
+    page = new_page(browser)
+    login(page, portal_world, a.admin_email)
+    goto_route(page, portal_world, f"/customers/{a.customer_id}/extensions")
+    form = page.locator("form", has=page.get_by_role("heading", name="Nebenstellen importieren"))
+    form.get_by_label("Datei (CSV oder JSON)").set_input_files(str(bad))
+    form.get_by_role("button", name="Importieren").click()
+    expect(form.get_by_role("alert")).to_contain_text("import_invalid")
+    expect(form.locator("li")).to_contain_text("Zeile 2")
+    form.get_by_label("Datei (CSV oder JSON)").set_input_files(str(good))
+    form.get_by_role("button", name="Importieren").click()
+    expect(form.get_by_role("status")).to_contain_text("1 Nebenstellen angelegt")
+    expect(page.get_by_role("table")).to_contain_text("Import Eins")
+    with portal_world.api(a.admin_email) as api:
+        numbers = [
+            x["number"] for x in api.get(f"/customers/{a.customer_id}/extensions").json()["items"]
+        ]
+    assert "300" in numbers
+    assert "301" not in numbers  # the broken file imported nothing
     page.context.close()

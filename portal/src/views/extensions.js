@@ -3,7 +3,7 @@
 import { html } from 'htm/preact';
 import { useState } from 'preact/hooks';
 import { Link } from 'wouter-preact';
-import { del, get, patch, post } from '../api.js';
+import { del, get, patch, post, upload } from '../api.js';
 import { translator } from '../i18n.js';
 import { DEVICES_PER_EXTENSION, DEVICES_PER_EXTENSION_BUSINESS, MAX_EXTENSIONS_PER_CUSTOMER } from '../limits.js';
 import { isAdmin, useSession } from '../session.js';
@@ -57,6 +57,12 @@ const t = translator('extensions', {
     newPasswordFor: 'Neues Passwort für {{user}}',
     removeDevice: '{{user}} löschen',
     deleteExt: 'Nebenstelle {{number}} löschen',
+    importTitle: 'Nebenstellen importieren',
+    importFile: 'Datei (CSV oder JSON)',
+    importHint: 'CSV mit Kopfzeile number,location_id (oder location),display_name,geo_number; oder JSON: eine Liste solcher Objekte. Ist eine Zeile falsch, wird nichts importiert.',
+    importButton: 'Importieren',
+    imported: '{{created}} Nebenstellen angelegt; jetzt {{count}}.',
+    importRow: 'Zeile {{row}}',
     mine: 'Ihre Nebenstellen',
     mineNone: 'Ihnen ist noch keine Nebenstelle zugeordnet; Ihr Administrator ordnet sie zu.',
   },
@@ -105,6 +111,12 @@ const t = translator('extensions', {
     newPasswordFor: 'New password for {{user}}',
     removeDevice: 'Delete {{user}}',
     deleteExt: 'Delete extension {{number}}',
+    importTitle: 'Import extensions',
+    importFile: 'File (CSV or JSON)',
+    importHint: 'CSV with the header number,location_id (or location),display_name,geo_number; or JSON: a list of such objects. One bad row and nothing is imported.',
+    importButton: 'Import',
+    imported: '{{created}} extensions created; {{count}} now.',
+    importRow: 'Row {{row}}',
     mine: 'Your extensions',
     mineNone: 'No extension is assigned to you yet; your administrator assigns them.',
   },
@@ -137,6 +149,42 @@ function NewExtension({ cid, customer, locations, onDone }) {
     <${Field} label=${t('geoNumber')} name="geo_number" hint=${t('geoHint')} value=${f.values.geo_number} onInput=${f.set('geo_number')} error=${f.error} />
     <${Field} label=${t('businessOption')} name="business_option" type="checkbox" hint=${t('businessHint')} value=${f.values.business_option} onInput=${f.set('business_option')} error=${f.error} />
     <button type="submit" disabled=${f.busy || full}>${common('create')}</button>
+  </form>`;
+}
+
+function ImportExtensions({ cid, onDone }) {
+  const [file, setFile] = useState(null);
+  const [error, setError] = useState(null);
+  const [result, setResult] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e) => {
+    e.preventDefault();
+    if (!file) return;
+    setBusy(true);
+    setError(null);
+    setResult(null);
+    const typed = new File([file], file.name, { type: /\.json$/i.test(file.name) ? 'application/json' : 'text/csv' });
+    try {
+      setResult(await upload(`/customers/${cid}/extensions/import`, typed));
+      onDone();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const rows = error?.error?.rows ?? [];
+  return html`<form onSubmit=${submit} class="form" aria-labelledby="import">
+    <h2 id="import">${t('importTitle')}</h2>
+    <${ErrorAlert} error=${error} />
+    ${rows.length > 0 && html`<ul class="field-error">${rows.slice(0, 20).map((r) => html`<li>${t('importRow', { row: r.row })}: ${r.message} <code class="code">${r.code}</code></li>`)}</ul>`}
+    ${result && html`<${Notice}>${t('imported', { created: result.created, count: result.extension_count })}<//>`}
+    <div class="field">
+      <label for="import-file">${t('importFile')}</label>
+      <input id="import-file" type="file" accept=".csv,.json,text/csv,application/json" aria-describedby="import-hint" onChange=${(e) => setFile(e.target.files[0] ?? null)} />
+      <p class="hint" id="import-hint">${t('importHint')}</p>
+    </div>
+    <button type="submit" disabled=${busy || !file}>${t('importButton')}</button>
   </form>`;
 }
 
@@ -175,6 +223,7 @@ export function Extensions({ params }) {
         <button type="button" class="secondary" disabled=${exts.items.length < PAGE} onClick=${() => setOffset(offset + PAGE)}>${t('next')}</button>
       </div>
       ${isAdmin(me) && html`<${NewExtension} cid=${cid} customer=${customer} locations=${locations.items} onDone=${state.reload} />`}
+      ${isAdmin(me) && html`<${ImportExtensions} cid=${cid} onDone=${state.reload} />`}
     `}<//>
   <//>`;
 }
