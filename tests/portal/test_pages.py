@@ -368,3 +368,29 @@ def test_extensions_are_imported_from_a_file_or_not_at_all(
     assert "300" in numbers
     assert "301" not in numbers  # the broken file imported nothing
     page.context.close()
+
+
+def test_licences_booked_in_the_page_and_a_full_customer_is_told_before_creating(
+    browser: Browser, portal_world: World
+) -> None:
+    b = portal_world.b
+    base = f"/customers/{b.customer_id}"
+    page = new_page(browser)
+    login(page, portal_world, b.admin_email)
+    goto_route(page, portal_world, f"{base}/licences")
+    field = page.get_by_label("Gebuchte Lizenzen (zusätzlich zum Basispaket)")
+    field.fill("0")  # the base package's 5 cover B's extensions
+    page.get_by_role("button", name="Buchen").click()
+    expect(page.get_by_role("status")).to_contain_text("Gebucht: 15 → 5 Nebenstellen")
+    with portal_world.api(b.admin_email) as api:
+        assert api.get(base).json()["booked_extensions"] == 5
+        while api.get(base).json()["extension_count"] < 5:
+            n = 110 + api.get(base).json()["extension_count"]
+            body = {"location_id": b.location_id, "number": str(n)}
+            assert api.post(f"{base}/extensions", json=body).status_code == 201
+    goto_route(page, portal_world, f"{base}/extensions")
+    expect(page.get_by_text("5 von 5 gebuchten Nebenstellen belegt")).to_be_visible()
+    form = page.locator("form", has=page.get_by_role("heading", name="Neue Nebenstelle"))
+    expect(form).to_contain_text("Alle gebuchten Nebenstellen sind belegt")
+    expect(form.get_by_role("button", name="Anlegen")).to_be_disabled()
+    page.context.close()
