@@ -155,9 +155,10 @@ def _fill(demo: PortalDemo, tenant: Tenant, prefix: str, area: str, block: str, 
 
 
 @contextmanager
-def serve_demo(workdir: Path) -> Iterator[PortalDemo]:
+def serve_demo(workdir: Path, smtp_port: int = 1) -> Iterator[PortalDemo]:
     """The app serving the portal (its bundle must be built: `make portal`) with the demo data;
-    stopped on exit. The server's log is ``workdir/server.log``."""
+    stopped on exit. Mail goes to 127.0.0.1:`smtp_port` (1: nowhere; the outbox keeps it). The
+    server's log is ``workdir/server.log``."""
     url = f"sqlite:///{workdir / 'pbx.db'}"
     db = Database(url)
     db.migrate()
@@ -174,7 +175,8 @@ def serve_demo(workdir: Path) -> Iterator[PortalDemo]:
         "PBX_PUBLIC_URL": base,
         "PBX_SECRET_KEY": "portal-demo-secret",
         "PBX_SMTP_HOST": "127.0.0.1",
-        "PBX_SMTP_PORT": "1",  # no mail leaves; the outbox keeps it
+        "PBX_SMTP_PORT": str(smtp_port),
+        "PBX_MAIL_RETRY_SECONDS": "0.5",
     }
     log_path = workdir / "server.log"
     with log_path.open("w") as log:

@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, Page, expect
 
 from labkit.browser import chromium
+from labkit.pg_cluster import free_port
 from labkit.portal_demo import PASSWORD, PortalDemo, serve_demo
 from pbx_app.web import STATIC_DIR
+from tests.app.conftest import SmtpSink
 
 World = PortalDemo
 
@@ -23,9 +26,21 @@ AXE = REPO / "portal" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture(scope="session")
-def portal_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def mail_sink() -> Iterator[SmtpSink]:
+    """Where the demo app's mail goes (the set-password links of invited users)."""
+    sink = SmtpSink(port=free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="session")
+def portal_world(tmp_path_factory: pytest.TempPathFactory, mail_sink: SmtpSink) -> Iterator[World]:
     assert (STATIC_DIR / "app.js").is_file(), "the portal bundle is missing: run `make portal`"
-    with serve_demo(tmp_path_factory.mktemp("portal")) as demo:
+    with serve_demo(tmp_path_factory.mktemp("portal"), smtp_port=mail_sink.port) as demo:
         yield demo
 
 

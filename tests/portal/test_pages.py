@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from labkit.portal_demo import PASSWORD
+from tests.app.conftest import SmtpSink
 from tests.portal.conftest import World, describe, goto_route, login, new_page, run_axe
 
 
@@ -393,4 +394,38 @@ def test_licences_booked_in_the_page_and_a_full_customer_is_told_before_creating
     form = page.locator("form", has=page.get_by_role("heading", name="Neue Nebenstelle"))
     expect(form).to_contain_text("Alle gebuchten Nebenstellen sind belegt")
     expect(form.get_by_role("button", name="Anlegen")).to_be_disabled()
+    page.context.close()
+
+
+def test_an_invited_user_sets_a_password_from_the_mail_and_logs_in(
+    browser: Browser, portal_world: World, mail_sink: SmtpSink
+) -> None:
+    a = portal_world.a
+    page = new_page(browser)
+    login(page, portal_world, a.admin_email)
+    goto_route(page, portal_world, f"/customers/{a.customer_id}/users")
+    form = page.locator("form", has=page.get_by_role("heading", name="Benutzer einladen"))
+    form.get_by_label("E-Mail-Adresse").fill("Neu.Kollege@Alpha.test")
+    form.get_by_label("Name").fill("Neuer Kollege")
+    before = len(mail_sink.messages)
+    form.get_by_role("button", name="Benutzer einladen").click()
+    expect(form.get_by_role("status")).to_contain_text("neu.kollege@alpha.test")
+    expect(page.get_by_role("table")).to_contain_text("neu.kollege@alpha.test")
+    mails = mail_sink.wait_for(before + 1, timeout=20)
+    invite = next(m for m in mails[before:] if m["To"] == "neu.kollege@alpha.test")
+    body = invite.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    link = re.search(r"http://\S+/set-password\?token=\S+", body)
+    assert link, body
+    page.context.clear_cookies()
+    page.goto(link.group(0))
+    expect(page.locator("h1")).to_have_text("Passwort festlegen")
+    assert "token" not in page.url
+    page.get_by_label(re.compile("^Neues Passwort")).fill("ein gutes langes Passwort")
+    page.get_by_role("button", name="Passwort festlegen").click()
+    expect(page.get_by_role("status")).to_contain_text("Das Passwort ist gesetzt")
+    page.get_by_role("link", name="Zur Anmeldung").click()
+    page.get_by_label("E-Mail-Adresse").fill("neu.kollege@alpha.test")
+    page.get_by_label("Passwort").fill("ein gutes langes Passwort")
+    page.get_by_label("Passwort").press("Enter")
+    expect(page.locator("h1")).to_have_text("Ihre Nebenstellen")  # a user's start page
     page.context.close()
