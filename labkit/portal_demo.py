@@ -28,6 +28,7 @@ from .portal import keep_session
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"  # noqa: S105 - the demo's throwaway accounts
+INTERNAL_TOKEN = "portal-demo-internal"  # noqa: S105 - for the demo's call records
 
 
 @dataclass
@@ -177,6 +178,7 @@ def serve_demo(workdir: Path, smtp_port: int = 1) -> Iterator[PortalDemo]:
         "PBX_SMTP_HOST": "127.0.0.1",
         "PBX_SMTP_PORT": str(smtp_port),
         "PBX_MAIL_RETRY_SECONDS": "0.5",
+        "PBX_INTERNAL_TOKEN": INTERNAL_TOKEN,
     }
     log_path = workdir / "server.log"
     with log_path.open("w") as log:
@@ -188,10 +190,46 @@ def serve_demo(workdir: Path, smtp_port: int = 1) -> Iterator[PortalDemo]:
             demo = PortalDemo(base, url, a, b, "op@platform.test")
             _fill(demo, a, "Alpha", "069", "+4969123400", "+4969777701")
             _fill(demo, b, "Beta", "089", "+4989555500", "+4989777701")
+            _calls(demo, a, "+4969123400")
+            _calls(demo, b, "+4989555500")
             yield demo
         finally:
             server.terminate()
             server.wait(timeout=15)
+
+
+def _calls(demo: PortalDemo, tenant: Tenant, block: str) -> None:
+    """Two calls into the customer, as a proxy's record shipper delivers them."""
+    base = {"node": "sip-proxy-fra-1", "site": "fra", "customer_id": None, "source": "trunk"}
+    base |= {"callee_customer_id": tenant.customer_id, "relay": "rtpengine-fra-1"}
+    records = []
+    for n, (ext, code, reason) in enumerate((("100", 200, "OK"), ("101", 486, "Busy Here"))):
+        start = f"2026-11-30T09:0{n}:00Z"
+        records.append(
+            {
+                **base,
+                "call_id": f"demo-{tenant.customer_id}-{n}",
+                "from_tag": f"tag{n}",
+                "started_at": start,
+                "answered_at": start if code == 200 else None,
+                "ended_at": f"2026-11-30T09:0{n}:4{n}Z",
+                "caller": "+4930555123",
+                "caller_id": "+4930555123",
+                "dialled": block[:-2] + ext,
+                "resolved": ext,
+                "answered_by": ext if code == 200 else "",
+                "diversions": 0,
+                "sip_code": code,
+                "reason": reason,
+            }
+        )
+    r = httpx.post(
+        f"{demo.base_url}/internal/v1/call-records",
+        json={"records": records},
+        headers={"X-PBX-Internal-Token": INTERNAL_TOKEN},
+        timeout=15,
+    )
+    assert r.status_code == 200, r.text
 
 
 def _wait_healthy(base: str, server: subprocess.Popen[bytes], log: Path) -> None:

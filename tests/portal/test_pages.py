@@ -175,6 +175,8 @@ def test_an_admin_never_sees_another_customers_data(browser: Browser, portal_wor
         text = page.locator("body").inner_text()
         leaked = [s for s in secrets if s in text]
         assert not leaked, f"{route} shows {leaked}"
+        # Nor a form to change what it could not read.
+        expect(page.locator("main form")).to_have_count(0)
     page.context.close()
 
 
@@ -428,4 +430,30 @@ def test_an_invited_user_sets_a_password_from_the_mail_and_logs_in(
     page.get_by_label("Passwort").fill("ein gutes langes Passwort")
     page.get_by_label("Passwort").press("Enter")
     expect(page.locator("h1")).to_have_text("Ihre Nebenstellen")  # a user's start page
+    page.context.close()
+
+
+def test_call_records_are_listed_and_exported_as_csv(
+    browser: Browser, portal_world: World, tmp_path: Path
+) -> None:
+    a = portal_world.a
+    page = new_page(browser)
+    login(page, portal_world, a.admin_email)
+    goto_route(page, portal_world, f"/customers/{a.customer_id}/call-records")
+    table = page.get_by_role("table", name="Anrufe")
+    expect(table.locator("tbody tr")).to_have_count(2)
+    expect(table).to_contain_text("+49691234101")
+    expect(table).to_contain_text("besetzt")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Als CSV herunterladen").click()
+    path = tmp_path / "records.csv"
+    download.value.save_as(path)
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("id,") or "call_id" in lines[0], lines[0]
+    assert len(lines) == 3, lines
+    assert f"demo-{a.customer_id}-1" in path.read_text()
+    # A window that holds neither call: the page asks the API for that window.
+    page.get_by_label("Von (UTC)").fill("2026-11-30T10:00")
+    page.get_by_role("button", name="Anzeigen").click()
+    expect(page.get_by_text("Keine Einträge.")).to_be_visible()
     page.context.close()

@@ -23,6 +23,9 @@ const t = translator('callRecords', {
     cause: 'Ergebnis',
     prev: 'Vorherige Seite',
     next: 'Nächste Seite',
+    cause_answered: 'angenommen', cause_busy: 'besetzt', cause_declined: 'abgelehnt', cause_cancelled: 'abgebrochen',
+    cause_no_answer: 'keine Antwort', cause_unavailable: 'nicht erreichbar', cause_not_found: 'unbekannt',
+    cause_forbidden: 'nicht erlaubt', cause_loop: 'Weiterleitungsschleife', cause_rejected: 'abgewiesen', cause_failed: 'fehlgeschlagen',
   },
   en: {
     title: 'Call records',
@@ -39,6 +42,9 @@ const t = translator('callRecords', {
     cause: 'Result',
     prev: 'Previous page',
     next: 'Next page',
+    cause_answered: 'answered', cause_busy: 'busy', cause_declined: 'declined', cause_cancelled: 'cancelled',
+    cause_no_answer: 'no answer', cause_unavailable: 'unavailable', cause_not_found: 'not found',
+    cause_forbidden: 'forbidden', cause_loop: 'forwarding loop', cause_rejected: 'rejected', cause_failed: 'failed',
   },
 });
 
@@ -65,15 +71,15 @@ export function CallRecords({ params }) {
     setWindow(form);
   };
   return html`<${Page} title=${t('title')}>
-    <form onSubmit=${show} class="form">
-      <${Field} label=${t('from')} name="from" type="datetime-local" value=${form.from} onInput=${(v) => setForm({ ...form, from: v })} />
-      <${Field} label=${t('until')} name="until" type="datetime-local" value=${form.until} onInput=${(v) => setForm({ ...form, until: v })} />
-      <button type="submit">${t('show')}</button>
-    </form>
-    <p><a href=${`${API}${path}?${query(window, { format: 'csv' })}`} download="call-records.csv">${t('csv')}</a></p>
     <${Loaded} state=${state}>${(d) => html`
+      <form onSubmit=${show} class="form">
+        <${Field} label=${t('from')} name="from" type="datetime-local" value=${form.from} onInput=${(v) => setForm({ ...form, from: v })} />
+        <${Field} label=${t('until')} name="until" type="datetime-local" value=${form.until} onInput=${(v) => setForm({ ...form, until: v })} />
+        <button type="submit">${t('show')}</button>
+      </form>
+      <p><a href=${`${API}${path}?${query(window, { format: 'csv' })}`} download="call-records.csv">${t('csv')}</a></p>
       <${Table} caption=${t('list')} head=${[t('started'), t('caller'), t('dialled'), t('answeredBy'), t('duration'), t('cause')]}
-        rows=${d.items.map((r) => [r.started_at.replace('T', ' ').slice(0, 19), r.caller_id || r.caller, r.dialled, r.answered_by || '–', Math.round(r.duration), r.cause])} />
+        rows=${d.items.map((r) => [r.started_at.replace('T', ' ').slice(0, 19), r.caller_id || r.caller, r.dialled, r.answered_by || '–', Math.round(r.duration), t(`cause_${r.cause}`, { defaultValue: r.cause })])} />
       <div class="pager">
         <button type="button" class="secondary" disabled=${offset === 0} onClick=${() => setOffset(Math.max(0, offset - PAGE))}>${t('prev')}</button>
         <button type="button" class="secondary" disabled=${d.next_offset === null} onClick=${() => setOffset(d.next_offset)}>${t('next')}</button>

@@ -97,8 +97,8 @@ export function Users({ params }) {
         yesNo(u.password_set),
         html`<${Link} href=${`/customers/${cid}/users/${u.id}`}>${t('manage')}<//>
           ${admin && u.id !== me.user?.id && html` <button type="button" class="secondary" onClick=${() => remove(u)} aria-label=${t('removeName', { email: u.email })}>${t('remove')}</button>`}`,
-      ])} />`}<//>
-    ${admin && html`<${Invite} cid=${cid} onDone=${list.reload} />`}
+      ])} />
+      ${admin && html`<${Invite} cid=${cid} onDone=${list.reload} />`}`}<//>
   <//>`;
 }
 
