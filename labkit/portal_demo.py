@@ -200,8 +200,9 @@ def serve_demo(workdir: Path, smtp_port: int = 1) -> Iterator[PortalDemo]:
 
 def _calls(demo: PortalDemo, tenant: Tenant, block: str) -> None:
     """Two calls into the customer, as a proxy's record shipper delivers them."""
-    base = {"node": "sip-proxy-fra-1", "site": "fra", "customer_id": None, "source": "trunk"}
-    base |= {"callee_customer_id": tenant.customer_id, "relay": "rtpengine-fra-1"}
+    base: dict[str, object] = {"node": "sip-proxy-fra-1", "site": "fra", "source": "trunk"}
+    base |= {"customer_id": None, "callee_customer_id": tenant.customer_id}
+    base |= {"relay": "rtpengine-fra-1"}
     records = []
     for n, (ext, code, reason) in enumerate((("100", 200, "OK"), ("101", 486, "Busy Here"))):
         start = f"2026-11-30T09:0{n}:00Z"
