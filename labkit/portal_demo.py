@@ -216,7 +216,7 @@ def _calls(demo: PortalDemo, tenant: Tenant, block: str) -> None:
                 "ended_at": f"2026-11-30T09:0{n}:4{n}Z",
                 "caller": "+4930555123",
                 "caller_id": "+4930555123",
-                "dialled": block[:-2] + ext,
+                "dialled": block[:-2] + ext[-2:],  # in the head number block
                 "resolved": ext,
                 "answered_by": ext if code == 200 else "",
                 "diversions": 0,

@@ -31,6 +31,7 @@ def pages(demo: PortalDemo) -> list[tuple[str, str, str]]:
         ("call-rules", admin, f"{c}/extensions/{a.extension_ids[1]}/rules"),
         ("numbers", admin, f"{c}/numbers"),
         ("ring-groups", admin, f"{c}/ring-groups"),
+        ("call-records", admin, f"{c}/call-records"),
         ("porting", admin, f"{c}/porting"),
         ("licences", admin, f"{c}/licences"),
         ("operator-customers", operator, "/customers"),

@@ -442,7 +442,7 @@ def test_call_records_are_listed_and_exported_as_csv(
     goto_route(page, portal_world, f"/customers/{a.customer_id}/call-records")
     table = page.get_by_role("table", name="Anrufe")
     expect(table.locator("tbody tr")).to_have_count(2)
-    expect(table).to_contain_text("+49691234101")
+    expect(table).to_contain_text("+4969123401")
     expect(table).to_contain_text("besetzt")
     with page.expect_download() as download:
         page.get_by_role("link", name="Als CSV herunterladen").click()
