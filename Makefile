@@ -11,7 +11,7 @@ PYTEST := $(PY) -m pytest
 # Machines with local package mirrors configured make pip warn about each absent one.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: help venv portal lab lab-hosts down status test test-unit test-lab lint host verify bench diagram callflow phone-screenshot inventories clean-venv
+.PHONY: help venv portal portal-screenshots lab lab-hosts down status test test-unit test-lab lint host verify bench diagram callflow phone-screenshot inventories clean-venv
 
 help:
 	@echo "make lab     bring up both sites on the local Docker Engine, print endpoints + demo tenant"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench   benchmarks, results in bench/results/"
 	@echo "make phone-screenshot  the browser phone in a call (German): docs/portal/phone.png"
 	@echo "make portal  bundle the web portal (portal/) into pbx_app/web/static/"
+	@echo "make portal-screenshots  pictures of the portal (German) in docs/portal/"
 
 $(VENV)/.installed: $(REQS)
 	@scripts/bootstrap-python.sh
@@ -42,6 +43,11 @@ $(PORTAL_BUNDLE): $(PORTAL_SOURCES) scripts/build-portal.sh
 	@scripts/build-portal.sh
 
 portal: $(PORTAL_BUNDLE)
+
+# Pictures of the portal's main pages (German) for the README, from the demo on loopback.
+portal-screenshots: venv portal
+	@scripts/install-test-tools.sh
+	@$(PY) -m labkit.portal_screenshots docs/portal
 
 # Host layer: Docker Engine (started with or without systemd) and the locally seeded base image.
 host: venv

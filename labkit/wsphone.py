@@ -3,6 +3,12 @@ with digest authentication and WebRTC-style SDP (UDP/TLS/RTP/SAVPF, ICE, DTLS fi
 
 It speaks to a proxy's WSS port exactly as JsSIP or SIP.js in a browser would: one SIP message per
 text frame, Contact on an `.invalid` host with transport=ws, Via SIP/2.0/WSS.
+
+With ``gruu=True`` it behaves like JsSIP 3.13 with GRUUs: it registers with `+sip.instance`,
+`reg-id` and `Supported: path, gruu, outbound`, a random Contact user, takes the pub-gruu of the
+200 OK as its Contact for every later request and dialog (Registrator.js, UA.contact.toString),
+and refuses in-dialog and other requests whose Request-URI user is neither its own user nor its
+Contact's (UA.receiveRequest: 404, an ACK silently ignored).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import hashlib
 import re
 import secrets
 import ssl
+import uuid
 from dataclasses import dataclass, field
 
 from websockets.sync.client import ClientConnection, connect
@@ -81,6 +88,23 @@ class WsPhone:
     host: str = field(default_factory=lambda: f"{secrets.token_hex(6)}.invalid")
     ws: ClientConnection | None = None
     cseq: int = 0
+    gruu: bool = False
+    instance: str = field(default_factory=lambda: f"<urn:uuid:{uuid.uuid4()}>")
+    # JsSIP's Contact user is a random token when it uses GRUUs (UA.js contact_uri).
+    contact_user: str = ""
+    pub_gruu: str = ""
+    temp_gruu: str = ""
+    # Requests refused because their Request-URI did not point to us (JsSIP's check).
+    refused: list[Message] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.contact_user:
+            self.contact_user = secrets.token_hex(4) if self.gruu else self.user
+
+    @property
+    def contact(self) -> str:
+        """The Contact URI of our requests and dialogs: the pub-gruu once registered with one."""
+        return self.pub_gruu or f"sip:{self.contact_user}@{self.host};transport=ws"
 
     def __enter__(self) -> WsPhone:
         context = ssl.create_default_context(cafile=self.ca_file)
@@ -100,8 +124,22 @@ class WsPhone:
         self.ws.send(text)
 
     def receive(self, timeout: float = 10) -> Message:
+        """The next message that gets past JsSIP's Request-URI check (with ``gruu``)."""
         assert self.ws is not None
-        return Message.parse(str(self.ws.recv(timeout=timeout)))
+        while True:
+            msg = Message.parse(str(self.ws.recv(timeout=timeout)))
+            if not self.gruu or not msg.method or self.points_to_us(msg):
+                return msg
+            self.refused.append(msg)
+            if msg.method != "ACK":
+                self.reply(msg, "404 Not Found")
+
+    def points_to_us(self, request: Message) -> bool:
+        """JsSIP 3.13 UA.receiveRequest: the R-URI user is the configured user or the user of
+        the Contact URI it was created with (not the GRUU's)."""
+        ruri = request.first_line.split(" ")[1]
+        user = re.sub(r"^sips?:", "", ruri).split("@", 1)[0] if "@" in ruri else ""
+        return user in (self.user, self.contact_user)
 
     def final_response(self, timeout: float = 15) -> Message:
         """The next final response; provisional ones and stray requests are skipped."""
@@ -129,6 +167,8 @@ class WsPhone:
         body: str = "",
         cseq: int | None = None,
         branch: str = "",
+        contact: str | None = None,
+        local: str | None = None,
     ) -> str:
         if cseq is None:
             self.cseq += 1
@@ -138,11 +178,11 @@ class WsPhone:
             f"Via: SIP/2.0/WSS {self.host};branch={branch or 'z9hG4bK' + secrets.token_hex(8)}"
             ";rport",
             "Max-Forwards: 70",
-            f"From: <sip:{self.user}@{self.domain}>;tag={from_tag}",
+            f"From: {local or f'<sip:{self.user}@{self.domain}>'};tag={from_tag}",
             f"To: {to}",
             f"Call-ID: {call_id}",
             f"CSeq: {cseq} {method}",
-            f"Contact: <sip:{self.user}@{self.host};transport=ws>",
+            contact or f"Contact: <{self.contact}>",
             "User-Agent: pbx-test-webrtc",
             *(extra or []),
         ]
@@ -176,28 +216,65 @@ class WsPhone:
     def register(self, expires: int = 300) -> Message:
         call_id, tag, ruri = secrets.token_hex(10), secrets.token_hex(4), f"sip:{self.domain}"
         to = f"<sip:{self.user}@{self.domain}>"
-        self.request("REGISTER", ruri, call_id, tag, to, [f"Expires: {expires}"])
+        extra = [f"Expires: {expires}"]
+        contact = None
+        if self.gruu:
+            # A REGISTER names the Contact it was created with, never a GRUU (Registrator.js).
+            contact = (
+                f"Contact: <sip:{self.contact_user}@{self.host};transport=ws>"
+                f';reg-id=1;+sip.instance="{self.instance}";expires={expires}'
+            )
+            extra.append("Supported: path, gruu, outbound")
+        self.request("REGISTER", ruri, call_id, tag, to, extra, contact=contact)
         answer = self.final_response()
         if answer.status == 401:
             auth = self.digest(answer.get("WWW-Authenticate"), "REGISTER", ruri)
-            headers = [f"Expires: {expires}", f"Authorization: {auth}"]
-            self.request("REGISTER", ruri, call_id, tag, to, headers)
+            self.request(
+                "REGISTER", ruri, call_id, tag, to, [*extra, f"Authorization: {auth}"],
+                contact=contact,
+            )  # fmt: skip
             answer = self.final_response()
+        if self.gruu and answer.status == 200:
+            self.take_gruus(answer)
         return answer
 
-    def invite(self, target: str, sdp: str) -> tuple[Message, Dialog]:
-        """INVITE with digest auth; returns the final response and the dialog (if answered)."""
+    def take_gruus(self, answer: Message) -> None:
+        """Registrator.js: the Contact of the 200 with our +sip.instance and reg-id (else our
+        Contact user) carries the GRUUs; quotes removed."""
+        for header in answer.all("Contact"):
+            for contact in split_contacts(header):
+                params = contact_params(contact)
+                ours = (
+                    params.get("+sip.instance", "").strip('"') == self.instance
+                    and params.get("reg-id") == "1"
+                )
+                if ours or f"sip:{self.contact_user}@" in contact:
+                    self.pub_gruu = params.get("pub-gruu", "").strip('"')
+                    self.temp_gruu = params.get("temp-gruu", "").strip('"')
+                    return
+
+    def invite(self, target: str, sdp: str, anonymous: bool = False) -> tuple[Message, Dialog]:
+        """INVITE with digest auth; returns the final response and the dialog (if answered).
+        ``anonymous``: the temp-gruu as Contact, as JsSIP does for an anonymous call."""
         call_id, tag = secrets.token_hex(10), secrets.token_hex(4)
         ruri, to = f"sip:{target}@{self.domain}", f"<sip:{target}@{self.domain}>"
         branch = "z9hG4bK" + secrets.token_hex(8)
-        self.request("INVITE", ruri, call_id, tag, to, body=sdp, branch=branch)
+        contact = f"Contact: <{self.temp_gruu}>" if anonymous and self.temp_gruu else None
+        self.request("INVITE", ruri, call_id, tag, to, body=sdp, branch=branch, contact=contact)
         answer = self.final_response()
         if answer.status == 407:
             # The challenge ends the first transaction: ACK it on the same branch.
             self.request("ACK", ruri, call_id, tag, answer.get("To"), cseq=self.cseq, branch=branch)
             auth = self.digest(answer.get("Proxy-Authenticate"), "INVITE", ruri)
             self.request(
-                "INVITE", ruri, call_id, tag, to, [f"Proxy-Authorization: {auth}"], body=sdp
+                "INVITE",
+                ruri,
+                call_id,
+                tag,
+                to,
+                [f"Proxy-Authorization: {auth}"],
+                body=sdp,
+                contact=contact,
             )
             answer = self.final_response(timeout=40)
         dialog = Dialog(
@@ -206,16 +283,29 @@ class WsPhone:
             tag,
             answer.get("To"),
             contact_uri(answer.get("Contact")),
-            list(reversed(answer.all("Record-Route"))),
+            # A caller's route set is the Record-Route entries in reverse (RFC 3261 12.1.2),
+            # entries, not header lines: a proxy may list several in one header.
+            list(reversed(route_entries(answer))),
             self.cseq,
         )
         return answer, dialog
 
-    def answer(self, invite: Message, sdp: str) -> None:
-        """Ring, then answer an incoming INVITE with `sdp` (a 200 OK with our Contact)."""
+    def answer(self, invite: Message, sdp: str) -> Dialog:
+        """Ring, then answer an incoming INVITE with `sdp` (a 200 OK with our Contact); returns
+        the dialog as its callee sees it (for a BYE of ours)."""
         tag = secrets.token_hex(4)
         self.reply(invite, "180 Ringing", tag)
         self.reply(invite, "200 OK", tag, sdp)
+        return Dialog(
+            self,
+            invite.get("Call-ID"),
+            tag,
+            invite.get("From"),
+            contact_uri(invite.get("Contact")),
+            route_entries(invite),
+            0,
+            local=re.sub(r";tag=[^;>]*", "", invite.get("To")),
+        )
 
     def reply(self, request: Message, status: str, to_tag: str = "", sdp: str = "") -> None:
         """A response to `request`; with a To tag it is a dialog-forming one (RR, Contact)."""
@@ -229,7 +319,7 @@ class WsPhone:
             f"CSeq: {request.get('CSeq')}",
         ]
         if to_tag:
-            lines.append(f"Contact: <sip:{self.user}@{self.host};transport=ws>")
+            lines.append(f"Contact: <{self.contact}>")
         if sdp:
             lines.append("Content-Type: application/sdp")
         lines.append(f"Content-Length: {len(sdp.encode())}")
@@ -245,6 +335,8 @@ class Dialog:
     remote_target: str
     route_set: list[str]
     invite_cseq: int
+    # Our From in the dialog's requests (the callee's is the INVITE's To); None: our own user.
+    local: str | None = None
 
     def _routes(self) -> list[str]:
         return [f"Route: {r}" for r in self.route_set]
@@ -257,9 +349,42 @@ class Dialog:
 
     def bye(self) -> Message:
         self.phone.request(
-            "BYE", self.remote_target, self.call_id, self.from_tag, self.to, self._routes()
-        )
+            "BYE", self.remote_target, self.call_id, self.from_tag, self.to, self._routes(),
+            local=self.local,
+        )  # fmt: skip
         return self.phone.final_response()
+
+
+def route_entries(message: Message) -> list[str]:
+    """Every Record-Route entry of ``message``, in order."""
+    return [e for h in message.all("Record-Route") for e in split_contacts(h)]
+
+
+def split_contacts(header: str) -> list[str]:
+    """A Contact (or Record-Route) header's entries (commas inside <> or quotes do not
+    split)."""
+    parts, depth, quoted, start = [], 0, False, 0
+    for i, ch in enumerate(header):
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "<":
+            depth += 1
+        elif not quoted and ch == ">":
+            depth -= 1
+        elif not quoted and depth == 0 and ch == ",":
+            parts.append(header[start:i].strip())
+            start = i + 1
+    parts.append(header[start:].strip())
+    return [p for p in parts if p]
+
+
+def contact_params(contact: str) -> dict[str, str]:
+    """The header parameters after the <URI> of one Contact entry (quoted values kept)."""
+    rest = contact.split(">", 1)[1] if ">" in contact else ""
+    return {
+        m.group(1).lower(): m.group(2) or ""
+        for m in re.finditer(r';\s*([^=;\s]+)(?:=("[^"]*"|[^;]*))?', rest)
+    }
 
 
 def contact_uri(contact: str) -> str:

@@ -18,6 +18,7 @@ from pbx_app import __version__, web
 from pbx_app.api import (
     audit,
     auth,
+    browser_phone,
     call_records,
     call_rules,
     customers,
@@ -224,6 +225,7 @@ def create_app(
         porting,
         audit,
         call_records,
+        browser_phone,
     ):
         app.include_router(
             module.router,

@@ -137,6 +137,13 @@ class DeviceLimitReached(DomainError):
     rule = "R4"
 
 
+class BusinessOptionRequired(DomainError):
+    """A browser phone (or a future app) on an extension without the Business Option."""
+
+    code = "business_option_required"
+    rule = "R4"
+
+
 class NumberAreaMismatch(DomainError):
     code = "number_area_mismatch"
     rule = "R13"

@@ -28,6 +28,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.CsrfFailed: 403,
     errors.CustomerScopeViolation: 403,
     errors.TrialExpired: 403,
+    errors.BusinessOptionRequired: 403,
     errors.NotFound: 404,
     errors.PasswordLinkInvalid: 410,
     errors.EmailInUse: 409,

@@ -12,6 +12,8 @@ from sqlalchemy import Connection, RowMapping
 
 from pbx_app import errors, outbox
 from pbx_app.repositories import audit as audit_repo
+from pbx_app.repositories import browser_phones as browser_phones_repo
+from pbx_app.repositories import extensions as extensions_repo
 from pbx_app.repositories import users as repo
 from pbx_app.security import hash_password, new_token, token_hash
 from pbx_app.services import login_throttle
@@ -282,4 +284,8 @@ def delete(conn: Connection, actor: Actor, customer_id: int, user_id: int, now: 
         raise errors.NotFound(f"user {user_id} not found")
     if user_id == actor.user_id:
         raise errors.Conflict("you cannot delete yourself")
+    # The user's browser phones go with the user (FK cascade); the extensions' device counters
+    # (R4) follow here. Their bindings at the proxies simply expire.
+    for extension_id in browser_phones_repo.extension_ids_of_user(conn, user_id):
+        extensions_repo.add_device_count(conn, extension_id, -1)
     repo.delete_one(conn, user_id)

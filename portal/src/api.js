@@ -28,15 +28,16 @@ function csrfToken() {
 const unauthenticated = new Set();
 export const onUnauthenticated = (fn) => unauthenticated.add(fn);
 
-export async function api(method, path, body) {
+// `body`: JSON, or a File sent as it is (its own content type) when `raw` is set.
+export async function api(method, path, body, raw = false) {
   const headers = { accept: 'application/json' };
   if (method !== 'GET') headers['x-csrf-token'] = csrfToken();
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (body !== undefined) headers['content-type'] = raw ? body.type : 'application/json';
   const r = await fetch(API + path, {
     method,
     headers,
     credentials: 'same-origin',
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined || raw ? body : JSON.stringify(body),
   });
   if (r.status === 204) return null;
   const data = await r.json().catch(() => ({ error: { message: r.statusText } }));
@@ -53,3 +54,4 @@ export const post = (path, body) => api('POST', path, body ?? {});
 export const put = (path, body) => api('PUT', path, body);
 export const patch = (path, body) => api('PATCH', path, body);
 export const del = (path) => api('DELETE', path);
+export const upload = (path, file) => api('POST', path, file, true);

@@ -32,6 +32,8 @@ export function translator(ns, messages) {
   return i18next.getFixedT(null, ns);
 }
 
-export const language = () => i18next.resolvedLanguage || 'en';
+// The language in use, one of LANGUAGES (i18next's resolvedLanguage waits for resources that
+// the views add only as they load).
+export const language = () => i18next.languages?.find((l) => LANGUAGES.includes(l)) ?? 'en';
 export const setLanguage = (lng) => i18next.changeLanguage(lng);
 export const onLanguageChanged = (fn) => i18next.on('languageChanged', fn);

@@ -43,13 +43,17 @@ const t = translator('common', {
 });
 export { t as common };
 
+// The first page after the document loads leaves the focus where the browser put it (the
+// skip link is the first Tab stop then); every later one takes it.
+let firstPage = true;
+
 // A page: its <h1> receives the focus when it mounts (each route change mounts a page), so a
 // screen reader announces where the reader now is.
 export function Page({ title, children }) {
   const heading = useRef(null);
   useEffect(() => {
-    document.title = `${title} – PBX`;
-    heading.current?.focus();
+    if (!firstPage) heading.current?.focus();
+    firstPage = false;
   }, []);
   useEffect(() => {
     document.title = `${title} – PBX`;

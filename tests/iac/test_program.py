@@ -12,6 +12,7 @@ from pbx_app.settings import Settings
 from pbx_infra import topology
 from pbx_infra.lab.declared import Recorder, declare, stack_config
 from pbx_infra.node_config import kamailio_node
+from pbx_infra.tls import server_names
 from pbx_infra.topology import TOS_CS3, ServiceKind
 
 from .conftest import SECRETS, Stack
@@ -280,6 +281,17 @@ def test_proxies_and_apps_get_the_apps_rules_and_the_topologys_ports(
                 assert re.search(rf"^tos={TOS_CS3}$", text, re.M)
             for app in stack.by_service(site, "pbx-app"):
                 assert stack.env(app)["PBX_SIP_TLS_PORT"] == str(platform.ports.sip_tls)
+                # Browser phones: every proxy's WSS URL by a name the certificate covers, the
+                # app's own site first.
+                urls = stack.env(app)["PBX_WSS_URLS"].split(",")
+                proxies = platform.instances(ServiceKind.SIP_PROXY)
+                assert len(urls) == len(proxies) >= 2, urls
+                names, _ = server_names(platform)
+                hosts = [u.removeprefix("wss://").rsplit(":", 1) for u in urls]
+                assert all(h in names and p == str(platform.ports.sip_wss) for h, p in hosts), urls
+                sites = [next(x.site for x in proxies if x.fqdn(platform) == h) for h, _ in hosts]
+                assert sites == sorted(sites, key=lambda s: s != site), (site, urls)
+                assert Settings.from_env(stack.env(app)).wss_urls == tuple(urls)
     # The app's default (no PBX_SIP_TLS_PORT: development, tests) is the topology's default.
     assert Settings().sip_tls_port == topology.Ports().sip_tls
 

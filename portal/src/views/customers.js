@@ -19,6 +19,8 @@ const t = translator('customers', {
     name: 'Name',
     tariff: 'Tarif',
     businessOption: 'Business Option',
+    businessDefault: 'Business Option (Vorgabe für neue Nebenstellen)',
+    businessDefaultHint: 'Geändert wird sie für alle Nebenstellen des Kunden auf einmal.',
     srtpRequired: 'SRTP vorgeschrieben',
     trial: 'Testzugang (30 Tage)',
     contractStart: 'Vertragsbeginn',
@@ -49,6 +51,8 @@ const t = translator('customers', {
     name: 'Name',
     tariff: 'Tariff',
     businessOption: 'Business Option',
+    businessDefault: 'Business Option (default for new extensions)',
+    businessDefaultHint: 'A change books or cancels it for every extension of the customer at once.',
     srtpRequired: 'SRTP required',
     trial: 'Trial (30 days)',
     contractStart: 'Contract start',
@@ -131,7 +135,7 @@ function OperatorEdit({ customer, onSaved }) {
     ${done && html`<${Notice}>${common('saved')}<//>`}
     <${Field} label=${t('name')} name="name" required value=${f.values.name} onInput=${f.set('name')} error=${f.error} />
     <${Field} label=${t('tariff')} name="tariff" type="select" options=${tariffOptions()} value=${f.values.tariff} onInput=${f.set('tariff')} error=${f.error} />
-    <${Field} label=${t('businessOption')} name="business_option" type="checkbox" value=${f.values.business_option} onInput=${f.set('business_option')} error=${f.error} />
+    <${Field} label=${t('businessDefault')} name="business_option" type="checkbox" hint=${t('businessDefaultHint')} value=${f.values.business_option} onInput=${f.set('business_option')} error=${f.error} />
     <${Field} label=${t('srtpRequired')} name="srtp_required" type="checkbox" value=${f.values.srtp_required} onInput=${f.set('srtp_required')} error=${f.error} />
     <button type="submit" disabled=${f.busy}>${common('save')}</button>
   </form>`;
@@ -173,7 +177,7 @@ export function CustomerOverview({ params }) {
         <dt>${t('contractStart')}</dt><dd>${c.contract_start}</dd>
         <dt>${t('termMonths')}</dt><dd>${c.term_months}</dd>
         <dt>${t('bookedLicences')}</dt><dd>${c.booked_licences}</dd>
-        <dt>${t('businessOption')}</dt><dd>${yesNo(c.business_option)}</dd>
+        <dt>${t('businessDefault')}</dt><dd>${yesNo(c.business_option)}</dd>
         <dt>${t('srtpRequired')}</dt><dd>${yesNo(c.srtp_required)}</dd>
         <dt>${t('price')}</dt><dd>${c.monthly_price_eur} EUR</dd>
         ${c.trial_ends_at && html`<dt>${t('trialEnds')}</dt><dd>${c.trial_ends_at}${c.trial_expired ? ` (${t('trialExpired')})` : ''}</dd>`}
