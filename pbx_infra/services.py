@@ -317,7 +317,6 @@ class PbxApp(ServiceGroup):
         )
 
 
-
 def database_hosts(platform: Platform, site: str) -> list[str]:
     """Every database member as host:port, the site's own first."""
     members = sorted(platform.instances(ServiceKind.DB), key=lambda m: m.site != site)
