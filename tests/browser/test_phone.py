@@ -6,6 +6,7 @@ without the Business Option is refused by the proxy, and the page says so."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,8 +18,8 @@ from playwright.sync_api import Error as PlaywrightError
 
 from labkit.baresip import logs_on_failure, start_baresip
 from labkit.control import clear_bindings, location_contacts, relay_packets_by_side
-from labkit.devices import Device, Devices, device_creds, extension_of
-from labkit.lab import ALL_PROXIES, PLATFORM, SIP_DOMAIN, SITES
+from labkit.devices import Device, Devices, aor_for, device_creds, extension_of
+from labkit.lab import ALL_PROXIES, PLATFORM, SIP_DOMAIN, SITES, load_tenant
 from labkit.leases import OTHER, lease
 from labkit.wait import wait_for
 from pbx_infra.node_config import wss_urls
@@ -28,7 +29,7 @@ from .conftest import PortalUser, extension_id, log_in, serious_violations, tab_
 pytestmark = pytest.mark.lab
 
 # The browser user's extension (a demo extension with the Business Option) and the desk phone.
-DEVICES = lease("browser phone", browser_extension=39, desk=43)
+DEVICES = lease("browser phone", browser_extension=39, desk=43, transfer_target=28)
 # An extension of the customer without the Business Option.
 NO_OPTION = lease("browser phone", OTHER, refused=9)
 OUTBOUND = f"sip:{SIP_DOMAIN};transport=tls"  # the desk phone finds its proxies by DNS SRV
@@ -57,6 +58,9 @@ def phone_user(
 
 
 def open_phone(context: BrowserContext, user: PortalUser) -> Page:
+    """The phone page, registered. Each test's browser is a fresh profile (a new +sip.instance):
+    the bindings earlier tests' browsers left are cleared first, as they would expire."""
+    clear_bindings(aor_for(device_creds(load_tenant(), DEVICES["browser_extension"])[0]))
     page = context.new_page()
     log_in(page, user, "/phone")
     wait_for_state(page, "registration", "registered", 20)
@@ -191,6 +195,41 @@ def test_desk_phone_call_ended_by_the_browser(
             10,
             what="the desk phone's call closed by the browser's BYE",
         )
+
+
+def test_blind_transfer_hands_the_desk_phone_over_to_another_extension(
+    context: BrowserContext, phone_user: PortalUser, devices: Devices, desk: Device,
+    tenant: dict[str, Any], aor_of: Any,
+) -> None:  # fmt: skip
+    """The browser REFERs the desk phone to a third extension: the desk phone calls it, the
+    browser's leg ends once the desk phone reports the new call up (NOTIFY 2xx)."""
+    desk_user, desk_pw = device_creds(tenant, DEVICES["desk"])
+    target_user, target_pw = device_creds(tenant, DEVICES["transfer_target"])
+    clear_bindings(aor_of(desk_user), aor_of(target_user))
+    target = devices.start("browser-transfer-target", "fra")
+    assert (
+        target.register(target_user, target_pw, SITES["fra"]["proxies"][0], port=5072)[:3] == "200"
+    )
+    target.answer(port=5072)
+    log = start_baresip(desk, desk_user, desk_pw, OUTBOUND, seconds=40)
+    wait_for(lambda: "200 OK" in desk.sh(f"cat {log}").stdout, 15, what="desk phone registered")
+    page = open_phone(context, phone_user)
+    with logs_on_failure((desk, log)):
+        page.get_by_label("Nummer oder Nebenstelle").fill(extension_of(tenant, DEVICES["desk"]))
+        page.get_by_role("button", name="Anrufen", exact=True).click()
+        wait_for_state(page, "call", "connected", 20)
+        page.get_by_label("Weiterleiten an").fill(extension_of(tenant, DEVICES["transfer_target"]))
+        page.get_by_role("button", name="Weiterleiten", exact=True).click()
+        wait_for_state(page, "call", "ended", 20)
+        # The target's answering scenario logs "INVITE <From header> <m= line>".
+        invite = wait_for(
+            lambda: re.search(r"^INVITE (?:From|f): ?(.*)$", target.answered(5072), re.M),
+            15,
+            what="the transfer target called by the desk phone",
+        )
+        caller = invite.group(1)
+        names = (desk_user, aor_of(desk_user), extension_of(tenant, DEVICES["desk"]))
+        assert any(f"sip:{n}@" in caller for n in names), caller
 
 
 def test_an_extension_without_the_business_option_cannot_register_from_the_browser(

@@ -15,6 +15,23 @@ export const DTMF_KEYS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0',
 // ended, held, muted, cause, transfer}; `error` the last refusal {status, reason} (registration or call).
 const INITIAL = { registration: 'idle', call: null, error: null, server: null };
 
+// One +sip.instance per browser and extension (RFC 5626), kept across page loads: a reloaded
+// page re-registers in place of its earlier binding instead of taking another of the
+// extension's few contacts (1, or 3 with the Business Option) until that one expires.
+function instanceId(sipUri) {
+  const key = `pbx.phone.instance:${sipUri}`;
+  try {
+    let id = localStorage.getItem(key);
+    if (!id) {
+      id = crypto.randomUUID();
+      localStorage.setItem(key, id);
+    }
+    return id;
+  } catch {
+    return undefined; // storage refused (private mode): JsSIP makes one per page
+  }
+}
+
 export function normaliseTarget(text) {
   const digits = String(text).replace(/[\s\-/().]/g, '');
   return DIALABLE.test(digits) ? digits : null;
@@ -60,6 +77,7 @@ export class BrowserPhone extends EventTarget {
       realm: c.realm,
       display_name: c.display_name,
       register: true,
+      instance_id: instanceId(c.sip_uri),
       session_timers: false,
       user_agent: 'pbx-portal',
       connection_recovery_min_interval: 2,

@@ -128,8 +128,12 @@ function usePhone(extensionId, audio) {
       },
       (err) => !gone && setError(err),
     );
+    // Leaving the page unregisters too (best effort: the socket may close first).
+    const leave = () => current?.stop();
+    window.addEventListener('pagehide', leave);
     return () => {
       gone = true;
+      window.removeEventListener('pagehide', leave);
       current?.stop();
       setPhone(null);
       setState(null);
