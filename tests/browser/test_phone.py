@@ -197,6 +197,20 @@ def test_desk_phone_call_ended_by_the_browser(
         )
 
 
+def test_reloading_the_page_does_not_use_up_the_extensions_contacts(
+    context: BrowserContext, phone_user: PortalUser, tenant: dict[str, Any]
+) -> None:
+    """Three devices per extension with the Business Option: a user who reloads the portal
+    four times must still be registered, with one binding for this browser."""
+    page = open_phone(context, phone_user)
+    aor = aor_for(device_creds(tenant, DEVICES["browser_extension"])[0])
+    for _ in range(4):
+        page.reload()
+        wait_for_state(page, "registration", "registered", 20)
+    bound = wait_for(lambda: location_contacts(ALL_PROXIES[0], aor), 10, what=f"{aor} bound")
+    assert len(bound) == 1, bound
+
+
 def test_blind_transfer_hands_the_desk_phone_over_to_another_extension(
     context: BrowserContext, phone_user: PortalUser, devices: Devices, desk: Device,
     tenant: dict[str, Any], aor_of: Any,
