@@ -43,8 +43,11 @@ def app_https_port(platform: Platform, inst: Instance) -> int:
 
 
 def portal_url(platform: Platform, inst: Instance) -> str:
-    """Where people reach an app node: HTTPS on its site-facing (public) address."""
-    return f"https://{inst.address}:{app_https_port(platform, inst)}"
+    """Where people reach an app node over HTTPS: by the name the certificate gives it in
+    production (a public CA names hosts, not addresses); by its address in the lab, whose names
+    only the lab's own DNS knows (the lab CA names both)."""
+    host = inst.fqdn(platform) if platform.mode == "production" else str(inst.address)
+    return f"https://{host}:{app_https_port(platform, inst)}"
 
 
 def wss_urls(platform: Platform, site: str) -> list[str]:
