@@ -42,6 +42,16 @@ class ContainerSpec:
     stop_timeout: int | None = None  # seconds `docker stop` waits before SIGKILL
 
 
+def _server_tls(secrets: Secrets, directory: str) -> list[docker.ContainerUploadArgs]:
+    """The platform's certificate and key (readable by its owner only) for a TLS server."""
+    return [
+        docker.ContainerUploadArgs(file=f"{directory}/server.pem", content=secrets.tls_certificate),
+        docker.ContainerUploadArgs(
+            file=f"{directory}/server.key", content=secrets.tls_private_key, permissions="0600"
+        ),
+    ]
+
+
 class ServiceGroup(pulumi.ComponentResource):
     """All containers of one service kind in one site; `spec()` says what differs per kind."""
 
@@ -138,14 +148,7 @@ class SipProxy(ServiceGroup):
                 pulumi.Output.concat("PBX_AUTH_SECRET=", self.secrets.sip_auth_secret),
             ],
             uploads=[
-                docker.ContainerUploadArgs(
-                    file=f"{tls}/server.pem", content=self.secrets.tls_certificate
-                ),
-                docker.ContainerUploadArgs(
-                    file=f"{tls}/server.key",
-                    content=self.secrets.tls_private_key,
-                    permissions="0600",
-                ),
+                *_server_tls(self.secrets, tls),
                 docker.ContainerUploadArgs(
                     file=f"{tls}/ca.pem", content=self.secrets.tls_ca_certificate
                 ),
@@ -303,16 +306,7 @@ class PbxApp(ServiceGroup):
                 f"PBX_SITE={inst.site}",
                 f"PBX_NODE_NAME={inst.name}",
             ],
-            uploads=[
-                docker.ContainerUploadArgs(
-                    file=f"{tls}/server.pem", content=self.secrets.tls_certificate
-                ),
-                docker.ContainerUploadArgs(
-                    file=f"{tls}/server.key",
-                    content=self.secrets.tls_private_key,
-                    permissions="0600",
-                ),
-            ],
+            uploads=_server_tls(self.secrets, tls),
             start_period="60s",
         )
 
