@@ -13,7 +13,12 @@ from typing import Any
 
 import jinja2
 
-from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS, PRIVACY_PREFIX
+from pbx_app.addressing import (
+    CARRIER_CALLER,
+    EMERGENCY_NUMBERS,
+    PRIVACY_PREFIX,
+    SIP_USERNAME_PATTERN,
+)
 
 from .topology import TOS_CS3, TOS_EF, Instance, Platform, ServiceKind
 
@@ -111,6 +116,7 @@ def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
         # of a call the app cannot be asked about.
         "emergency_numbers": sorted(EMERGENCY_NUMBERS),
         "privacy_prefix": PRIVACY_PREFIX,
+        "sip_username_pattern": SIP_USERNAME_PATTERN,
         "site_area_code": platform.site(inst.site).area_code,
         "site_city": platform.site(inst.site).city,
         # DSCP CS3 on every SIP packet (R11), numeric.

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS, PRIVACY_PREFIX
+from pbx_app.addressing import (
+    CARRIER_CALLER,
+    EMERGENCY_NUMBERS,
+    PRIVACY_PREFIX,
+    SIP_USERNAME_PATTERN,
+)
 from pbx_infra.topology import TOS_CS3
 
 KAMAILIO_FRA_1: dict[str, Any] = {
@@ -35,6 +40,7 @@ KAMAILIO_FRA_1: dict[str, Any] = {
     "carrier_caller": CARRIER_CALLER,
     "emergency_numbers": sorted(EMERGENCY_NUMBERS),
     "privacy_prefix": PRIVACY_PREFIX,
+    "sip_username_pattern": SIP_USERNAME_PATTERN,
     "site_area_code": "069",
     "site_city": "Frankfurt am Main",
     "sip_tos": TOS_CS3,

@@ -9,7 +9,12 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS, PRIVACY_PREFIX
+from pbx_app.addressing import (
+    CARRIER_CALLER,
+    EMERGENCY_NUMBERS,
+    PRIVACY_PREFIX,
+    SIP_USERNAME_PATTERN,
+)
 from pbx_infra.topology import TOS_CS3
 
 from . import samples
@@ -52,6 +57,7 @@ def test_kamailio_node_cfg_places_every_value(render):
     assert substdef(text, "PBX_CARRIER_CALLER") == CARRIER_CALLER
     assert substdef(text, "PBX_EMERGENCY_NUMBERS").split("|") == sorted(EMERGENCY_NUMBERS)
     assert substdef(text, "PBX_PRIVACY_PREFIX") == PRIVACY_PREFIX
+    assert substdef(text, "PBX_SIP_USERNAME_PATTERN") == SIP_USERNAME_PATTERN
     assert substdef(text, "PBX_SITE_AREA_CODE") == "069"
     assert substdef(text, "PBX_SITE_CITY") == "Frankfurt am Main"
     assert re.search(rf"^tos={TOS_CS3}$", text, re.M)  # numeric CS3, never a symbolic name
