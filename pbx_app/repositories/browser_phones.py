@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, RowMapping, select
+from sqlalchemy import Connection, RowMapping, delete, select
 
 from pbx_app.schema import devices
 
@@ -23,3 +23,13 @@ def extension_ids_of_user(conn: Connection, user_id: int) -> list[int]:
         devices.c.user_id == user_id, devices.c.kind == BROWSER
     )
     return list(conn.execute(q).scalars())
+
+
+def delete_of_user(conn: Connection, user_id: int, extension_ids: list[int]) -> None:
+    conn.execute(
+        delete(devices).where(
+            devices.c.user_id == user_id,
+            devices.c.kind == BROWSER,
+            devices.c.extension_id.in_(extension_ids),
+        )
+    )

@@ -8,7 +8,9 @@ from datetime import datetime
 from sqlalchemy import Connection, RowMapping
 
 from pbx_app import errors
+from pbx_app.repositories import browser_phones as browser_phones_repo
 from pbx_app.repositories import customers as customers_repo
+from pbx_app.repositories import extensions as extensions_repo
 from pbx_app.repositories import user_extensions as repo
 from pbx_app.repositories import users as users_repo
 from pbx_app.services import extensions as extensions_service
@@ -49,6 +51,15 @@ def put(
     if missing:
         shown = ", ".join(str(i) for i in missing[:10])
         raise errors.NotFound(f"extension(s) {shown} not found")
+    # A browser phone is the user's on that extension: unlinked, it goes (its bindings expire),
+    # and with it the device it counted as (R4).
+    gone = sorted(set(browser_phones_repo.extension_ids_of_user(conn, user_id)) - set(wanted))
+    if gone:
+        # Under the customer row lock, as browser phones are made (device counters, R4).
+        customers_repo.get(conn, customer_id, for_update=True)
+        browser_phones_repo.delete_of_user(conn, user_id, gone)
+        for extension_id in gone:
+            extensions_repo.add_device_count(conn, extension_id, -1)
     repo.replace(conn, user_id, wanted)
     return wanted
 

@@ -233,6 +233,24 @@ def test_deleting_the_user_deletes_their_browser_phones(api: Api) -> None:
     client.close()
 
 
+def test_unlinking_the_user_from_the_extension_deletes_their_browser_phone(api: Api) -> None:
+    """The browser phone is the user's on that extension: once they lose the extension, its
+    credentials must stop working and it no longer counts as a device."""
+    kept = _extension(api.admin_a, api.a, api.loc_a, "100", business_option=True)
+    dropped = _extension(api.admin_a, api.a, api.loc_a, "101", business_option=True)
+    user, client = _user(api, api.a)
+    _link(api, api.a, user, kept, dropped)
+    for ext in (kept, dropped):
+        assert client.post(PHONE, json={"extension_id": ext}).status_code == 200
+    _link(api, api.a, user, kept)
+    assert api.admin_a.get(f"{_ext_url(api.a, dropped)}/devices").json()["items"] == []
+    assert api.admin_a.get(_ext_url(api.a, dropped)).json()["device_count"] == 0
+    assert api.admin_a.get(_ext_url(api.a, kept)).json()["device_count"] == 1
+    r = client.post(PHONE, json={"extension_id": dropped})
+    assert (r.status_code, error_code(r)) == (403, "customer_scope_violation"), r.text
+    client.close()
+
+
 def test_a_cookie_session_needs_the_csrf_header(api: Api) -> None:
     ext = _extension(api.admin_a, api.a, api.loc_a, "100", business_option=True)
     _, client = _user(api, api.a, Role.CUSTOMER_ADMIN)
