@@ -74,15 +74,20 @@ def log_in(page: Page, user: PortalUser, route: str = "") -> None:
         page.goto(f"{PORTAL}/#{route}")
 
 
+def focused_label(page: Page) -> str:
+    """The accessible name (aria-label, else text) of the focused element."""
+    label: str = page.evaluate(
+        "() => { const e = document.activeElement;"
+        " return e ? (e.getAttribute('aria-label') || e.textContent || '').trim() : ''; }"
+    )
+    return label
+
+
 def tab_to(page: Page, name: str, presses: int = 40) -> None:
     """Move the focus with the Tab key alone until it rests on the control called `name`."""
     for _ in range(presses):
         page.keyboard.press("Tab")
-        focused = page.evaluate(
-            "() => { const e = document.activeElement;"
-            " return e ? (e.getAttribute('aria-label') || e.textContent || '').trim() : ''; }"
-        )
-        if focused == name:
+        if focused_label(page) == name:
             return
     raise AssertionError(f"{name!r} not reachable with the Tab key")
 

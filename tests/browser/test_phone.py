@@ -24,7 +24,14 @@ from labkit.leases import OTHER, lease
 from labkit.wait import wait_for
 from pbx_infra.node_config import wss_urls
 
-from .conftest import PortalUser, extension_id, log_in, serious_violations, tab_to
+from .conftest import (
+    PortalUser,
+    extension_id,
+    focused_label,
+    log_in,
+    serious_violations,
+    tab_to,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -188,8 +195,12 @@ def test_desk_phone_call_ended_by_the_browser(
         page.keyboard.press("Enter")
         wait_for_state(page, "call", "connected", 10)
         media_both_ways(page.locator(".phone").get_attribute("data-call-id") or "")
-        page.get_by_role("button", name="Auflegen").click()
+        # The answer button is gone: focus waits on the hang-up button, so Enter ends the call,
+        # and then on the number field for the next one.
+        assert focused_label(page) == "Auflegen"
+        page.keyboard.press("Enter")
         wait_for_state(page, "call", "ended", 10)
+        wait_for(lambda: page.evaluate("document.activeElement.id") == "phone-target", 5)
         wait_for(
             lambda: "closed" in desk.sh(f"cat {log}").stdout.split("established", 1)[-1],
             10,

@@ -213,6 +213,19 @@ function CallControls({ phone, call }) {
     ${call.transfer && html`<p>${t(`transfer_${call.transfer}`)}</p>`}`;
 }
 
+// The button a keyboard user pressed (answer, hang up, call) goes away with the state it
+// belonged to; focus would fall back to the page's start. It moves to what comes next instead:
+// the first call control (hang up) during a call, the number field after it. Only when focus
+// was lost: nobody is pulled out of a field they are in.
+function useFocusFollowsCall(box, status) {
+  useEffect(() => {
+    const current = document.activeElement;
+    if (current && current !== document.body) return;
+    const next = box.current?.querySelector('.phone-actions button, #phone-target');
+    next?.focus();
+  }, [status]);
+}
+
 export default function PhonePage() {
   const { me } = useSession();
   const extensions = useExtensions(me);
@@ -224,9 +237,11 @@ export default function PhonePage() {
   const call = state?.call;
   const active = call && call.status !== 'ended';
   const callError = state?.error && state.registration === 'registered' ? state.error : null;
+  const box = useRef(null);
+  useFocusFollowsCall(box, active ? call.status : 'idle');
 
   return html`<${Page} title=${t('title')}>
-    <div class="phone" data-registration=${state?.registration ?? 'idle'}
+    <div class="phone" ref=${box} data-registration=${state?.registration ?? 'idle'}
       data-call=${call?.status ?? 'none'} data-call-id=${call?.callId ?? ''}>
       ${extensions && !extensions.length && html`<p>${t('noExtension')}</p>`}
       ${extensions?.length > 1 &&
