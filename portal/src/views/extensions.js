@@ -228,6 +228,18 @@ export function Extensions({ params }) {
   <//>`;
 }
 
+// The extension as the API holds it, in the form's terms.
+function settingsOf(ext) {
+  return {
+    location_id: ext.location_id,
+    display_name: ext.display_name,
+    geo_number: ext.geo_number ?? null,
+    caller_id: ext.caller_id ?? null,
+    clir: ext.clir,
+    business_option: ext.business_option,
+  };
+}
+
 function ExtensionSettings({ cid, ext, locations, onSaved }) {
   const f = useForm({
     location_id: String(ext.location_id),
@@ -240,7 +252,12 @@ function ExtensionSettings({ cid, ext, locations, onSaved }) {
   const [done, setDone] = useState(false);
   const submit = f.submit(async (v) => {
     setDone(false);
-    await patch(`/customers/${cid}/extensions/${ext.id}`, { ...v, location_id: Number(v.location_id), geo_number: v.geo_number || null, caller_id: v.caller_id || null });
+    // Only what this admin changed: a field left alone must not undo another admin's change
+    // made since the page loaded (the Business Option booked meanwhile, say).
+    const wanted = { ...v, location_id: Number(v.location_id), geo_number: v.geo_number || null, caller_id: v.caller_id || null };
+    const before = settingsOf(ext);
+    const changed = Object.fromEntries(Object.entries(wanted).filter(([k, value]) => value !== before[k]));
+    await patch(`/customers/${cid}/extensions/${ext.id}`, changed);
     setDone(true);
     onSaved();
   });
