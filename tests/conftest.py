@@ -8,6 +8,9 @@ import pytest
 
 from labkit.hosts import STAND_INS
 
+# The lab, the demo tenant and the test device pool: one instance per run for every suite.
+pytest_plugins = ["tests.lab_fixtures"]
+
 # Fixtures that mean "this test drives real containers": such tests are part of the `lab` run,
 # which comes after the host layer has installed Docker and the images are built.
 _NEEDS_DOCKER = {"built_images", "engine", "converged_stand_ins"}

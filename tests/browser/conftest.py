@@ -17,9 +17,6 @@ from labkit.lab import CA_FILE, PLATFORM, REPO, instances, lab_names
 from labkit.portal import login
 from pbx_infra.node_config import portal_url
 from pbx_infra.topology import ServiceKind
-from tests.sip.conftest import aor_of, devices, lab, sipclient_image, tenant
-
-__all__ = ["aor_of", "devices", "lab", "sipclient_image", "tenant"]  # the SIP tests' fixtures
 
 PORTAL = portal_url(PLATFORM, instances(ServiceKind.PBX_APP, "fra")[0])
 
