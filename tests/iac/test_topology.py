@@ -179,3 +179,9 @@ def test_lab_trusts_exactly_the_benchmarks_client_addresses(lab_config) -> None:
     assert trusted == bench
     assert len(platform.trusted_sources) == 6  # .180/30, .184/29, .192/29 per site
 
+
+def test_lab_relays_have_the_benchmarks_port_range(lab_config) -> None:
+    """A few hundred calls/s, 4 ports per call kept 30 s past the BYE (delete-delay)."""
+    for site in topology.load(lab_config).sites:
+        low, high = site.rtp_ports
+        assert high - low + 1 >= 40_000, site.rtp_ports
