@@ -99,9 +99,12 @@ def register_phase(tenant: dict[str, Any], meters: Meters) -> dict[str, Any]:
     registrants = [tenant["devices"][i] for i in DEVICES.many("registrants")]
     say(f"REGISTER, bare baseline: ladder from {REGISTER_BARE.start}/s, {PROCESSES} processes")
     bare = climb(REGISTER_BARE, lambda r: bare_register_step(r, BARE_USERS[:PROCESSES], meters))
-    say(f"  bare sustained {bare['sustained_per_s']}/s; the same with {PROCESSES + 1} processes")
+    say(f"  bare sustained {bare['sustained_per_s']}/s; generator check ({PROCESSES} and "
+        f"{PROCESSES + 1} processes)")  # fmt: skip
     bare["generator_check"] = generator_check(
-        bare, lambda r: bare_register_step(r, BARE_USERS, meters)
+        bare,
+        lambda r: bare_register_step(r, BARE_USERS[:PROCESSES], meters),
+        lambda r: bare_register_step(r, BARE_USERS, meters),
     )
     say(f"  {bare['generator_check']['note']}")
     peers = dmq_nodes()
@@ -173,7 +176,9 @@ def call_phase(tenant: dict[str, Any], meters: Meters) -> dict[str, Any]:
     offers0 = uas_offers()
     bare = climb(CALLS_BARE, lambda r: bare_call_step(r, bare_callers[:PROCESSES], extra, meters))
     bare["generator_check"] = generator_check(
-        bare, lambda r: bare_call_step(r, bare_callers, extra, meters)
+        bare,
+        lambda r: bare_call_step(r, bare_callers[:PROCESSES], extra, meters),
+        lambda r: bare_call_step(r, bare_callers, extra, meters),
     )
     say(f"  {bare['generator_check']['note']}")
     bare["sdp_offers_seen_by_callees"] = delta(uas_offers(), offers0)

@@ -44,18 +44,29 @@ def climb(ladder: Ladder, run_step: RunStep) -> dict[str, Any]:
     }
 
 
-def generator_check(climbed: dict[str, Any], run_step_one_more: RunStep) -> dict[str, Any]:
-    """The same target with one load process more, offered GENERATOR_MARGIN above what it
-    sustained: if that holds, more load processes raise its figure by more than the margin, so
-    the figure measured the generator and not the target."""
+def generator_check(
+    climbed: dict[str, Any], run_step: RunStep, run_step_one_more: RunStep
+) -> dict[str, Any]:
+    """Is the figure the target's or the load generator's? At GENERATOR_MARGIN above the
+    sustained rate, the same load processes and then one process more: if only the larger
+    generator holds that rate, one process more raises the figure by more than the margin, and
+    the figure measured the generator. If both hold, the ladder's step was coarse: the higher
+    rate becomes the figure (and the generator was not the limit)."""
     offered = round(climbed["sustained_offered_per_s"] * (1 + GENERATOR_MARGIN))
-    step = run_step_one_more(offered)
-    bound = bool(step["holds"]) or not climbed["limit_found"]
+    same = run_step(offered)
+    more = run_step_one_more(offered)
+    climbed["steps"].append(same)
+    if same["holds"]:
+        climbed["sustained_per_s"] = max(climbed["sustained_per_s"], same["per_second"])
+        climbed["sustained_offered_per_s"] = offered
+    bound = bool(more["holds"] and not same["holds"]) or not climbed["limit_found"]
     return {
-        "one_more_process": step,
+        "offered_per_s": offered,
+        "same_processes": same,
+        "one_more_process": more,
         "generator_bound": bound,
-        "note": f"one load process more, offered {offered}/s ({GENERATOR_MARGIN:.0%} above the "
-        "sustained rate): "
-        + ("held, so the figure is bound by the load generator" if step["holds"] else
-           "did not hold, so the load generator was not the limit"),
-    }  # fmt: skip
+        "note": f"at {offered}/s ({GENERATOR_MARGIN:.0%} above the sustained rate): "
+        f"{'held' if same['holds'] else 'did not hold'} with the same processes, "
+        f"{'held' if more['holds'] else 'did not hold'} with one more"
+        + (": bound by the load generator" if bound else ": the generator was not the limit"),
+    }
