@@ -197,8 +197,6 @@ def test_trusted_source_still_meets_bans_and_digest_auth(
     # Without valid credentials: challenged and refused like anyone.
     status = device.register(user, "not-the-password", FRA1, ip=TRUSTED, port=5170, timeout=4)
     assert status.startswith("401"), f"wrong password from a trusted source: {status}"
-    status = device.call("999", user, "not-the-password", FRA1, ip=TRUSTED, port=5171, timeout=10)
-    assert status[:3] in {"401", "403", "407"}, f"unauthenticated call from {TRUSTED}: {status}"
     assert device.register(user, password, FRA1, ip=TRUSTED, port=5172, timeout=4)[:3] == "200"
     device.register(user, password, FRA1, ip=TRUSTED, port=5172, expires=0, timeout=4)
     # A ban on the address (set here as DMQ would bring it from another proxy) still drops it.
