@@ -138,9 +138,9 @@ def run_sipp(
 
 
 def hold_of(extra: str) -> float:
-    """The call hold time (s) in sipp's extra arguments (-set hold <ms>)."""
+    """The call hold time (s) in sipp's extra arguments (-d <ms>)."""
     parts = extra.split()
-    return int(parts[parts.index("hold") + 1]) / 1000 if "hold" in parts else 0.0
+    return int(parts[parts.index("-d") + 1]) / 1000 if "-d" in parts else 0.0
 
 
 def read_stamps(tag: str, kind: str) -> list[list[float]]:

@@ -80,6 +80,7 @@ BACKLOG_FACTOR, BACKLOG_SLACK_MS = 2.0, 20.0
 
 PORT_MARGIN = 200  # relay ports left to everyone else
 
-CALL_EXTRA = "-s {ext} -set caller {{user}} -set hold {hold}"
+# sipp arguments of a call: the callee, the caller (for the From), the hold time (ms).
+CALL_EXTRA = "-s {{callee}} -set caller {{sip_username}} -d {hold}"
 
 DemoDevice = dict[str, Any]  # a demo device of .lab/demo-tenant.json
