@@ -100,6 +100,27 @@ def banned_everywhere(ip: str) -> bool:
 # ---- other proxy state ------------------------------------------------------------------------
 
 
+def appstats(proxy: str) -> dict[str, int]:
+    """The proxy's counters in htable 'appstats' (route lookups; credential cache hits, misses,
+    drops and resets), 0 for one not counted yet."""
+    values: dict[str, int] = {}
+    name = None
+    for line in kamcmd(proxy, "htable.dump", "appstats", check=False).splitlines():
+        key, _, value = line.strip().partition(":")
+        if key == "name":
+            name = value.strip()
+        elif key == "value" and name:
+            values[name] = int(value.strip())
+    keys = ("lookups", "lookup_us", "cache_hits", "cred_hits", "cred_misses", "cred_dropped")
+    return {k: values.get(k, 0) for k in (*keys, "cred_resets")}
+
+
+def credentials_cached(proxy: str, username: str) -> bool:
+    """The device's credentials are in the proxy's cache (htable 'creds')."""
+    r = docker("exec", proxy, "kamcmd", "htable.get", "creds", username, timeout=20)
+    return r.returncode == 0 and "value:" in r.stdout
+
+
 def dmq_peers(proxy: str) -> list[str]:
     """The hosts of the other nodes in a proxy's DMQ node list, one per entry (a duplicated
     peer is listed twice, and then gets every replication message twice)."""
