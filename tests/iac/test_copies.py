@@ -69,16 +69,24 @@ def test_lab_carrier_answers_on_the_sip_port() -> None:
 def test_everyone_names_the_view_the_app_creates() -> None:
     view = subscriber_view.VIEW
     kamailio_cfg = read("kamailio/kamailio.cfg")
-    assert re.findall(r'auth_check\("\$fd", "(\w+)"', kamailio_cfg) == [view]
+    # The proxies read credentials (route[CREDENTIALS]) and pub-gruu owners from the view only.
+    queried = set(re.findall(r"FROM (\w+) WHERE username", kamailio_cfg))
+    assert queried == {view}, queried
     assert f"FROM {view} LIMIT 1" in read("kamailio/pbx-kamailio-entrypoint")
     bootstrap = read("postgres/pbx-db-bootstrap")
     assert f"to_regclass('public.{view}')" in bootstrap
     assert f"GRANT SELECT ON public.{view} TO kamailio" in bootstrap
-    # auth_db loads columns the view has.
-    (credentials,) = re.findall(r'"load_credentials",\s*"([^"]+)"', kamailio_cfg)
-    loaded = {item.split("=")[1] for item in credentials.split(";")}
+    # The credential query selects columns the view has.
+    (select,) = re.findall(rf"SELECT (domain, ha1, .*?) FROM {view} WHERE", kamailio_cfg)
+    selected = {re.sub(r"\W.*", "", c.strip()) for c in select.split(", ")}
+    selected |= set(re.findall(r"WHEN (\w+) THEN", select)) | set(
+        re.findall(r"EPOCH FROM (\w+)", select)
+    )
     columns = set(re.findall(r" AS (\w+)", subscriber_view.select_sql("postgresql")))
-    assert loaded <= columns, loaded - columns
+    wanted = {"domain", "ha1", "aor", "max_contacts", "customer_id", "srtp_required",
+              "business_option", "trial_ends_at"}  # fmt: skip
+    assert wanted <= selected, wanted - selected
+    assert wanted <= columns, wanted - columns
 
 
 def test_kamailio_asks_the_route_api_with_its_token_header() -> None:
