@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from pbx_app import credential_changes
 from pbx_app.db import Database, utcnow
 from pbx_app.errors import DatabaseUnavailable
 from pbx_app.services import porting
@@ -55,7 +56,9 @@ def complete_due(
 
 
 class PortingScheduler:
-    """Runs ``complete_due`` in a daemon thread: every ``poll`` seconds, and when woken."""
+    """Runs ``complete_due`` in a daemon thread: every ``poll`` seconds, and when woken. Each
+    round also prunes the credential change log (pbx_app.credential_changes.prune): the app's
+    one periodic job on every node."""
 
     def __init__(
         self,
@@ -94,7 +97,9 @@ class PortingScheduler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                complete_due(self.db, self.clock(), self.node, self.retry)
+                now = self.clock()
+                complete_due(self.db, now, self.node, self.retry)
+                credential_changes.prune(self.db, now)
             except DatabaseUnavailable:
                 pass  # a failover or a site cut off from the leader: the next round retries
             except Exception:

@@ -380,3 +380,18 @@ call_records = Table(
     Index("ix_call_records_callee_customer_started", "callee_customer_id", "started_at"),
     Index("ix_call_records_started", "started_at"),
 )
+
+# The usernames whose kamailio_subscriber row changed, written by PostgreSQL triggers on
+# devices, extensions and customers (migration 0008), read by the proxies to drop those
+# devices from their credential caches (kamailio.cfg route[CRED_POLL], by ``tx``: the writing
+# transaction). Kept for an hour (pbx_app.credential_changes.prune).
+credential_changes = Table(
+    "credential_changes",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("tx", BigInteger, nullable=False),
+    Column("changed_at", DateTime, nullable=False),
+    Index("ix_credential_changes_tx", "tx"),
+    Index("ix_credential_changes_changed_at", "changed_at"),
+)

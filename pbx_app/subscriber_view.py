@@ -4,10 +4,11 @@ Kamailio reads a device's credentials and, with them, four product rules: the ex
 address of record (pbx_app.addressing.aor), its contact limit (the device limit,
 pbx_app.limits.max_devices_per_extension, R4), whether the extension has the Business Option
 (browser registrations over WSS need it, R4) and whether the customer's trial has ended
-(pbx_app.services.access.trial_expired, R19: a device of an ended trial has no row).
+(pbx_app.services.access.trial_expired, R19: a device of an ended trial has no row). The
+trial's end is a column too: a proxy caches a device's row no longer than its trial runs.
 
 ``select_sql`` renders the view's SELECT from those definitions. Migrations are frozen history,
-so a migration never calls it: the migration that (re)creates the view (today 0007) holds the
+so a migration never calls it: the migration that (re)creates the view (today 0008) holds the
 SQL as it was written, behind its own ``view_select(dialect)``. tests/app/test_routing.py fails
 when the newest such migration and this function disagree (a rule changed: write the next
 migration with the SQL the test prints) and when the view of a freshly migrated database
@@ -68,7 +69,8 @@ SELECT d.id AS id,
        {max_contacts_sql("e.business_option")} AS max_contacts,
        d.customer_id AS customer_id,
        c.srtp_required AS srtp_required,
-       e.business_option AS business_option
+       e.business_option AS business_option,
+       c.trial_ends_at AS trial_ends_at
 FROM devices d
 JOIN extensions e ON e.id = d.extension_id
 JOIN customers c ON c.id = d.customer_id

@@ -28,3 +28,21 @@ def test_migrated_database_matches_the_declared_schema(db: Database) -> None:
     if db.engine.dialect.name == "sqlite":
         diffs = [d for d in diffs if not (isinstance(d, tuple) and _inline_sqlite_fk(d))]
     assert diffs == [], "migrations and pbx_app/schema.py disagree:\n" + "\n".join(map(str, diffs))
+
+
+def test_the_newest_migration_downgrades_and_upgrades_again(db: Database) -> None:
+    from alembic import command
+
+    from pbx_app.db import alembic_config
+
+    cfg = alembic_config()
+    for target in ("-1", "head"):
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            (command.downgrade if target == "-1" else command.upgrade)(cfg, target)
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diffs = compare_metadata(context, schema.metadata)
+    if db.engine.dialect.name == "sqlite":
+        diffs = [d for d in diffs if not (isinstance(d, tuple) and _inline_sqlite_fk(d))]
+    assert diffs == [], "after a downgrade and an upgrade:\n" + "\n".join(map(str, diffs))
