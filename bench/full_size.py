@@ -44,6 +44,7 @@ import math
 import random
 import re
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -811,6 +812,8 @@ def finish(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> int:
+    # A TERM (someone ending the run) still removes what the run created (the finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     extensions = int(sys.argv[1]) if len(sys.argv) > 1 else FULL
     assert 200 <= extensions <= FULL, f"1 customer holds at most {FULL} extensions (R14)"
     result = run(extensions)
