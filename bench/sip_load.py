@@ -1,5 +1,6 @@
-"""The SIP benchmark's load: the load generator and bare relay containers, sipp runs from many
-source addresses at once, the callee (a sipp UAS), and what each run achieved."""
+"""The SIP benchmark's load: the load generator and bare baseline containers, sipp runs from
+several source addresses at once (one process each), the callee (a sipp UAS), and what each
+run achieved."""
 
 from __future__ import annotations
 
@@ -7,18 +8,19 @@ import math
 import time
 from typing import Any
 
-from labkit.devices import Device, Devices
+from labkit.devices import Device, Devices, unique_call_id
 from labkit.docker import docker, running, shell
 from labkit.lab import BENCH_HOSTS, KAMAILIO_IMAGE, SITES, sip_target
 from labkit.wait import TimedOut, wait_for
 
 from .sip_plan import (
+    BACKLOG_FACTOR,
+    BACKLOG_SLACK_MS,
     BARE_CONFIG,
     BARE_IP,
     CLIENT_IP,
-    FULL,
-    IN_FLIGHT,
-    REG_SOURCES,
+    MAX_FAILED,
+    MIN_ACHIEVED,
     SITE,
     SOURCES,
     UAS_IP,
@@ -47,7 +49,7 @@ def client(script: str, timeout: float = 60, check: bool = False) -> str:
 
 def start_containers() -> None:
     """The load generator (idle; sipp runs in it through `docker exec`) with every source
-    address, and the bare relay, answering."""
+    address, and the bare baseline, answering."""
     assert POOL.start("client", SITE, ip=CLIENT_IP) == GENERATOR
     addresses = "; ".join(f"ip addr add {ip}/24 dev eth0" for ip in [UAS_IP, *SOURCES])
     client(f"mkdir -p {WORK}; {addresses}", check=True)
@@ -55,11 +57,10 @@ def start_containers() -> None:
         "run", "-d", "--name", POOL.claim("bare"), "--network", SITES[SITE]["net"],
         "--ip", BARE_IP, "-v", f"{BARE_CONFIG}:/etc/kamailio/bare.cfg:ro",
         "--entrypoint", "kamailio", KAMAILIO_IMAGE, "-DD", "-E", "-f", "/etc/kamailio/bare.cfg",
-        "-l", f"udp:{sip_target(BARE_IP)}", "-A", f'BENCH_UAS="sip:{UAS_IP}:{UAS_PORT}"',
-        check=True,
+        "-l", f"udp:{sip_target(BARE_IP)}", "-m", "256", check=True,
     )  # fmt: skip
     try:
-        wait_for(bare_answers_register, 20, 0.2, f"bare relay {sip_target(BARE_IP)}")
+        wait_for(bare_challenges, 20, 0.2, f"bare baseline {sip_target(BARE_IP)}")
     except TimedOut as e:
         logs = docker("logs", BARE)
         raise RuntimeError(f"{e}: {logs.stdout[-2000:]}{logs.stderr[-2000:]}") from e
@@ -86,51 +87,67 @@ except TimeoutError:
 """
 
 
-def bare_answers_register() -> bool:
+def bare_challenges() -> bool:
     if not running(BARE):
-        raise RuntimeError("bare relay exited")
+        raise RuntimeError("bare baseline exited")
     target, port = sip_target(BARE_IP).split(":")
-    return "SIP/2.0 200" in client(f"python3 -c '{REGISTER_PROBE}' {target} {port} {CLIENT_IP}")
+    return "SIP/2.0 401" in client(f"python3 -c '{REGISTER_PROBE}' {target} {port} {CLIENT_IP}")
 
 
 # ----- load -----
 
 
 def load(
-    tag: str, target: str, kind: str, rate: int, count: int, devices: list[DemoDevice], extra: str
-) -> dict[str, Any]:
-    """One sipp per source (and device) in parallel, each at `rate`/s for `count` operations.
+    tag: str, target: str, kind: str, rate: float, seconds: int, devices: list[DemoDevice],
+    extra: str,
+) -> dict[str, Any]:  # fmt: skip
+    """`rate` operations/s for `seconds`, shared by one sipp per device (each from its own
+    source address), all at once. `extra`: more sipp arguments, formatted with the device's
+    fields (sip_username, callee).
 
-    Rate = completed operations / (first request sent .. last operation completed), from the
-    scenarios' microsecond timestamps; latency = first request sent .. 200 received.
+    Achieved rate = completed operations / (first request sent .. last operation completed),
+    from the scenarios' microsecond timestamps; latency = first request sent .. 200 received.
     """
-    run_sipp(tag, target, kind, rate, count, devices, extra)
+    per_process = rate / len(devices)
+    count = max(1, round(per_process * seconds))
+    run_sipp(tag, target, kind, per_process, count, devices, extra)
     stamps = read_stamps(tag, kind)
-    return summary(stamps, failed_calls(tag), rate * len(devices), count * len(devices))
+    return summary(stamps, failed_calls(tag), rate, count * len(devices))
 
 
 def run_sipp(
-    tag: str, target: str, kind: str, rate: int, count: int, devices: list[DemoDevice], extra: str
-) -> None:
+    tag: str, target: str, kind: str, rate: float, count: int, devices: list[DemoDevice],
+    extra: str,
+) -> None:  # fmt: skip
     scenario, port = ("bench_register.xml", 5070) if kind == "REG" else ("bench_call.xml", 5080)
-    sources = REG_SOURCES if kind == "REG" else SOURCES
+    # In flight at most half a second of requests (calls: their hold time too): a stack that
+    # falls behind shows as a lower rate, not as an unbounded queue in the generator.
+    limit = max(4, round(rate * (0.5 if kind == "REG" else 0.5 + hold_of(extra))))
     commands = []
     for i, dev in enumerate(devices):
         user, log = dev["sip_username"], f"{WORK}/{tag}-{i}"
         commands.append(
-            f"sipp {sip_target(target)} -sf /scen/{scenario} -i {sources[i]} -p {port} "
-            f"-r {rate} -m {count} -l {IN_FLIGHT} -au {user} -ap '{dev['sip_password']}' "
-            f"{extra.format(user=user)} -nostdin -max_retrans 3 -timeout {count // rate + 15}s "
+            f"sipp {sip_target(target)} -sf /scen/{scenario} -i {SOURCES[i]} -p {port} "
+            f"-r {rate:.3f} -rp 1000 -m {count} -l {limit} -au {user} "
+            f"-ap '{dev['sip_password']}' {extra.format(**dev)} -nostdin -max_retrans 3 "
+            f"-cid_str '{unique_call_id()}' -timeout {count / rate + 30:.0f}s "
             f"-trace_stat -stf {log}.csv -trace_logs -log_file {log}.log >/dev/null 2>&1"
         )
-    client(f"rm -f {WORK}/{tag}-*; " + " & ".join(commands) + " & wait", timeout=count / rate + 40)
+    client(f"rm -f {WORK}/{tag}-*; " + " & ".join(commands) + " & wait",
+           timeout=count / rate + 60)  # fmt: skip
+
+
+def hold_of(extra: str) -> float:
+    """The call hold time (s) in sipp's extra arguments (-set hold <ms>)."""
+    parts = extra.split()
+    return int(parts[parts.index("hold") + 1]) / 1000 if "hold" in parts else 0.0
 
 
 def read_stamps(tag: str, kind: str) -> list[list[float]]:
     """(sent, ok[, ...]) times in seconds of each completed operation, from the sipp logs."""
     stamps, garbled = [], []
     fields = 4 if kind == "REG" else 6
-    for line in client(f"cat {WORK}/{tag}-*.log 2>/dev/null").splitlines():
+    for line in client(f"cat {WORK}/{tag}-*.log 2>/dev/null", timeout=120).splitlines():
         parts = line.split()
         if not parts or parts[0] != kind:
             continue
@@ -162,65 +179,98 @@ def percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[max(0, math.ceil(pct / 100 * len(sorted_values)) - 1)]
 
 
-def summary(stamps: list[list[float]], failed: int, offered: int, attempted: int) -> dict[str, Any]:
+def summary(
+    stamps: list[list[float]], failed: int, offered: float, attempted: int
+) -> dict[str, Any]:
+    """What a step achieved, and whether it held (sip_plan: failures, rate, backlog)."""
     result: dict[str, Any] = {
-        "offered_per_s": offered,
+        "offered_per_s": round(offered, 1),
         "attempted": attempted,
         "ok": len(stamps),
         "failed": failed,
         "per_second": 0.0,
     }
+    problems = []
     if stamps:
-        window = max(s[-1] for s in stamps) - min(s[0] for s in stamps)
+        window = max(s[1] for s in stamps) - min(s[0] for s in stamps)
         latency = sorted((s[1] - s[0]) * 1000 for s in stamps)
         result["seconds"] = round(window, 2)
         result["per_second"] = round(len(stamps) / window, 1) if window > 0 else 0.0
         result["latency_ms_p50"] = round(percentile(latency, 50), 2)
         result["latency_ms_p99"] = round(percentile(latency, 99), 2)
-    result["saturated"] = result["per_second"] < 0.95 * result["offered_per_s"]
+        first, last = backlog(stamps)
+        result["latency_ms_p50_first_fifth"], result["latency_ms_p50_last_fifth"] = first, last
+        if last > max(first * BACKLOG_FACTOR, first + BACKLOG_SLACK_MS):
+            problems.append("backlog growing")
+    if failed > MAX_FAILED * attempted or len(stamps) < (1 - MAX_FAILED) * attempted:
+        problems.append("failures")
+    if result["per_second"] < MIN_ACHIEVED * offered:
+        problems.append("rate not reached")
+    result["problems"] = problems
+    result["holds"] = not problems
     return result
 
 
+def backlog(stamps: list[list[float]]) -> tuple[float, float]:
+    """Median latency (ms) of the operations sent in the first and in the last fifth."""
+    ordered = sorted(stamps, key=lambda s: s[0])
+    fifth = max(1, len(ordered) // 5)
+
+    def median(part: list[list[float]]) -> float:
+        return round(percentile(sorted((s[1] - s[0]) * 1000 for s in part), 50), 2)
+
+    return median(ordered[:fifth]), median(ordered[-fifth:])
+
+
 def show(name: str, r: dict[str, Any]) -> None:
-    say(f"  {name}: {r['ok']}/{r['attempted']} ok, {r['failed']} failed, {r['per_second']}/s, "
-        f"p50 {r.get('latency_ms_p50')} ms, p99 {r.get('latency_ms_p99')} ms")  # fmt: skip
+    verdict = "holds" if r["holds"] else "does not hold: " + ", ".join(r["problems"])
+    say(f"  {name}: {r['ok']}/{r['attempted']} ok, {r['failed']} failed, {r['per_second']}/s of "
+        f"{r['offered_per_s']}/s, p50 {r.get('latency_ms_p50')} ms, p99 "
+        f"{r.get('latency_ms_p99')} ms: {verdict}")  # fmt: skip
 
 
 # ----- the callee -----
 
 
-def register_callee(callee: DemoDevice) -> None:
+def register_callee(callee: DemoDevice, target: str, port: int) -> None:
+    """A UAS's binding (its port) as `callee` on `target` (the full stack's proxy or the
+    baseline)."""
     user = callee["sip_username"]
     out = client(
         f"cd {WORK} && printf 'SEQUENTIAL\\n{user};\\n' > callee.csv && "
-        f"sipp {sip_target(FULL)} -sf /scen/register.xml -inf callee.csv -au {user} "
-        f"-ap '{callee['sip_password']}' -set expires 600 -i {UAS_IP} -p {UAS_PORT} -m 1 "
-        f"-nostdin -timeout 10s -trace_logs -log_file {WORK}/callee.log >/dev/null 2>&1; "
-        "cat callee.log",
+        f"sipp {sip_target(target)} -sf /scen/register.xml -inf callee.csv -au {user} "
+        f"-ap '{callee['sip_password']}' -set expires 600 -i {UAS_IP} -p {port} -m 1 "
+        f"-cid_str '{unique_call_id()}' -nostdin -timeout 10s -trace_logs "
+        f"-log_file {WORK}/callee.log >/dev/null 2>&1; cat callee.log; rm -f callee.log",
         timeout=30,
     )
     if "200 OK" not in out:
         raise RuntimeError(f"callee {user} did not register: {out}")
 
 
-def start_uas() -> None:
-    docker("exec", "-d", CLIENT, "sh", "-c",
-           f"echo $$ > {WORK}/uas.pid; exec sipp -sf /scen/bench_answer.xml -i {UAS_IP} "
-           f"-p {UAS_PORT} -aa -nostdin -trace_logs -log_file {WORK}/uas.log >/dev/null 2>&1",
-           check=True)  # fmt: skip
-    address = f"{UAS_IP}:{UAS_PORT}"
-    wait_for(lambda: GENERATOR.udp_bound(address), 10, 0.2, f"UAS on {address}")
+def start_uas(count: int) -> None:
+    """`count` answering UAS processes (callee i on port UAS_PORT + i): one per load process,
+    so that no single answering process limits the call rate."""
+    for i in range(count):
+        docker("exec", "-d", CLIENT, "sh", "-c",
+               f"echo $$ > {WORK}/uas-{i}.pid; exec sipp -sf /scen/bench_answer.xml -i {UAS_IP} "
+               f"-p {UAS_PORT + i} -aa -nostdin -trace_logs -log_file {WORK}/uas-{i}.log "
+               ">/dev/null 2>&1", check=True)  # fmt: skip
+    addresses = [f"{UAS_IP}:{UAS_PORT + i}" for i in range(count)]
+    wait_for(lambda: all(GENERATOR.udp_bound(a) for a in addresses), 10, 0.2,
+             f"UAS on {', '.join(addresses)}")  # fmt: skip
 
 
 def stop_uas() -> None:
     if running(CLIENT):
-        client(f"test -f {WORK}/uas.pid && kill $(cat {WORK}/uas.pid)")
+        client(f"for f in {WORK}/uas-*.pid; do test -f $f && kill $(cat $f); done; "
+               f"rm -f {WORK}/uas-*.pid")  # fmt: skip
 
 
 def uas_offers() -> dict[str, int]:
     """Connection addresses in the SDP offers the callee received, counted."""
     counts: dict[str, int] = {}
-    for line in client(f"grep OFFER {WORK}/uas.log 2>/dev/null").splitlines():
+    for line in client(f"grep -h OFFER {WORK}/uas-*.log 2>/dev/null", timeout=120).splitlines():
         address = line.rsplit(" ", 1)[-1].rstrip("]")
         counts[address] = counts.get(address, 0) + 1
     return counts

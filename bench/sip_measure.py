@@ -48,19 +48,13 @@ class Cpu:
         return out
 
 
-def cpu_split(before: dict[str, int], after: dict[str, int], ops: int) -> dict[str, float]:
-    """Microseconds of CPU per operation by container, the biggest first (top 6)."""
-    spent = sorted(((after[n] - before.get(n, 0), n) for n in after), reverse=True)[:6]
-    return {n: round(ns / 1000 / ops, 1) for ns, n in spent if ops}
-
-
-def per_op(amount: int, ops: int, scale: float = 1.0) -> float | None:
+def per_op(amount: float, ops: int, scale: float = 1.0) -> float | None:
     return round(amount / scale / ops, 1) if ops else None
 
 
 class Meters:
-    """CPU of the lab (less its idle load), the bare relay and the load generator; DMQ messages
-    the full-stack proxy sent."""
+    """CPU time of every lab container (less its idle load), of the bare baseline and of the
+    load generator; DMQ messages the full-stack proxy sent."""
 
     IDLE_SECONDS = 3
 
@@ -80,22 +74,25 @@ class Meters:
         marks["clock"] = {"ns": time.monotonic_ns()}
         return marks
 
-    def since(self, mark: dict[str, dict[str, int]], ops: int, full: bool) -> dict[str, Any]:
+    def since(self, mark: dict[str, dict[str, int]], ops: int) -> dict[str, Any]:
+        """Per operation since `mark`: CPU (us) of each lab container, the lab's total, the bare
+        baseline's and the generator's; DMQ messages of the full-stack proxy."""
         now = self.mark()
         seconds = (now["clock"]["ns"] - mark["clock"]["ns"]) / 1e9
-        now["lab"] = {
-            n: max(mark["lab"][n], int(v - self.idle.get(n, 0) * seconds))
+        lab = {
+            n: max(0.0, v - mark["lab"][n] - self.idle.get(n, 0) * seconds)
             for n, v in now["lab"].items()
         }
-        used = {k: sum(now[k].values()) - sum(mark[k].values()) for k in now}
-        out: dict[str, Any] = {"load_generator_cpu_us_per_op": per_op(used["generator"], ops, 1e3)}
-        if full:
-            out["lab_cpu_us_per_op"] = per_op(used["lab"], ops, 1e3)
-            out["lab_cpu_us_per_op_top"] = cpu_split(mark["lab"], now["lab"], ops)
-            out["dmq_messages_per_op"] = per_op(used["dmq"], ops)
-        else:
-            out["relay_cpu_us_per_op"] = per_op(used["bare"], ops, 1e3)
-        return out
+        used = {k: sum(now[k].values()) - sum(mark[k].values()) for k in ("bare", "generator")}
+        return {
+            "lab_cpu_us_per_op": per_op(sum(lab.values()), ops, 1e3),
+            "cpu_us_per_op": {
+                n: per_op(ns, ops, 1e3) for n, ns in sorted(lab.items()) if ns >= 1e3 * ops
+            },
+            "bare_cpu_us_per_op": per_op(used["bare"], ops, 1e3),
+            "load_generator_cpu_us_per_op": per_op(used["generator"], ops, 1e3),
+            "dmq_messages_per_op": per_op(now["dmq"]["sent"] - mark["dmq"]["sent"], ops),
+        }
 
 
 # ----- the full-stack proxy -----

@@ -1,203 +1,199 @@
-"""The SIP benchmark's result (bench/results/sip_core.json): the figures of both phases against
-their baselines, with what they mean. A pure function of what the phases measured."""
+"""The SIP benchmark's result (bench/results/sip_core.json) and its picture (sip_ladders.png):
+the figures of both phases against their baselines, the CPU each operation costs per container,
+and the issue's goals. A pure function of what the phases measured (plus the drawing)."""
 
 from __future__ import annotations
 
 import os
 import platform
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from .sip_plan import (
-    BURST_CALLS_MAX,
-    BURST_RATE,
+    CALLS_FULL,
     FULL,
     FULL_CONTAINER,
-    IN_FLIGHT,
-    LATENCY_RATE,
-    LATENCY_SOURCES,
-    REG_SOURCES,
-    REG_STEPS,
-    SOURCE_BUDGET,
-    SOURCES,
+    HOLD_S,
+    MAX_FAILED,
+    MIN_ACHIEVED,
+    PICTURE,
+    PROCESSES,
 )
 
-P50, P99 = "latency_ms_p50", "latency_ms_p99"
-CALLS_PER_S = LATENCY_SOURCES * LATENCY_RATE  # the rate call setup is measured at
+Ladder = dict[str, Any]
 
-
-@dataclass(frozen=True)
-class Relay:
-    """The media relay's facts the result needs: its ports and how long it holds them."""
-
-    ports: int
-    delete_delay: int
+# The issue's goals (each measured side by side in one run).
+GOAL_REGISTER_CPU = 4.0  # lab CPU per REGISTER at most 4x the bare registrar's
+GOAL_CALL_CPU = 10.0  # lab CPU per call at most 10x the bare stateful proxy's
+GOAL_REGISTER_RATE = 0.5  # REGISTER/s at least 50 % of the bare registrar's
+GOAL_CALL_RATE = 0.3  # calls/s at least 30 % of the bare proxy's
+GOAL_SETUP_P99_MS = 50.0  # call setup p99 at half the full stack's maximum
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a and b else None
 
 
+def sustained_step(ladder: Ladder) -> dict[str, Any]:
+    """The highest step that held (empty if none did)."""
+    held = [s for s in ladder["steps"] if s.get("holds")]
+    return max(held, key=lambda s: s["per_second"]) if held else {}
+
+
 def build_result(
-    regs: dict[str, Any], call: dict[str, Any], cpu_known: bool, relay: Relay
+    regs: dict[str, Ladder], calls: dict[str, Ladder], cpu_known: bool
 ) -> dict[str, Any]:
+    rates = {"register": rate_figures(regs), "call": rate_figures(calls)}
+    cpu = {"register": cpu_figures(regs), "call": cpu_figures(calls)}
+    half = calls["full"]["at_half"]
     return {
         "benchmark": "sip_core",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "note": "load generator, lab and bare relay share these CPUs",
+            "note": "load generator, lab and bare baseline share these CPUs",
         },
         **setup(),
-        "registers_per_s": registers_per_s(regs),
-        "calls_per_s": calls_per_s(call, relay),
-        "call_setup_ms": call_setup_ms(call),
-        "app_lookup": app_lookup(call),
-        "cost_per_op": cost_per_op(regs, call, cpu_known),
-        "registers": regs,
-        "calls": call,
-        "comparisons": comparisons(regs, call),
+        "rates_per_s": rates,
+        "cpu_us_per_op": {**cpu, "measured": cpu_known},
+        "call_setup_ms_at_half": {
+            "calls_per_s": half.get("offered_per_s"),
+            "p50": half.get("latency_ms_p50"),
+            "p99": half.get("latency_ms_p99"),
+            "route_cache_off": {
+                "p50": calls["full"]["at_half_route_cache_off"].get("latency_ms_p50"),
+                "p99": calls["full"]["at_half_route_cache_off"].get("latency_ms_p99"),
+            },
+        },
+        "goals": goals(rates, cpu, half),
+        "ladders": {"register": regs, "call": calls},
+        "comparisons": comparisons(rates, cpu, calls),
     }
 
 
 def setup() -> dict[str, Any]:
     """What was measured against what, under which load."""
     return {
-        "full_stack": f"{FULL_CONTAINER} ({FULL}): digest auth (PostgreSQL), DMQ replication to 3 "
-        "proxies, app routing over HTTP, rtpengine offer/answer/delete; the callee a sipp UAS "
-        "registered as a demo device, answering with SDP",
-        "baseline": "bare Kamailio relay (bench/bare-relay.cfg, same image, same run): REGISTER "
-        "answered 200 statelessly, calls relayed statelessly to the same UAS",
+        "full_stack": f"{FULL_CONTAINER} ({FULL}): digest auth, DMQ replication to 3 proxies, "
+        "app routing over HTTP (route cache on unless said), rtpengine on both legs; callees "
+        f"are sipp UASs registered as demo devices, answering with SDP; calls held {HOLD_S} s",
+        "baseline": "bare Kamailio (bench/bare.cfg, same image, same run): registrar with "
+        "digest auth against credentials in memory; stateful proxy with a registrar lookup",
         "load": {
-            "register_sources": len(REG_SOURCES),
-            "call_sources": len(SOURCES),
-            "per_source_limits": f"at most {SOURCE_BUDGET:.0f} requests/s (pike bans above 400 "
-            f"per 2 s) and {IN_FLIGHT} transactions in flight",
-            "register_steps_per_source_per_s": list(REG_STEPS),
-            "call_latency_rate_per_s": CALLS_PER_S,
-            "call_burst_offered_per_s": BURST_RATE * len(SOURCES),
+            "processes": PROCESSES,
+            "generator_check": "the bare baselines again with one process more",
+            "step": f"{CALLS_FULL.seconds} s; holds with under {MAX_FAILED:.0%} failures, at "
+            f"least {MIN_ACHIEVED:.0%} of the offered rate, no growing backlog",
+            "sources": "the benchmark's client addresses, trusted sources of the lab (no flood "
+            "ban, everything else applies)",
             "transport": "UDP",
         },
     }
 
 
-def capacity(regs: dict[str, Any]) -> dict[str, Any]:
-    return regs["full_capacity"] or {"per_second": 0.0}
-
-
-def registers_per_s(regs: dict[str, Any]) -> dict[str, Any]:
-    full, bare = capacity(regs)["per_second"], regs["bare"]
+def rate_figures(ladders: dict[str, Ladder]) -> dict[str, Any]:
+    full, bare = ladders["full"], ladders["bare"]
+    bound = bare["generator_check"]["generator_bound"]
     return {
-        "full": full,
-        "bare": bare["per_second"],
-        "ratio_full_vs_bare": ratio(full, bare["per_second"]),
-        "full_saturated": regs["full_saturated"],
-        "bare_saturated": bare["saturated"],
-        "full_stopped_by": regs["full_steps"][-1]["problems"] if regs["full_steps"] else [],
-        "note": "full = the highest rate of a ramp step carried cleanly (no failures, last "
-        "binding replicated to every proxy, shared memory < 80%, no ban); the ramp stops at "
-        "the first step below 95% of its offered rate (saturated) or not clean. Unsaturated "
-        "figures (bare; full if full_saturated is false) are lower bounds",
+        "full": full["sustained_per_s"],
+        "bare": bare["sustained_per_s"],
+        "bare_generator_bound": bound,
+        "ratio_full_vs_bare": None if bound else ratio(full["sustained_per_s"],
+                                                        bare["sustained_per_s"]),
+        "full_stopped_by": full["stopped_by"],
+        "bare_stopped_by": bare["stopped_by"],
+    }  # fmt: skip
+
+
+def cpu_figures(ladders: dict[str, Ladder]) -> dict[str, Any]:
+    """CPU per operation at the highest step that held: the lab in total and per container,
+    against the bare baseline's."""
+    full, bare = sustained_step(ladders["full"]), sustained_step(ladders["bare"])
+    return {
+        "full": full.get("lab_cpu_us_per_op"),
+        "bare": bare.get("bare_cpu_us_per_op"),
+        "ratio_full_vs_bare": ratio(full.get("lab_cpu_us_per_op"), bare.get("bare_cpu_us_per_op")),
+        "full_by_container": full.get("cpu_us_per_op", {}),
+        "full_at_per_s": full.get("per_second"),
+        "bare_at_per_s": bare.get("per_second"),
+        "load_generator_full": full.get("load_generator_cpu_us_per_op"),
+        "load_generator_bare": bare.get("load_generator_cpu_us_per_op"),
+        "dmq_messages_full": full.get("dmq_messages_per_op"),
     }
 
 
-def calls_per_s(call: dict[str, Any], relay: Relay) -> dict[str, Any]:
-    on, off, bare = call["cache_on"], call["cache_off"], call["bare_burst"]
-    cps, cps_off, bare_cps = (
-        on["burst"]["per_second"],
-        off["burst"]["per_second"],
-        bare["per_second"],
-    )
-    per_call = on["relay_ports_per_call"]
-    return {
-        "full": cps,
-        "full_route_cache_off": cps_off,
-        "bare": bare_cps,
-        "ratio_full_vs_bare": ratio(cps, bare_cps),
-        "ratio_cache_off_vs_on": ratio(cps_off, cps),
-        "saturated": {
-            "full": on["burst"].get("saturated"),
-            "full_route_cache_off": off["burst"].get("saturated"),
-            "bare": bare.get("saturated"),
-        },
-        "full_sustained_limit_by_relay_ports": round(
-            relay.ports / per_call / relay.delete_delay, 1
-        ),
-        "note": f"bursts of at most {BURST_CALLS_MAX * len(SOURCES)} calls (sized to the "
-        f"relay's free ports); sustained, the relay's {relay.ports} ports at {per_call} per call, "
-        f"held {relay.delete_delay} s after the BYE (delete-delay), cap the full stack at "
-        "full_sustained_limit_by_relay_ports",
-    }
+def goals(rates: dict[str, Any], cpu: dict[str, Any], half: dict[str, Any]) -> list[dict[str, Any]]:
+    def row(goal: str, measured: float | None, target: float, most: bool) -> dict[str, Any]:
+        met = measured is not None and (measured <= target if most else measured >= target)
+        return {"goal": goal, "measured": measured, "target": target, "met": met}
+
+    return [
+        row("lab CPU per REGISTER / bare registrar's (at most)",
+            cpu["register"]["ratio_full_vs_bare"], GOAL_REGISTER_CPU, True),
+        row("lab CPU per call / bare stateful proxy's (at most)",
+            cpu["call"]["ratio_full_vs_bare"], GOAL_CALL_CPU, True),
+        row("REGISTER/s / bare registrar's (at least)",
+            rates["register"]["ratio_full_vs_bare"], GOAL_REGISTER_RATE, False),
+        row("calls/s / bare stateful proxy's (at least)",
+            rates["call"]["ratio_full_vs_bare"], GOAL_CALL_RATE, False),
+        row("call setup p99 ms at half the full stack's maximum (at most)",
+            half.get("latency_ms_p99"), GOAL_SETUP_P99_MS, True),
+    ]  # fmt: skip
 
 
-def call_setup_ms(call: dict[str, Any]) -> dict[str, Any]:
-    lat, lat_off = call["cache_on"]["latency"], call["cache_off"]["latency"]
-    bare = call["bare_latency"]
-    return {
-        "measured_at_calls_per_s": CALLS_PER_S,
-        "full": {"p50": lat.get(P50), "p99": lat.get(P99)},
-        "full_route_cache_off": {"p50": lat_off.get(P50), "p99": lat_off.get(P99)},
-        "bare": {"p50": bare.get(P50), "p99": bare.get(P99)},
-        "ratio_p50_full_vs_bare": ratio(lat.get(P50), bare.get(P50)),
-        "ratio_p99_full_vs_bare": ratio(lat.get(P99), bare.get(P99)),
-        "note": "first INVITE sent to 200 received; the full stack's 407 round included",
-    }
-
-
-def app_lookup(call: dict[str, Any]) -> dict[str, Any]:
-    on, off = call["cache_on"], call["cache_off"]
-    return {
-        "measured_at_calls_per_s": CALLS_PER_S,
-        "cache_on": on["latency"]["app_lookup"],
-        "cache_off": off["latency"]["app_lookup"],
-        "under_burst": {
-            "cache_on": on["burst"]["app_lookup"],
-            "cache_off": off["burst"]["app_lookup"],
-        },
-        "note": "appstats on the proxy: HTTP lookup time around http_client_query; a cache "
-        "hit is an htable read (not timed)",
-    }
-
-
-def cost_per_op(regs: dict[str, Any], call: dict[str, Any], cpu_known: bool) -> dict[str, Any]:
-    cap, on = capacity(regs), call["cache_on"]
-    return {
-        "cpu_measured": cpu_known,
-        "register_lab_cpu_us": cap.get("lab_cpu_us_per_op"),
-        "register_bare_relay_cpu_us": regs["bare"].get("relay_cpu_us_per_op"),
-        "register_dmq_messages": cap.get("dmq_messages_per_op"),
-        "full_proxy_dmq_nodes": regs["full_proxy_dmq_nodes"],
-        "call_lab_cpu_us_cache_on": on["lab_cpu_us_per_op"],
-        "call_lab_cpu_us_cache_off": call["cache_off"]["lab_cpu_us_per_op"],
-        "call_bare_relay_cpu_us": call["bare_burst"].get("relay_cpu_us_per_op"),
-        "call_dmq_messages": on["dmq_messages_per_op"],
-        "note": "CPU time of all pbx-lab-* containers less their idle load (full) or of the "
-        "bare relay container per completed operation (host cgroup counters); DMQ messages = "
-        "transactions the full-stack proxy started (tm total_local) per operation",
-    }
-
-
-def comparisons(regs: dict[str, Any], call: dict[str, Any]) -> list[dict[str, Any]]:
+def comparisons(
+    rates: dict[str, Any], cpu: dict[str, Any], calls: dict[str, Ladder]
+) -> list[dict[str, Any]]:
     """Each figure against its baseline (what bench/__main__.py draws)."""
-    on, off = call["cache_on"], call["cache_off"]
-    cps, lat, lat_off = on["burst"]["per_second"], on["latency"], off["latency"]
-    bare_lat = call["bare_latency"]
-    look_on, look_off = lat["app_lookup"], lat_off["app_lookup"]
+    half, off = calls["full"]["at_half"], calls["full"]["at_half_route_cache_off"]
     rows = [
-        ("REGISTER/s", "1/s", capacity(regs)["per_second"], regs["bare"]["per_second"],
-         "bare relay"),
-        ("calls/s", "1/s", cps, call["bare_burst"]["per_second"], "bare relay"),
-        ("call setup p50", "ms", lat.get(P50), bare_lat.get(P50), "bare relay"),
-        ("call setup p99", "ms", lat.get(P99), bare_lat.get(P99), "bare relay"),
-        ("calls/s, route cache off", "1/s", off["burst"]["per_second"], cps, "cache on"),
-        ("call setup p50, route cache off", "ms", lat_off.get(P50), lat.get(P50), "cache on"),
-        ("app lookup per call, cache off", "us", look_off["mean_lookup_cost_per_call_us"],
-         look_on["mean_lookup_cost_per_call_us"], "cache on"),
+        ("REGISTER/s sustained", "1/s", rates["register"]["full"], rates["register"]["bare"],
+         "bare registrar"),
+        ("calls/s sustained", "1/s", rates["call"]["full"], rates["call"]["bare"],
+         "bare stateful proxy"),
+        ("CPU per REGISTER, whole lab", "us", cpu["register"]["full"], cpu["register"]["bare"],
+         "bare registrar"),
+        ("CPU per call, whole lab", "us", cpu["call"]["full"], cpu["call"]["bare"],
+         "bare stateful proxy"),
+        ("call setup p99 at half max", "ms", half.get("latency_ms_p99"), GOAL_SETUP_P99_MS,
+         "goal"),
+        ("CPU per call, route cache off", "us", off.get("lab_cpu_us_per_op"),
+         half.get("lab_cpu_us_per_op"), "cache on"),
     ]  # fmt: skip
     return [
         {"metric": m, "unit": u, "value": v, "baseline": b, "baseline_label": label}
         for m, u, v, b, label in rows
         if v and b
     ]
+
+
+def draw(result: dict[str, Any]) -> None:
+    """Offered vs achieved rate of every ladder step (held: filled, not held: hollow), with the
+    p99 latency: where each target stops keeping up."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    for row, kind in enumerate(("register", "call")):
+        for target, colour in (("bare", "tab:gray"), ("full", "tab:blue")):
+            steps = [s for s in result["ladders"][kind][target]["steps"] if "per_second" in s]
+            steps.sort(key=lambda s: s["offered_per_s"])
+            offered = [s["offered_per_s"] for s in steps]
+            for ax, key in ((axes[row][0], "per_second"), (axes[row][1], "latency_ms_p99")):
+                ax.plot(offered, [s.get(key) or 0 for s in steps], "-", color=colour, alpha=0.5)
+                for s in steps:
+                    ax.plot(s["offered_per_s"], s.get(key) or 0, "o", color=colour,
+                            fillstyle="full" if s["holds"] else "none")  # fmt: skip
+            axes[row][0].plot([], [], "o-", color=colour, label=f"{target} (hollow: did not hold)")
+        unit = "REGISTER/s" if kind == "register" else "calls/s"
+        axes[row][0].set(xscale="log", yscale="log", xlabel=f"offered {unit}",
+                         ylabel=f"achieved {unit}")  # fmt: skip
+        axes[row][1].set(xscale="log", yscale="log", xlabel=f"offered {unit}", ylabel="p99 ms")
+        axes[row][0].legend(fontsize=8)
+    fig.suptitle(f"make bench: rate ladders, full stack vs bare Kamailio ({result['date']})")
+    fig.tight_layout()
+    fig.savefig(PICTURE, dpi=100)
+    plt.close(fig)

@@ -6,7 +6,8 @@ Nothing here restates an address or a port of the platform.
 
 Test and benchmark clients take host numbers of their own in each site's subnet: `TEST_HOSTS`
 for the tests' devices, `BENCH_HOSTS` for the SIP benchmark. `labkit` checks at import that no
-platform container or shared SIP address sits in either.
+platform container or shared SIP address sits in either, and that the benchmark's addresses, and
+no test address, are trusted sources (exempt from the proxies' flood limit).
 """
 
 from __future__ import annotations
@@ -144,4 +145,24 @@ def _check_client_hosts() -> None:
         assert not clash, f"client addresses taken by the platform in {site['name']}: {clash}"
 
 
+def _check_trusted_sources() -> None:
+    """The benchmark drives load from few addresses, so each is a trusted source (exempt from the
+    flood limit); the tests' addresses are not (the flood-ban tests send from them)."""
+    trusted = PLATFORM.trusted_sources
+
+    def is_trusted(address: ipaddress.IPv4Address) -> bool:
+        return any(address in net for net in trusted)
+
+    bench = {s["subnet"].network_address + n for s in SITES.values() for n in BENCH_HOSTS}
+    extra = sorted(str(a) for net in trusted for a in net if a not in bench)
+    assert not extra, f"pbx:platform.trusted_sources holds more than the bench addresses: {extra}"
+    for site in SITES.values():
+        base = site["subnet"].network_address
+        missing = [str(base + n) for n in BENCH_HOSTS if not is_trusted(base + n)]
+        assert not missing, f"bench addresses not in pbx:platform.trusted_sources: {missing}"
+        wrong = [str(base + n) for n in TEST_HOSTS if is_trusted(base + n)]
+        assert not wrong, f"test addresses in pbx:platform.trusted_sources: {wrong}"
+
+
 _check_client_hosts()
+_check_trusted_sources()

@@ -121,6 +121,8 @@ def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
         "site_city": platform.site(inst.site).city,
         # DSCP CS3 on every SIP packet (R11), numeric.
         "sip_tos": TOS_CS3,
+        # The operator's trusted sources: exempt from the flood limit (pike) alone.
+        "trusted_sources": [str(n) for n in platform.trusted_sources],
     }
 
 

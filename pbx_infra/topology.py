@@ -63,6 +63,9 @@ _LAB_HOST_OFFSET = {
 BACKBONE_SITE_STRIDE = 100
 _LAB_SIP_VIP_OFFSET = 10  # the site's shared SIP address, just below its proxies (11, 12, ...)
 _MAX_PER_KIND = 9  # keeps each kind inside its block of ten host addresses
+# A trusted source is the operator's own peer (an SBC, a monitoring or load host), never a
+# whole provider: a list entry shorter than this is refused.
+TRUSTED_SOURCE_MIN_PREFIX = 16
 
 
 class Ports(BaseModel):
@@ -188,6 +191,10 @@ class Platform(BaseModel):
     # Registered devices (bindings) the platform is sized for; each proxy holds all of them, so
     # the proxies' shared memory follows from it (proxy_shm_mb).
     planned_bindings: Annotated[int, Field(ge=1_000, le=10_000_000)] = DEFAULT_PLANNED_BINDINGS
+    # Sources the operator trusts not to flood (its SBCs, monitoring or load hosts): exempt from
+    # the proxies' flood limit (pike, and the ban it triggers) and from nothing else: digest
+    # auth, the failed-auth ban, scanner bans, sanity checks and an existing ban still apply.
+    trusted_sources: tuple[ipaddress.IPv4Network, ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> Platform:
@@ -202,7 +209,34 @@ class Platform(BaseModel):
             self._check_lab()
         else:
             self._check_production()
+        self._check_trusted_sources()
         return self
+
+    def _check_trusted_sources(self) -> None:
+        seen: list[tuple[int, ipaddress.IPv4Network]] = []
+        own = {a for i in _derive_instances(self) for a in _addresses(i)} | {
+            self.sip_vip(s.name) for s in self.sites
+        }
+        for i, net in enumerate(self.trusted_sources):
+            key = f"trusted_sources[{i}]"
+            if net.prefixlen < TRUSTED_SOURCE_MIN_PREFIX:
+                raise _KeyError(
+                    key,
+                    f"{net} is too broad: list your own peers, each a "
+                    f"/{TRUSTED_SOURCE_MIN_PREFIX} or narrower (the flood limit protects the "
+                    "platform from everyone else)",
+                )
+            for j, other in seen:
+                if net.overlaps(other):
+                    raise _KeyError(key, f"{net} overlaps trusted_sources[{j}] ({other})")
+            clash = sorted(a for a in own if a in net)
+            if clash:
+                raise _KeyError(
+                    key,
+                    f"{net} holds the platform's own address(es) "
+                    f"{', '.join(str(a) for a in clash[:3])}: list only sources outside it",
+                )
+            seen.append((i, net))
 
     def _check_lab(self) -> None:
         if self.backbone is None:
@@ -380,6 +414,12 @@ class Instance:
     def reach(self) -> ipaddress.IPv4Address:
         """The address other platform nodes use: internal where there is one."""
         return self.internal or self.address
+
+
+def _addresses(inst: Instance) -> set[ipaddress.IPv4Address]:
+    """Every address a container holds, on every network it joins."""
+    found = {inst.address} | {a for _, a in inst.networks}
+    return found | ({inst.internal} if inst.internal else set())
 
 
 def _derive_instances(platform: Platform) -> list[Instance]:

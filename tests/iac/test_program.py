@@ -250,6 +250,24 @@ def test_lab_carriers_sit_on_the_backbone_only_one_per_site(lab: Stack) -> None:
         assert node["carrier_peers"] == sorted(own.values())
 
 
+def test_proxy_config_lists_the_stacks_trusted_sources(lab: Stack, production: Stack) -> None:
+    """One source: pbx:platform.trusted_sources reaches every proxy's node.cfg; without a
+    list (production's example) the check is compiled out."""
+    platform = topology.load(json.loads(stack_config("lab")["pbx:platform"]))
+    expected = ",".join(str(n) for n in platform.trusted_sources)
+    assert expected
+    for name, stack, want in (("lab", lab, expected), ("production", production, None)):
+        proxies = [
+            c for c in stack.containers.values() if stack.labels(c)["pbx.service"] == "sip-proxy"
+        ]
+        assert len(proxies) == 4, name
+        for proxy in proxies:
+            text = node_cfg(proxy)["content"]
+            found = re.search(r'^#!substdef "!PBX_TRUSTED_SOURCES!(.*)!g"$', text, re.M)
+            assert (found.group(1) if found else None) == want, (name, text[:600])
+            assert ("#!define PBX_HAS_TRUSTED_SOURCES" in text) == (want is not None), name
+
+
 def test_every_proxy_has_its_own_server_id(lab: Stack) -> None:
     """rtpengine ng cookies and usrloc record IDs embed server_id + PID; containers share PIDs."""
     for stack in ("lab", "production"):

@@ -52,6 +52,39 @@ def test_lab_and_production_configs_are_valid(lab_config, production_config) -> 
             "sites[0].docker_host",
             "local engine only",
         ),
+        (lambda c: c.update(trusted_sources=["0.0.0.0/0"]), "trusted_sources[0]", "too broad"),
+        (
+            lambda c: c.update(trusted_sources=["172.30.1.180/30", "10.0.0.0/15"]),
+            "trusted_sources[1]",
+            "too broad",
+        ),
+        (
+            lambda c: c.update(trusted_sources=["172.30.1.181/30"]),
+            "trusted_sources[0]",
+            "IPv4 network",
+        ),
+        (
+            lambda c: c.update(trusted_sources=["172.30.1.180/30", "172.30.1.176/28"]),
+            "trusted_sources[1]",
+            "overlaps trusted_sources[0]",
+        ),
+        # The platform's own containers are trusted by route[FROM_PLATFORM] already; a list that
+        # holds them is a typo (or a whole site network).
+        (
+            lambda c: c.update(trusted_sources=["172.30.1.0/24"]),
+            "trusted_sources[0]",
+            "platform's own address",
+        ),
+        (
+            lambda c: c.update(trusted_sources=["172.30.0.0/16"]),
+            "trusted_sources[0]",
+            "platform's own address",
+        ),
+        (
+            lambda c: c.update(trusted_sources=["172.30.1.10/32"]),
+            "trusted_sources[0]",
+            "172.30.1.10",
+        ),
     ],
 )
 def test_bad_lab_config_names_the_key(lab_config, mutate, key: str, why: str) -> None:
@@ -88,6 +121,12 @@ def test_bad_lab_config_names_the_key(lab_config, mutate, key: str, why: str) ->
             lambda c: c["sites"][0].update(internal_addresses=["10.0.0.999"]),
             "sites[0].internal_addresses[0]",
             "IPv4",
+        ),
+        (lambda c: c.update(trusted_sources=["192.0.0.0/8"]), "trusted_sources[0]", "too broad"),
+        (
+            lambda c: c.update(trusted_sources=["192.0.2.8/29"]),
+            "trusted_sources[0]",
+            "192.0.2.10",
         ),
     ],
 )
@@ -139,3 +178,36 @@ def test_proxy_shared_memory_follows_planned_bindings(lab_config) -> None:
 def test_planned_bindings_is_validated(lab_config, value) -> None:
     lab_config["planned_bindings"] = value
     assert "pbx:platform.planned_bindings" in _error(lab_config)
+
+
+def test_trusted_sources_are_optional_and_validated(lab_config, production_config) -> None:
+    """Empty by default (production's example lists none); a /16 is the broadest accepted."""
+    assert topology.load(production_config).trusted_sources == ()
+    lab_config.pop("trusted_sources", None)
+    assert topology.load(lab_config).trusted_sources == ()
+    lab_config["trusted_sources"] = ["10.20.0.0/16", "203.0.113.7/32"]
+    assert [str(n) for n in topology.load(lab_config).trusted_sources] == [
+        "10.20.0.0/16",
+        "203.0.113.7/32",
+    ]
+    production_config["trusted_sources"] = ["203.0.113.0/28"]
+    assert [str(n) for n in topology.load(production_config).trusted_sources] == ["203.0.113.0/28"]
+
+
+def test_lab_trusts_exactly_the_benchmarks_client_addresses(lab_config) -> None:
+    """Hosts 180-199 of each site (labkit.lab.BENCH_HOSTS), in the fewest networks."""
+    platform = topology.load(lab_config)
+    trusted = {a for net in platform.trusted_sources for a in net}
+    bench = set()
+    for site in platform.sites:
+        assert site.subnet is not None
+        bench |= {site.subnet.network_address + n for n in range(180, 200)}
+    assert trusted == bench
+    assert len(platform.trusted_sources) == 6  # .180/30, .184/29, .192/29 per site
+
+
+def test_lab_relays_have_the_benchmarks_port_range(lab_config) -> None:
+    """A few hundred calls/s, 4 ports per call kept 30 s past the BYE (delete-delay)."""
+    for site in topology.load(lab_config).sites:
+        low, high = site.rtp_ports
+        assert high - low + 1 >= 40_000, site.rtp_ports

@@ -44,6 +44,7 @@ KAMAILIO_FRA_1: dict[str, Any] = {
     "site_area_code": "069",
     "site_city": "Frankfurt am Main",
     "sip_tos": TOS_CS3,
+    "trusted_sources": ["10.231.1.180/30", "10.231.1.184/29", "198.51.100.0/24"],
 }
 
 # The second fra proxy: the peer that probes the first one in the proofs.
@@ -69,6 +70,7 @@ KAMAILIO_MINIMAL: dict[str, Any] = {
     "rtpengines": {"local": ["udp:10.231.9.21:2223"], "remote": []},
     "relay_sites": ["udp:10.231.9.21:2223=solo"],
     "apps": ["http://10.231.9.31:8000"],
+    "trusted_sources": [],
 }
 
 RTPENGINE_FRA: dict[str, Any] = {

@@ -61,6 +61,8 @@ def test_kamailio_node_cfg_places_every_value(render):
     assert substdef(text, "PBX_SITE_AREA_CODE") == "069"
     assert substdef(text, "PBX_SITE_CITY") == "Frankfurt am Main"
     assert re.search(rf"^tos={TOS_CS3}$", text, re.M)  # numeric CS3, never a symbolic name
+    assert substdef(text, "PBX_TRUSTED_SOURCES").split(",") == node["trusted_sources"]
+    assert re.search(r"^#!define PBX_HAS_TRUSTED_SOURCES$", text, re.M)
     # The per-peer modparams of the second inclusion: DMQ peers by IP, relay sets 0/1.
     for peer in node["dmq_peers"]:
         assert f'modparam("dmq", "notification_address", "sip:{peer}:5090")' in text
@@ -92,6 +94,8 @@ def test_kamailio_node_cfg_renders_empty_lists(render):
     assert "notification_address" not in text
     assert '"1 == ' not in text
     assert len(re.findall(r"^listen=", text, re.M)) == 9  # 5 own, 4 on the site's address
+    # No trusted sources: the check is compiled out (route[TRUSTED_SOURCE] is never true).
+    assert "PBX_TRUSTED_SOURCES" not in text
 
 
 @pytest.mark.parametrize("key", sorted(samples.KAMAILIO_FRA_1))
@@ -100,6 +104,27 @@ def test_kamailio_node_cfg_requires_every_key(render, key):
     del node[key]
     with pytest.raises(jinja2.UndefinedError):
         render("kamailio/node.cfg.j2", node)
+
+
+def test_kamailio_exempts_trusted_sources_from_pike_alone():
+    """A trusted source skips pike_check_req() and nothing else of route[REQINIT]: the ban
+    check before it and the scanner check after it apply to every source outside the platform."""
+    text = (Path(__file__).resolve().parents[2] / "kamailio/kamailio.cfg").read_text()
+    reqinit = re.search(r"^route\[REQINIT\] \{\n(.*?)^\}", text, re.M | re.S)
+    assert reqinit
+    body = reqinit.group(1)
+    assert body.count("TRUSTED_SOURCE") == 2  # the comment and the one call
+    guarded = re.search(r"if \(!route\(TRUSTED_SOURCE\)\) \{\n(.*?)\n\t\t\}\n", body, re.S)
+    assert guarded
+    assert "pike_check_req()" in guarded.group(1)
+    assert body.count("pike_check_req()") == 1
+    assert body.index("$sht(ipban=>$si) != $null") < guarded.start()
+    assert body.index("friendly-scanner") > guarded.end()
+    trusted = re.search(r"^route\[TRUSTED_SOURCE\] \{\n(.*?)^\}", text, re.M | re.S)
+    assert trusted
+    assert "#!ifdef PBX_HAS_TRUSTED_SOURCES" in trusted.group(1)
+    assert 'is_in_subnet("$si", "PBX_TRUSTED_SOURCES")' in trusted.group(1)
+    assert 'loadmodule "ipops.so"' in text
 
 
 def test_kamailio_routing_config_is_the_same_for_every_node():

@@ -100,18 +100,14 @@ def test_the_stand_in_script_reads_the_inventorys_hosts() -> None:
 
 
 def test_sip_result_is_rebuilt_from_its_own_measurements() -> None:
-    """build_result, given what the committed run measured, writes the committed result again
-    (but for the date and the machine): the split of the benchmark kept its JSON."""
-    from bench.sip_result import Relay, build_result
+    """build_result, given the ladders the committed run measured, writes the committed result
+    again (but for the date and the machine): figures, CPU table and goals come from the steps."""
+    from bench.sip_result import build_result
 
     committed = json.loads((REPO / "bench" / "results" / "sip_core.json").read_text())
-    note = committed["calls_per_s"]["note"]
-    ports, delay = (int(n) for n in re.findall(r"relay's (\d+) ports.* held (\d+) s", note)[0])
+    ladders = committed["ladders"]
     rebuilt = build_result(
-        committed["registers"],
-        committed["calls"],
-        committed["cost_per_op"]["cpu_measured"],
-        Relay(ports, delay),
+        ladders["register"], ladders["call"], committed["cpu_us_per_op"]["measured"]
     )
     for key in ("date", "machine"):
         rebuilt.pop(key), committed.pop(key)
