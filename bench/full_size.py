@@ -61,7 +61,7 @@ import httpx
 
 from labkit.control import kamcmd, set_route_cache, unban
 from labkit.devices import build_sipclient
-from labkit.docker import container_state, docker, remove, shell
+from labkit.docker import container_state, docker, remove, running, shell
 from labkit.lab import (
     ALL_PROXIES,
     BENCH_HOSTS,
@@ -385,6 +385,8 @@ def run_sipp_register(
         "seconds": round(window, 1),
         **{f"latency_{k}": v for k, v in latency(lat).items() if k != "count"},
     }
+    if result["failed"]:
+        result["first_error"] = first_error(workdir, tag, 600)
     result["_ok_users"] = ok_users
     return result
 
@@ -791,7 +793,9 @@ def cleanup(
     client container, bans."""
     try:
         made = read_log(workdir, "bulk")[1] | read_log(workdir, "retry")[1]
-        if made and container_state(CLIENT).startswith("running"):
+        # running(), not container_state(): the client image has no health check, and
+        # container_state()'s template fails on it ("missing"), which skipped the un-REGISTER.
+        if made and running(CLIENT):
             gone = [(u, p) for u, p in bulk if u in made]
             say(f"clean-up: un-REGISTER (Expires: 0) of {len(gone)} bindings")
             try:
@@ -804,7 +808,7 @@ def cleanup(
                     run_sipp_register(workdir, "unreg-callee", [CALLEES], 2, 0, port=UAS_PORT)
             except Exception as e:
                 say(f"  un-REGISTER failed ({e}); the rest expire within {EXPIRES_S}s")
-        if container_state(CLIENT) != "missing":
+        if running(CLIENT):
             shell(CLIENT, f"rm -rf {WORK}/*")
         remove(CLIENT)
         unban(*HOSTS)
