@@ -20,6 +20,8 @@ BENCHMARKS = {
     "route_lookup.py": "route_lookup.json",
     "rule_eval.py": "rule_eval.json",
     "sip_bench.py": "sip_core.json",
+    # Last: 249,000 bindings on every proxy, ~15 minutes.
+    "full_size.py": "full_size.json",
 }
 
 

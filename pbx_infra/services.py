@@ -146,6 +146,8 @@ class SipProxy(ServiceGroup):
                 ),
                 pulumi.Output.concat("PBX_INTERNAL_TOKEN=", self.secrets.internal_api_token),
                 pulumi.Output.concat("PBX_AUTH_SECRET=", self.secrets.sip_auth_secret),
+                # Shared memory for every binding of the platform (topology planned_bindings).
+                f"PBX_SHM_MB={self.platform.proxy_shm_mb}",
             ],
             uploads=[
                 *_server_tls(self.secrets, tls),

@@ -8,6 +8,7 @@ from it; nothing else restates sites, counts, addresses or ports.
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -22,6 +23,23 @@ KBIT_PER_VOICE_CHANNEL = 100
 # DSCP as numeric TOS bytes: symbolic names have been buggy in Kamailio/rtpengine (R11).
 TOS_CS3 = 96
 TOS_EF = 184
+
+# Shared memory of a sip-proxy (Kamailio -m, PBX_SHM_MB), derived from `planned_bindings`: every
+# proxy holds every binding of the platform (dmq_usrloc replicates each one to all proxies).
+# Measured by bench/full_size.py (249,000 bindings, bench/results/full_size.json): see
+# docs/architecture.md "Proxy shared memory". The base is what a proxy uses with no binding
+# at all under a registration storm (transactions, DMQ messages, htables: ~125 MB seen at
+# 855 REGISTER/s in bench/sip_bench.py), doubled.
+SHM_BASE_MB = 256
+# Measured 2026-12-02 by bench/full_size.py on the lab (Kamailio 6.0.1, -m 512): core.shmmem
+# real_used grew 1,602 bytes per binding on the three proxies that only received bindings over
+# DMQ, the same at 161,835 and at 172,220 bindings (10.7 MB with none). The registering proxy
+# held ~3,000 bytes per binding under ~375 REGISTER/s (transactions in flight: what SHM_BASE_MB
+# is for) and ran out of its 512 MB at ~170,000; bench/results/full_size.json.
+SHM_BYTES_PER_BINDING = 1_600
+# Planned bindings default: one full-size customer (R14: 249,000 extensions, one device each)
+# plus a fifth for extra devices (Business Option) and the other customers.
+DEFAULT_PLANNED_BINDINGS = 300_000
 
 
 class ServiceKind(StrEnum):
@@ -175,6 +193,9 @@ class Platform(BaseModel):
     )
     sites: tuple[Site, ...]
     witness: Witness
+    # Registered devices (bindings) the platform is sized for; each proxy holds all of them, so
+    # the proxies' shared memory follows from it (proxy_shm_mb).
+    planned_bindings: Annotated[int, Field(ge=1_000, le=10_000_000)] = DEFAULT_PLANNED_BINDINGS
     # Sources the operator trusts not to flood (its SBCs, monitoring or load hosts): exempt from
     # the proxies' flood limit (pike, and the ban it triggers) and from nothing else: digest
     # auth, the failed-auth ban, scanner bans, sanity checks and an existing ban still apply.
@@ -285,6 +306,12 @@ class Platform(BaseModel):
     # --- derived topology -------------------------------------------------------------------
 
     @property
+    def proxy_shm_mb(self) -> int:
+        """Each sip-proxy's shared memory in MB (Kamailio -m): the base plus planned_bindings
+        at the measured bytes per binding, rounded up to a multiple of 64 MB."""
+        return proxy_shm_mb(self.planned_bindings)
+
+    @property
     def places(self) -> list[str]:
         """Every place that runs containers: the two sites, then the witness."""
         return [s.name for s in self.sites] + [self.witness.name]
@@ -339,6 +366,13 @@ class Platform(BaseModel):
                     )
                 )
         return records
+
+
+def proxy_shm_mb(planned_bindings: int) -> int:
+    """Shared memory (MB) a proxy needs to hold `planned_bindings` bindings: SHM_BASE_MB plus
+    SHM_BYTES_PER_BINDING each, rounded up to a multiple of 64 MB."""
+    need_mb = SHM_BASE_MB + planned_bindings * SHM_BYTES_PER_BINDING / 2**20
+    return math.ceil(need_mb / 64) * 64
 
 
 class _KeyError(ValueError):

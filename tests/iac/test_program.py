@@ -329,6 +329,10 @@ def test_proxies_read_credentials_from_their_own_sites_database(lab: Stack) -> N
             )
             assert lab.env(proxy)["PBX_INTERNAL_TOKEN"] == "int-token"
             assert lab.env(proxy)["PBX_AUTH_SECRET"] == "sip-auth"
+            # Shared memory sized from the topology (planned_bindings), not the image's default.
+            assert lab.env(proxy)["PBX_SHM_MB"] == str(
+                topology.load(json.loads(stack_config("lab")["pbx:platform"])).proxy_shm_mb
+            )
         # The nonce secret is the proxies' alone.
         for app in lab.by_service(site, "pbx-app"):
             assert "PBX_AUTH_SECRET" not in lab.env(app)

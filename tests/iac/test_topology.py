@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from pbx_app.limits import MAX_EXTENSIONS_PER_CUSTOMER
 from pbx_infra import topology
 from pbx_infra.topology import ServiceKind
 
@@ -152,6 +153,31 @@ def test_lab_runs_four_proxies(lab_config) -> None:
     # The product limits are pbx_app.limits' alone (tests/app/test_rules.py states them).
     platform = topology.load(lab_config)
     assert len(platform.instances(ServiceKind.SIP_PROXY)) == 4
+
+
+def test_proxy_shared_memory_follows_planned_bindings(lab_config) -> None:
+    # The base alone for a tiny platform, rounded up to 64 MB; then the measured bytes per binding.
+    assert topology.proxy_shm_mb(1_000) == topology.SHM_BASE_MB + 64
+    per_binding = topology.SHM_BYTES_PER_BINDING
+    for planned in (10_000, 249_000, 300_000, 1_000_000):
+        mb = topology.proxy_shm_mb(planned)
+        assert mb % 64 == 0
+        need = topology.SHM_BASE_MB + planned * per_binding / 2**20
+        assert need <= mb < need + 64, (planned, mb)
+    assert topology.proxy_shm_mb(600_000) > topology.proxy_shm_mb(300_000)
+    # The default is sized for a full customer (R14) with headroom for extra devices.
+    default = topology.Platform.model_fields["planned_bindings"].default
+    assert default >= 1.2 * MAX_EXTENSIONS_PER_CUSTOMER
+    platform = topology.load(lab_config)
+    assert platform.proxy_shm_mb == topology.proxy_shm_mb(platform.planned_bindings)
+    # The lab is sized for bench/full_size.py: one full customer's devices and then some.
+    assert platform.planned_bindings > MAX_EXTENSIONS_PER_CUSTOMER
+
+
+@pytest.mark.parametrize("value", [0, 999, -5, 10_000_001, "many"])
+def test_planned_bindings_is_validated(lab_config, value) -> None:
+    lab_config["planned_bindings"] = value
+    assert "pbx:platform.planned_bindings" in _error(lab_config)
 
 
 def test_trusted_sources_are_optional_and_validated(lab_config, production_config) -> None:
