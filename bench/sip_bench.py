@@ -71,6 +71,7 @@ from .sip_plan import (
     HOLD_S,
     OWN_IPS,
     PORT_MARGIN,
+    PORTS_PER_CALL,
     PROCESSES,
     REGISTER_BARE,
     REGISTER_FULL,
@@ -188,8 +189,10 @@ def call_phase(tenant: dict[str, Any], meters: Meters) -> dict[str, Any]:
     half = max(1, round(full["sustained_per_s"] / 2))
     say(f"calls, full stack at half its sustained rate ({half}/s): call setup latency, then the "
         "same with the route cache off")  # fmt: skip
-    full["at_half"] = full_call_step(half, callers[:PROCESSES], extra, meters, 1)
-    full["at_half_route_cache_off"] = full_call_step(half, callers[:PROCESSES], extra, meters, 0)
+    full["at_half"] = full_call_step(half, callers[:PROCESSES], extra, meters, 1, True)
+    full["at_half_route_cache_off"] = full_call_step(
+        half, callers[:PROCESSES], extra, meters, 0, True
+    )
     set_route_cache(FULL_CONTAINER, True)
     return {"bare": bare, "full": full}
 
@@ -207,15 +210,24 @@ def bare_call_step(
 
 
 def full_call_step(
-    rate: float, callers: list[DemoDevice], extra: str, meters: Meters, cache: int
+    rate: float,
+    callers: list[DemoDevice],
+    extra: str,
+    meters: Meters,
+    cache: int,
+    fresh_relay: bool = False,
 ) -> dict[str, Any]:
-    """One step of calls through the full stack: the relay must have the ports it takes (its
-    calls keep them for delete-delay after the BYE), otherwise the lab's port range is the
-    limit, and the step says so."""
+    """One step of calls through the full stack: the relay must have the ports it takes (4 per
+    call, kept for delete-delay after the BYE, a quarter more for retransmitted offers),
+    otherwise the lab's port range is the limit, and the step says so. `fresh_relay`: wait
+    until the earlier steps' ports are all back (a latency measurement must not meet them)."""
     set_route_cache(FULL_CONTAINER, bool(cache))
     if cache:
         kamcmd(FULL_CONTAINER, "htable.flush", "approute", check=False)
-    needed = round(rate * CALLS_FULL.seconds * 4) + PORT_MARGIN
+    total = relay_state()["ports"]["totals"]
+    needed = round(rate * CALLS_FULL.seconds * PORTS_PER_CALL * 1.25) + PORT_MARGIN
+    if fresh_relay:
+        needed = max(needed, total - PORT_MARGIN)
     relay0 = wait_for_relay_ports(needed, limit=60)
     if relay0["ports"]["free"] < needed:
         say(f"  {rate:.0f}/s needs {needed} relay ports, {relay0['ports']['free']} free")

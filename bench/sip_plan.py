@@ -79,6 +79,7 @@ MIN_ACHIEVED = 0.95
 BACKLOG_FACTOR, BACKLOG_SLACK_MS = 2.0, 20.0
 
 PORT_MARGIN = 200  # relay ports left to everyone else
+PORTS_PER_CALL = 4  # RTP + RTCP on each side of the relay
 
 # sipp arguments of a call: the callee, the caller (for the From), the hold time (ms).
 CALL_EXTRA = "-s {{callee}} -set caller {{sip_username}} -d {hold}"
