@@ -31,12 +31,13 @@ TOS_EF = 184
 # at all under a registration storm (transactions, DMQ messages, htables: ~125 MB seen at
 # 855 REGISTER/s in bench/sip_bench.py), doubled.
 SHM_BASE_MB = 256
-# Measured 2026-12-02 by bench/full_size.py on the lab (Kamailio 6.0.1, -m 512): core.shmmem
-# real_used grew 1,602 bytes per binding on the three proxies that only received bindings over
-# DMQ, the same at 161,835 and at 172,220 bindings (10.7 MB with none). The registering proxy
-# held ~3,000 bytes per binding under ~375 REGISTER/s (transactions in flight: what SHM_BASE_MB
-# is for) and ran out of its 512 MB at ~170,000; bench/results/full_size.json.
-SHM_BYTES_PER_BINDING = 1_600
+# Measured 2026-12-02 by bench/full_size.py on the lab (Kamailio 6.0.1), 249,000 bindings:
+# core.shmmem real_used grew 1,605 bytes per binding on the proxies that only received the
+# bindings over DMQ, and 2,885 on the proxy the devices registered at, which also caches each
+# device's credentials (htable 'creds', route[CREDENTIALS]) and ran out of its 704 MB there.
+# Devices move between proxies (failover, DNS SRV), so over time any proxy may cache all of
+# them: each binding is planned with its credentials, rounded up.
+SHM_BYTES_PER_BINDING = 3_000
 # Planned bindings default: one full-size customer (R14: 249,000 extensions, one device each)
 # plus a fifth for extra devices (Business Option) and the other customers.
 DEFAULT_PLANNED_BINDINGS = 300_000
