@@ -78,7 +78,7 @@ for _ in range(10):
 
 @pytest.mark.parametrize(
     ("source_port", "dest_port", "tos"),
-    [(PORTS.sip, PORTS.sip, 96), (30010, 30020, 184), (40001, PORTS.sip, 0)],
+    [(PORTS.sip, PORTS.sip, 96), (30010, 30020, 184), (61001, PORTS.sip, 0)],
     ids=["sip-cs3", "rtp-ef", "other-unmarked"],
 )
 def test_dscp_marking_on_the_wire(
