@@ -427,9 +427,12 @@ def count_lines(workdir: Path, tag: str) -> int:
     )
 
 
-def read_log(workdir: Path, tag: str) -> tuple[list[tuple[float, float]], set[str]]:
-    stamps, users = [], set()
+def read_log(workdir: Path, tag: str) -> tuple[list[tuple[float, float]], dict[str, int]]:
+    """The answered REGISTERs' timestamps, and each answered user's source (SOURCES index, from
+    the log's name: a binding is removed or refreshed only from the address that made it)."""
+    stamps, users = [], {}
     for path in workdir.glob(f"{tag}-*.log"):
+        source = int(path.stem.rpartition("-")[2])
         for line in path.read_text(errors="replace").splitlines():
             parts = line.split()
             if len(parts) != 6 or parts[0] != "REG":
@@ -439,8 +442,17 @@ def read_log(workdir: Path, tag: str) -> tuple[list[tuple[float, float]], set[st
             except ValueError:
                 continue
             stamps.append((n[0] + n[1] / 1e6, n[2] + n[3] / 1e6))
-            users.add(parts[1])
+            users[parts[1]] = source
     return stamps, users
+
+
+def by_source(devices: list[tuple[str, str]], made: dict[str, int]) -> list[list[tuple[str, str]]]:
+    """The devices with a binding, grouped by the source that made it."""
+    parts: list[list[tuple[str, str]]] = [[] for _ in SOURCES]
+    for user, password in devices:
+        if user in made:
+            parts[made[user]].append((user, password))
+    return parts
 
 
 def split(items: list[tuple[str, str]], parts: int) -> list[list[tuple[str, str]]]:
@@ -682,7 +694,7 @@ def run(extensions: int) -> dict[str, Any]:
     api: httpx.Client | None = None
     workdir = Path(tempfile.mkdtemp(prefix="pbx-fullsize-"))
     bulk: list[tuple[str, str]] = []
-    made: set[str] = set()
+    made: dict[str, int] = {}
     try:
         build_sipclient()
         api = operator_client()
@@ -770,9 +782,7 @@ def run(extensions: int) -> dict[str, Any]:
         rate = extensions / REFRESH_PERIOD_S
         per_source = rate / len(SOURCES)
         count = math.ceil(per_source * REFRESH_SECONDS)
-        refresh_users = [
-            [(u, p) for u, p in part if u in made][:count] for part in split(bulk, len(SOURCES))
-        ]
+        refresh_users = [part[:count] for part in by_source(bulk, made)]
         cpu = LabCpu()
         cpu.start()
         say(f"refresh: {rate:.0f} REGISTER/s for {REFRESH_SECONDS}s")
@@ -819,14 +829,13 @@ def cleanup(
         # running(), not container_state(): the client image has no health check, and
         # container_state()'s template fails on it ("missing"), which skipped the un-REGISTER.
         if made and running(CLIENT):
-            gone = [(u, p) for u, p in bulk if u in made]
-            say(f"clean-up: un-REGISTER (Expires: 0) of {len(gone)} bindings")
+            gone = by_source(bulk, made)
+            say(f"clean-up: un-REGISTER (Expires: 0) of {len(made)} bindings")
             try:
-                unreg = run_sipp_register(
-                    workdir, "unreg", split(gone, len(SOURCES)), UNREG_RATE, 0, counts_line
-                )
+                unreg = run_sipp_register(workdir, "unreg", gone, UNREG_RATE, 0, counts_line)
                 unreg.pop("_ok_users")
                 result["unregister"] = {k: unreg[k] for k in ("attempted", "ok", "failed")}
+                result["unregister"]["contacts_after"] = proxy_counts()
                 if CALLEES:
                     run_sipp_register(workdir, "unreg-callee", [CALLEES], 2, 0, port=UAS_PORT)
             except Exception as e:
