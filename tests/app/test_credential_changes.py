@@ -4,14 +4,16 @@ change a device's view row without it; columns the view does not read write noth
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from pbx_app import credential_changes
 from pbx_app.db import Database, utcnow
@@ -126,42 +128,79 @@ def test_deleting_an_extension_logs_its_devices(pg_api: Api) -> None:
     assert sorted(_changes_since(api.db, mark)) == users
 
 
-def test_changes_carry_their_transaction_for_the_proxies_poll(pg_api: Api) -> None:
-    """A proxy asks for rows whose transaction is at or above the oldest transaction that was
-    still running at its previous poll: a change committed later than a newer one is not
-    skipped, whatever its seq."""
+KAMAILIO_CFG = Path(__file__).resolve().parents[2] / "kamailio" / "kamailio.cfg"
+
+
+def _cfg_value(name: str) -> int:
+    m = re.search(rf'^#!substdef "!{name}!(\d+)!g"', KAMAILIO_CFG.read_text(), re.M)
+    assert m, f"{name} not defined in kamailio.cfg"
+    return int(m.group(1))
+
+
+def _proxy_poll(conn: Connection, prev: str) -> tuple[str, list[str]]:
+    """route[CRED_POLL]'s own query (read from kamailio.cfg) after a poll whose snapshot was
+    `prev`: this poll's snapshot and the usernames it reads."""
+    cfg = KAMAILIO_CFG.read_text()
+    m = re.search(r'sql_query\("pbx", "(WITH s AS [^"]*credential_changes[^"]*)", "cpr"\)', cfg)
+    assert m, "route[CRED_POLL]'s query not found in kamailio.cfg"
+    assert re.fullmatch(r"[0-9]+:[0-9]+:[0-9,]*", prev), prev
+    sql = m.group(1).replace("$var(prev)", prev)
+    sql = sql.replace("PBX_CRED_BULK", str(_cfg_value("PBX_CRED_BULK")))
+    rows = conn.exec_driver_sql(sql).all()
+    return str(rows[0][0]), [str(r[1]) for r in rows if r[1] is not None]
+
+
+def _snapshot(db: Database) -> str:
+    with db.snapshot() as conn:
+        return str(conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one())
+
+
+def test_the_proxies_poll_reads_each_change_once_whatever_the_commit_order(pg_api: Api) -> None:
+    """A change committed after a later one was polled is found by the next poll; no change is
+    read twice, also while a transaction elsewhere stays open (it holds the snapshot's xmin
+    back: a poll by xmin read the same rows again on every round, dropping cached entries)."""
     api, admin = pg_api, pg_api.admin_a
     ext = _extension(admin, api.a, api.loc_a, "100")
     phone = _device(admin, api.a, ext)
-    poll = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+    idle = api.db.engine.connect()
     slow = api.db.engine.connect()
     try:
-        with api.db.snapshot() as conn:
-            low = int(conn.execute(text(poll)).scalar_one())
+        idle_tx = idle.begin()
+        idle.execute(text("SELECT pg_current_xact_id()"))  # open, with a transaction id
+        prev = _snapshot(api.db)
         slow_tx = slow.begin()
         slow.execute(
             text("UPDATE devices SET ha1 = md5(ha1) WHERE sip_username = :u"),
             {"u": phone["sip_username"]},
         )
         # A later change commits first and is polled...
-        r = admin.post(f"/api/v1/customers/{api.a}/extensions/{ext}/devices", json={})
-        assert r.status_code in (201, 409), r.text
+        other = _extension(admin, api.a, api.loc_a, "101")
+        later = _device(admin, api.a, other)["sip_username"]
         with api.db.snapshot() as conn:
-            seen_low = int(conn.execute(text(poll)).scalar_one())
+            prev, first = _proxy_poll(conn, prev)
+        assert later in first, first
+        assert phone["sip_username"] not in first, first
         slow_tx.commit()
+        # ... the earlier one (committed after that poll) is found next, the later not again.
+        with api.db.snapshot() as conn:
+            prev, second = _proxy_poll(conn, prev)
+        assert phone["sip_username"] in second, second
+        assert later not in second, second
+        with api.db.snapshot() as conn:
+            prev, third = _proxy_poll(conn, prev)
+        assert third == [], third
+        idle_tx.rollback()
     finally:
         slow.close()
-    # ... the earlier one (smaller seq, committed after that poll) is still found from there.
-    with api.db.snapshot() as conn:
-        found = [
-            r.username
-            for r in conn.execute(
-                text("SELECT username FROM credential_changes WHERE tx >= :low"),
-                {"low": seen_low},
-            )
-        ]
-    assert phone["sip_username"] in found
-    assert seen_low >= low
+        idle.close()
+
+
+def test_a_poll_loop_covers_the_bulk_limit() -> None:
+    """route[CRED_POLL] walks up to PBX_CRED_BULK rows in one while loop; the core stops a loop
+    after max_while_loops rounds, which would leave the rest of the devices cached."""
+    m = re.search(r"^max_while_loops=(\d+)", KAMAILIO_CFG.read_text(), re.M)
+    assert m, "max_while_loops not set in kamailio.cfg"
+    assert int(m.group(1)) > _cfg_value("PBX_CRED_BULK")
 
 
 def test_the_log_is_pruned_after_an_hour(pg_api: Api) -> None:
