@@ -823,7 +823,8 @@ def cleanup(
     workdir: Path, bulk: list[tuple[str, str]], api: httpx.Client | None, result: dict[str, Any]
 ) -> None:
     """Bindings this run made (whatever phase it got to: from the sipp logs), customers, the
-    client container, bans."""
+    client container, bans. A second TERM cuts the un-REGISTER short (the bindings expire
+    within EXPIRES_S), never the rest."""
     try:
         made = read_log(workdir, "bulk")[1] | read_log(workdir, "retry")[1]
         # running(), not container_state(): the client image has no health check, and
@@ -840,15 +841,17 @@ def cleanup(
                     run_sipp_register(workdir, "unreg-callee", [CALLEES], 2, 0, port=UAS_PORT)
             except Exception as e:
                 say(f"  un-REGISTER failed ({e}); the rest expire within {EXPIRES_S}s")
-        if running(CLIENT):
-            shell(CLIENT, f"rm -rf {WORK}/*")
-        remove(CLIENT)
-        unban(*HOSTS)
-        delete_customers(api)
     finally:
-        if api is not None:
-            api.close()
-        subprocess.run(["rm", "-rf", str(workdir)], check=False)
+        try:
+            if running(CLIENT):
+                shell(CLIENT, f"rm -rf {WORK}/*")
+            remove(CLIENT)
+            unban(*HOSTS)
+            delete_customers(api)
+        finally:
+            if api is not None:
+                api.close()
+            subprocess.run(["rm", "-rf", str(workdir)], check=False)
 
 
 def finish(result: dict[str, Any]) -> dict[str, Any]:

@@ -195,6 +195,31 @@ def test_the_proxies_poll_reads_each_change_once_whatever_the_commit_order(pg_ap
         idle.close()
 
 
+def _cached_for(db: Database, username: str) -> int:
+    """The seconds route[CREDENTIALS] (its query, read from kamailio.cfg) keeps a device."""
+    cfg = KAMAILIO_CFG.read_text()
+    m = re.search(r'sql_xquery\("pbx", "(SELECT domain, ha1[^"]*)", "cred"\)', cfg)
+    assert m, "route[CREDENTIALS]'s query not found in kamailio.cfg"
+    sql = m.group(1).replace("$(aU{sql.val.str})", f"'{username}'")
+    sql = sql.replace("PBX_CRED_TTL", str(_cfg_value("PBX_CRED_TTL")))
+    with db.snapshot() as conn:
+        return int(conn.exec_driver_sql(sql).one()._mapping["ttl"])
+
+
+def test_credentials_are_cached_for_the_ttl_or_until_the_trial_ends(pg_api: Api) -> None:
+    """A customer without a trial: PBX_CRED_TTL (GREATEST(1, NULL) is 1 in PostgreSQL, and
+    cached every device for one second); one whose trial ends in 10 minutes: until then."""
+    api, admin = pg_api, pg_api.admin_a
+    phone = _device(admin, api.a, _extension(admin, api.a, api.loc_a, "100"))
+    assert _cached_for(api.db, phone["sip_username"]) == _cfg_value("PBX_CRED_TTL")
+    with api.db.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE customers SET trial_ends_at = :t WHERE id = :c"),
+            {"t": utcnow() + timedelta(minutes=10), "c": api.a},
+        )
+    assert 590 <= _cached_for(api.db, phone["sip_username"]) <= 600
+
+
 def test_a_poll_loop_covers_the_bulk_limit() -> None:
     """route[CRED_POLL] walks up to PBX_CRED_BULK rows in one while loop; the core stops a loop
     after max_while_loops rounds, which would leave the rest of the devices cached."""
