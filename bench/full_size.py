@@ -651,7 +651,7 @@ def calls(workdir: Path, tenants: dict[str, Tenant]) -> dict[str, Any]:
                 r = shell(
                     CLIENT,
                     f"sipp {sip_target(CALL_PROXY)} -sf /scen/bench_call.xml -s {t.callee} "
-                    f"-set caller {t.user(t.caller)} -set hold 0 -au {t.user(t.caller)} "
+                    f"-set caller {t.user(t.caller)} -d 0 -au {t.user(t.caller)} "
                     f"-ap '{t.secret(t.caller)}' -i {CALLER_IP} -p {CALL_PORT} -r {CALL_RATE} "
                     f"-m {block} -l 4 -cid_str %u-%p-{time.time_ns():x}@%s -nostdin "
                     f"-max_retrans 3 -timeout 60s -trace_logs -log_file {log} >/dev/null 2>&1; "
@@ -670,6 +670,8 @@ def calls(workdir: Path, tenants: dict[str, Tenant]) -> dict[str, Any]:
                 f"{k} {len(v)} ok" for k, v in times.items()))  # fmt: skip
     finally:
         shell(CLIENT, f"test -f {WORK}/uas.pid && kill $(cat {WORK}/uas.pid)")
+    if not all(times.values()):  # no figure from calls that never connected
+        raise RuntimeError(f"calls: none connected for {[k for k, v in times.items() if not v]}")
     return {k: {**latency(v), "failed": failed[k]} for k, v in times.items()}
 
 

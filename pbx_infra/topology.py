@@ -31,13 +31,14 @@ TOS_EF = 184
 # at all under a registration storm (transactions, DMQ messages, htables: ~125 MB seen at
 # 855 REGISTER/s in bench/sip_bench.py), doubled.
 SHM_BASE_MB = 256
-# Measured 2026-12-02 by bench/full_size.py on the lab (Kamailio 6.0.1), 249,000 bindings:
-# core.shmmem real_used grew 1,605 bytes per binding on the proxies that only received the
-# bindings over DMQ, and 2,885 on the proxy the devices registered at, which also caches each
-# device's credentials (htable 'creds', route[CREDENTIALS]) and ran out of its 704 MB there.
-# Devices move between proxies (failover, DNS SRV), so over time any proxy may cache all of
-# them: each binding is planned with its credentials, rounded up.
-SHM_BYTES_PER_BINDING = 3_000
+# Measured 2026-12-03 by bench/full_size.py on the lab (Kamailio 6.0.1), 249,000 bindings:
+# core.shmmem real_used grew 1,604 bytes per binding on the proxies that only received the
+# bindings over DMQ, and 3,378 on the proxy the devices registered at, which also caches each
+# device's credentials (htable 'creds', route[CREDENTIALS]) and keeps its allocator's
+# fragments of the registration traffic (815 MB of 1,024 there). Devices move between proxies
+# (failover, DNS SRV), so over time any proxy may be that one: each binding is planned at the
+# registering proxy's figure, rounded up.
+SHM_BYTES_PER_BINDING = 3_500
 # Planned bindings default: one full-size customer (R14: 249,000 extensions, one device each)
 # plus a fifth for extra devices (Business Option) and the other customers.
 DEFAULT_PLANNED_BINDINGS = 300_000
