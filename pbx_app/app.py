@@ -26,8 +26,10 @@ from pbx_app.api import (
     extensions,
     head_numbers,
     internal,
+    invoices,
     locations,
     porting,
+    price_lists,
     users,
 )
 from pbx_app.api import errors as api_errors
@@ -226,6 +228,8 @@ def create_app(
         audit,
         call_records,
         browser_phone,
+        price_lists,
+        invoices,
     ):
         app.include_router(
             module.router,

@@ -1,43 +1,13 @@
-"""Billing rules R16-R18 as plain functions."""
+"""Billing rules R17-R18 as plain functions: activation fees by high-water mark, notice periods.
+Prices are the price list's (pbx_app.pricing)."""
 
 from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 
-from pbx_app.limits import BASE_PACKAGE_EXTENSIONS, BASE_PACKAGE_NOTICE_MONTHS
-
-
-@dataclass(frozen=True)
-class Tariff:
-    name: str
-    base_package_eur: Decimal
-    per_extension_eur: Decimal
-
-
-# R16: base package 35-59 EUR by tariff (25.20 EUR with mobile, 50 EUR with All-IP); each further
-# extension from 6.80 EUR in Basic. Net of VAT.
-TARIFFS: dict[str, Tariff] = {
-    t.name: t
-    for t in (
-        Tariff("basic", Decimal("35.00"), Decimal("6.80")),
-        Tariff("standard", Decimal("47.00"), Decimal("8.80")),
-        Tariff("premium", Decimal("59.00"), Decimal("10.80")),
-        Tariff("mobile", Decimal("25.20"), Decimal("6.80")),
-        Tariff("all_ip", Decimal("50.00"), Decimal("6.80")),
-    )
-}
-
-ACTIVATION_FEE_EUR = Decimal("9.90")
-
-
-def monthly_price(tariff: str, booked_extensions: int) -> Decimal:
-    """The base package (5 extensions) is always booked; each further extension adds its price."""
-    t = TARIFFS[tariff]
-    extra = max(0, booked_extensions - BASE_PACKAGE_EXTENSIONS)
-    return t.base_package_eur + t.per_extension_eur * extra
+from pbx_app.limits import BASE_PACKAGE_NOTICE_MONTHS
 
 
 @dataclass(frozen=True)

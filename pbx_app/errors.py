@@ -200,6 +200,31 @@ class LicenceCountInvalid(DomainError):
     rule = "R16"
 
 
+class NoticeAlreadyGiven(DomainError):
+    code = "notice_already_given"
+    rule = "R18"
+
+
+class ContractEnded(DomainError):
+    code = "contract_ended"
+    rule = "R18"
+
+
+class PriceListInForce(DomainError):
+    code = "price_list_in_force"
+    rule = "R16"
+
+
+class OptionUnknown(DomainError):
+    code = "option_unknown"
+    rule = "R16"
+
+
+class InvoicePeriodOpen(DomainError):
+    code = "invoice_period_open"
+    rule = "R16"
+
+
 class ImportInvalid(DomainError):
     code = "import_invalid"
 

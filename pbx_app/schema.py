@@ -57,6 +57,20 @@ customers = Table(
     # The number shown outside when an extension has no caller_id of its own; must be a number
     # the customer holds (checked when set, and again at call time).
     Column("default_caller_id", String(16), nullable=True),
+    # R16: discounts on the base package (combinable) and the options booked for the customer.
+    Column("discount_mobile", Boolean, nullable=False, default=False, server_default=false()),
+    Column("discount_all_ip", Boolean, nullable=False, default=False, server_default=false()),
+    Column("cti", String(10), nullable=False, default="none", server_default="none"),
+    Column("efax", Boolean, nullable=False, default=False, server_default=false()),
+    Column("flat_rate", String(40), nullable=True),
+    Column(
+        "service_numbers_allowed", Boolean, nullable=False, default=False, server_default=false()
+    ),
+    # R18/R19: the first day charged (NULL while a trial runs or after it expired unconverted),
+    # and the last day of a contract the base package's notice ended.
+    Column("billing_starts_on", Date, nullable=True),
+    Column("notice_given_on", Date, nullable=True),
+    Column("contract_ends_on", Date, nullable=True),
 )
 
 locations = Table(
@@ -213,6 +227,49 @@ billing_events = Table(
     Column("activation_fees", Integer, nullable=False),
     Column("amount_eur", Numeric(10, 2), nullable=False),
     Column("at", DateTime, nullable=False),
+)
+
+# R16-R18: the booked extensions (base package included) from each day on; an increase takes
+# effect at once, a cancellation on the first day of the next month. Invoices prorate by it.
+licence_bookings = Table(
+    "licence_bookings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("effective_on", Date, nullable=False),
+    Column("booked_extensions", Integer, nullable=False),
+    Column("activation_fees", Integer, nullable=False),
+    Column("requested_at", DateTime, nullable=False),
+    Index("ix_licence_bookings_customer_effective", "customer_id", "effective_on"),
+)
+
+# The operator's price lists (pbx_app.pricing): the one in force on a day is the latest
+# valid_from on or before it; lists in force are never changed.
+price_lists = Table(
+    "price_lists",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("valid_from", Date, nullable=False, unique=True),
+    Column("document", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+# Monthly invoices (pbx_app.invoicing): one per customer and month, kept when the customer goes
+# (no foreign key: the document names the customer); the document holds every line, so a later
+# price change never alters an issued invoice.
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(20), nullable=False, unique=True),
+    Column("customer_id", Integer, nullable=False),
+    Column("period", Date, nullable=False),
+    Column("issued_at", DateTime, nullable=False),
+    Column("net_cents", BigInteger, nullable=False),
+    Column("vat_cents", BigInteger, nullable=False),
+    Column("gross_cents", BigInteger, nullable=False),
+    Column("document", Text, nullable=False),
+    UniqueConstraint("customer_id", "period", name="uq_invoices_customer_period"),
 )
 
 # Failed logins per account ("account:<e-mail>") and per source ("source:<address>"), shared by

@@ -22,12 +22,16 @@ from pbx_app.api.deps import (
     now,
 )
 from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
-from pbx_app.api.models import Body, Customer, Items, LicenceChange, TariffName
+from pbx_app.api.models import Body, Customer, Items, LicenceChange
+from pbx_app.pricing import CtiLevel, DiscountName, TariffName
 from pbx_app.services import customers as service
 
 router = APIRouter(tags=["customers"], responses=error_responses(AUTHENTICATED))
 
 Licences = Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
+Discounts = Annotated[list[DiscountName], Field(max_length=2)]
+FlatRateName = Annotated[str, Field(strict=True, pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+Strict = Annotated[bool, Field(strict=True)]
 
 
 class CustomerCreate(Body):
@@ -40,6 +44,11 @@ class CustomerCreate(Body):
     srtp_required: Annotated[bool, Field(strict=True)] = False
     trial: Annotated[bool, Field(strict=True)] = False
     booked_licences: Licences = 0
+    discounts: Discounts = Field(default_factory=list)
+    cti: CtiLevel = "none"
+    efax: Strict = False
+    flat_rate: FlatRateName | None = None
+    service_numbers_allowed: Strict = False
     sip_domain: (
         Annotated[
             str,
@@ -66,7 +75,22 @@ class CustomerUpdate(Body):
         default=None,
         description="The number shown outside for extensions without their own caller_id: one "
         "the customer holds (422 caller_id_not_held); null removes it. The customer's admin may "
-        "change this field (alone); every other field is the operator's.",
+        "change this field and the options below (cti, efax, flat_rate, "
+        "service_numbers_allowed); every other field is the operator's.",
+    )
+    discounts: Discounts | None = None
+    cti: CtiLevel | None = None
+    efax: Strict | None = None
+    flat_rate: FlatRateName | None = Field(
+        default=None, description="a flat rate of the price list in force; null cancels it"
+    )
+    service_numbers_allowed: Strict | None = None
+
+
+class Notice(Body):
+    given_on: IsoDate | None = Field(
+        default=None,
+        description="the day the notice arrived; today unless an operator records an earlier one",
     )
 
 
@@ -88,9 +112,11 @@ class LicencesUpdate(Body):
 )
 def create_customer(body: CustomerCreate, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     t = now()
+    new = body.model_dump()
+    new["discounts"] = tuple(sorted(set(new["discounts"])))
     with ctx.db.transaction() as conn:
-        row = service.create(conn, actor, service.NewCustomer(**body.model_dump()), t)
-    return service.public(row, t)
+        row = service.create(conn, actor, service.NewCustomer(**new), t)
+        return service.public(conn, row, t)
 
 
 @router.get("/customers", response_model=Items[Customer])
@@ -100,7 +126,7 @@ def list_customers(
     t = now()
     with ctx.db.snapshot() as conn:
         rows = service.list_visible(conn, actor, t, limit, offset)
-    return {"items": [service.public(r, t) for r in rows]}
+        return {"items": [service.public(conn, r, t) for r in rows]}
 
 
 @router.get(
@@ -109,7 +135,7 @@ def list_customers(
 def get_customer(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     t = now()
     with ctx.db.snapshot() as conn:
-        return service.public(service.get(conn, actor, customer_id, t), t)
+        return service.public(conn, service.get(conn, actor, customer_id, t), t)
 
 
 @router.patch(
@@ -130,11 +156,12 @@ def update_customer(
 ) -> dict[str, Any]:
     t = now()
     changes = body.model_dump(exclude_none=True)
-    if "default_caller_id" in body.model_fields_set:  # null removes it
-        changes["default_caller_id"] = body.default_caller_id
+    for nullable in ("default_caller_id", "flat_rate"):
+        if nullable in body.model_fields_set:  # null removes it
+            changes[nullable] = getattr(body, nullable)
     with ctx.db.transaction() as conn:
         row = service.update(conn, actor, customer_id, changes, t)
-    return service.public(row, t)
+        return service.public(conn, row, t)
 
 
 @router.put(
@@ -155,3 +182,35 @@ def set_licences(
     with ctx.db.transaction() as conn:
         change = service.set_booked_licences(conn, actor, customer_id, body.booked_licences, now())
     return asdict(change)
+
+
+_NOTICE = {
+    409: "notice_already_given: the contract already ends on contract_ends_on",
+}
+
+
+@router.post(
+    "/customers/{customer_id}/notice",
+    response_model=Customer,
+    responses=error_responses(JSON_BODY, NOT_FOUND, _NOTICE),
+)
+def give_notice(customer_id: Id, body: Notice, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
+    """R18: notice on the base package; the contract (and every licence) ends at the end of the
+    first term that is at least 3 months away. The answer has contract_ends_on."""
+    t = now()
+    with ctx.db.transaction() as conn:
+        row = service.give_notice(conn, actor, customer_id, body.given_on, t)
+        return service.public(conn, row, t)
+
+
+@router.delete(
+    "/customers/{customer_id}/notice",
+    response_model=Customer,
+    responses=error_responses(NOT_FOUND),
+)
+def withdraw_notice(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
+    """An operator takes a notice back while the contract runs."""
+    t = now()
+    with ctx.db.transaction() as conn:
+        row = service.withdraw_notice(conn, actor, customer_id, t)
+        return service.public(conn, row, t)

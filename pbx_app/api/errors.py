@@ -46,6 +46,11 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.PortingTransitionInvalid: 409,
     errors.PortingPartialBlock: 409,
     errors.LicenceCountInvalid: 409,
+    errors.NoticeAlreadyGiven: 409,
+    errors.ContractEnded: 403,
+    errors.PriceListInForce: 409,
+    errors.OptionUnknown: 422,
+    errors.InvoicePeriodOpen: 409,
     errors.DeviceNotCertified: 409,
     errors.NumberAreaMismatch: 422,
     errors.NumberNotOwned: 422,
@@ -86,7 +91,8 @@ AUTHENTICATED: ErrorStatuses = {
     401: "not_authenticated: no valid bearer token or session cookie",
     403: "permission_denied (the role may not do this; a cookie-authenticated write without "
     "the X-CSRF-Token header: csrf_failed), customer_scope_violation (another customer's "
-    "resource), trial_expired (the customer's trial has ended, R19)",
+    "resource), trial_expired (the customer's trial has ended, R19), contract_ended (the "
+    "contract ended after a notice, R18)",
 }
 NOT_FOUND: ErrorStatuses = {
     404: "not_found: a resource named in the path or the body does not exist for this customer",

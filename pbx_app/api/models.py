@@ -12,7 +12,8 @@ from typing import Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-TariffName = Literal["basic", "standard", "premium", "mobile", "all_ip"]
+from pbx_app.pricing import CtiLevel, DiscountName, TariffName
+
 RoleName = Literal["operator", "customer_admin", "user"]
 PortingState = Literal["draft", "submitted", "confirmed", "completed", "rejected", "cancelled"]
 
@@ -102,11 +103,31 @@ class Customer(BaseModel):
     default_caller_id: str | None = Field(
         description="the number shown outside for extensions without a caller_id of their own"
     )
+    monthly_licences_cents: int = Field(
+        description="base package (discounts applied) and further extensions per month, net"
+    )
+    discounts: list[DiscountName] = Field(description="on the base package, combinable (R16)")
+    cti: CtiLevel
+    efax: bool
+    flat_rate: str | None = Field(description="the flat rate booked, a name in the price list")
+    service_numbers_allowed: bool = Field(
+        description="calls to service numbers (premium rate) are put through; else refused"
+    )
+    billing_starts_on: date | None = Field(
+        description="the first day charged; null while a trial runs (R19)"
+    )
+    notice_given_on: date | None = Field(description="when the base package's notice arrived")
+    contract_ends_on: date | None = Field(
+        description="the last contract day after a notice (R18): the end of a term"
+    )
 
 
 class LicenceChange(BaseModel):
-    booked_extensions_before: int
+    booked_extensions_before: int = Field(description="booked (and billed) today, before")
     booked_extensions_after: int
+    effective_on: date = Field(
+        description="today for an increase; the 1st of next month for a cancellation (R18)"
+    )
     activation_fees: int = Field(description="how many activation fees this change charged")
     activation_fee_eur: str = Field(description="euros, a decimal number as text")
     high_water_mark: int

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, func, select, update
+from sqlalchemy import Connection, RowMapping, delete, func, select, update
 
-from pbx_app.schema import billing_events, customers
+from pbx_app.schema import billing_events, customers, licence_bookings
 
 
 def insert(conn: Connection, values: dict[str, Any]) -> int:
@@ -45,3 +46,49 @@ def insert_billing_event(conn: Connection, values: dict[str, Any]) -> None:
 
 def count(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(customers)).scalar_one())
+
+
+# --- licence bookings (R16-R18) ------------------------------------------------------------
+def insert_booking(
+    conn: Connection, customer_id: int, effective_on: date, booked: int, fees: int, now: datetime
+) -> None:
+    conn.execute(
+        licence_bookings.insert().values(
+            customer_id=customer_id,
+            effective_on=effective_on,
+            booked_extensions=booked,
+            activation_fees=fees,
+            requested_at=now,
+        )
+    )
+
+
+def delete_pending_bookings(conn: Connection, customer_id: int, today: date) -> None:
+    conn.execute(
+        delete(licence_bookings).where(
+            licence_bookings.c.customer_id == customer_id, licence_bookings.c.effective_on > today
+        )
+    )
+
+
+def booked_on(conn: Connection, customer_id: int, day: date) -> int:
+    """The extensions booked on ``day``: the latest booking in force by then (the latest
+    requested among those of one day)."""
+    q = (
+        select(licence_bookings.c.booked_extensions)
+        .where(
+            licence_bookings.c.customer_id == customer_id, licence_bookings.c.effective_on <= day
+        )
+        .order_by(licence_bookings.c.effective_on.desc(), licence_bookings.c.id.desc())
+        .limit(1)
+    )
+    return int(conn.execute(q).scalar_one_or_none() or 0)
+
+
+def bookings(conn: Connection, customer_id: int) -> list[RowMapping]:
+    q = (
+        select(licence_bookings)
+        .where(licence_bookings.c.customer_id == customer_id)
+        .order_by(licence_bookings.c.effective_on, licence_bookings.c.id)
+    )
+    return list(conn.execute(q).mappings())

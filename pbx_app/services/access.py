@@ -69,6 +69,9 @@ def authorize(
             f"the {TRIAL_PERIOD.days}-day trial of this customer has ended (R19); book a contract "
             "to continue"
         )
+    ended = customer["contract_ends_on"]
+    if ended is not None and now.date() > ended and not actor.is_operator:
+        raise errors.ContractEnded(f"this customer's contract ended on {ended} (R18)")
     return customer
 
 

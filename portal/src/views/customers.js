@@ -9,7 +9,10 @@ import { isOperator, useSession } from '../session.js';
 import { Field, FormError, Loaded, Notice, Page, Table, useForm, useLoad, yesNo, common } from '../ui.js';
 import { useState } from 'preact/hooks';
 
-const TARIFFS = ['basic', 'standard', 'premium', 'mobile', 'all_ip'];
+const TARIFFS = ['basic', 'standard', 'premium'];
+// Discounts on the base package (combinable); the form holds one checkbox each.
+const DISCOUNTS = ['mobile', 'all_ip'];
+const discountsOf = (v) => DISCOUNTS.filter((d) => v[`discount_${d}`]);
 
 const t = translator('customers', {
   de: {
@@ -18,6 +21,10 @@ const t = translator('customers', {
     id: 'Nr.',
     name: 'Name',
     tariff: 'Tarif',
+    discount_mobile: 'Rabatt mit Mobilfunk',
+    discount_all_ip: 'Rabatt mit All-IP',
+    discounts: 'Rabatte',
+    contractEnds: 'Vertragsende (gekündigt)',
     businessOption: 'Business Option',
     businessDefault: 'Business Option (Vorgabe für neue Nebenstellen)',
     businessDefaultHint: 'Geändert wird sie für alle Nebenstellen des Kunden auf einmal.',
@@ -50,6 +57,10 @@ const t = translator('customers', {
     id: 'No.',
     name: 'Name',
     tariff: 'Tariff',
+    discount_mobile: 'Discount with mobile',
+    discount_all_ip: 'Discount with All-IP',
+    discounts: 'Discounts',
+    contractEnds: 'Contract ends (notice given)',
     businessOption: 'Business Option',
     businessDefault: 'Business Option (default for new extensions)',
     businessDefaultHint: 'A change books or cancels it for every extension of the customer at once.',
@@ -82,21 +93,23 @@ const tariffOptions = () => TARIFFS.map((x) => [x, x]);
 
 function NewCustomer({ onCreated }) {
   const today = new Date().toISOString().slice(0, 10);
-  const f = useForm({ name: '', tariff: 'basic', contract_start: today, term_months: '24', booked_licences: '0', business_option: false, srtp_required: false, trial: false, sip_domain: '' });
+  const f = useForm({ name: '', tariff: 'basic', contract_start: today, term_months: '24', booked_licences: '0', business_option: false, srtp_required: false, trial: false, sip_domain: '', discount_mobile: false, discount_all_ip: false });
   const [done, setDone] = useState('');
   const submit = f.submit(async (v) => {
-    const body = { ...v, term_months: Number(v.term_months), booked_licences: Number(v.booked_licences), sip_domain: v.sip_domain || null };
+    const { discount_mobile, discount_all_ip, ...rest } = v;
+    const body = { ...rest, discounts: discountsOf(v), term_months: Number(v.term_months), booked_licences: Number(v.booked_licences), sip_domain: v.sip_domain || null };
     const c = await post('/customers', body);
     setDone(t('created', { name: c.name }));
     onCreated();
   });
-  const fields = ['name', 'tariff', 'contract_start', 'term_months', 'booked_licences', 'business_option', 'srtp_required', 'trial', 'sip_domain'];
+  const fields = ['name', 'tariff', 'discounts', 'contract_start', 'term_months', 'booked_licences', 'business_option', 'srtp_required', 'trial', 'sip_domain'];
   return html`<form onSubmit=${submit} class="form" aria-labelledby="new-customer">
     <h2 id="new-customer">${t('create')}</h2>
     <${FormError} error=${f.error} fields=${fields} />
     ${done && html`<${Notice}>${done}<//>`}
     <${Field} label=${t('name')} name="name" required value=${f.values.name} onInput=${f.set('name')} error=${f.error} />
     <${Field} label=${t('tariff')} name="tariff" type="select" options=${tariffOptions()} value=${f.values.tariff} onInput=${f.set('tariff')} error=${f.error} />
+    ${DISCOUNTS.map((d) => html`<${Field} label=${t(`discount_${d}`)} name=${`discount_${d}`} type="checkbox" value=${f.values[`discount_${d}`]} onInput=${f.set(`discount_${d}`)} error=${f.error} />`)}
     <${Field} label=${t('contractStart')} name="contract_start" type="date" required value=${f.values.contract_start} onInput=${f.set('contract_start')} error=${f.error} />
     <${Field} label=${t('termMonths')} name="term_months" type="number" min="1" value=${f.values.term_months} onInput=${f.set('term_months')} error=${f.error} />
     <${Field} label=${t('bookedLicences')} name="booked_licences" type="number" min="0" value=${f.values.booked_licences} onInput=${f.set('booked_licences')} error=${f.error} />
@@ -120,21 +133,24 @@ export function Customers() {
 }
 
 function OperatorEdit({ customer, onSaved }) {
-  const f = useForm({ name: customer.name, tariff: customer.tariff, business_option: customer.business_option, srtp_required: customer.srtp_required });
+  const f = useForm({ name: customer.name, tariff: customer.tariff, business_option: customer.business_option, srtp_required: customer.srtp_required,
+    discount_mobile: customer.discounts.includes('mobile'), discount_all_ip: customer.discounts.includes('all_ip') });
   const [done, setDone] = useState(false);
   const submit = f.submit(async (v) => {
     setDone(false);
-    await patch(`/customers/${customer.id}`, v);
+    const { discount_mobile, discount_all_ip, ...rest } = v;
+    await patch(`/customers/${customer.id}`, { ...rest, discounts: discountsOf(v) });
     setDone(true);
     onSaved();
   });
-  const fields = ['name', 'tariff', 'business_option', 'srtp_required'];
+  const fields = ['name', 'tariff', 'discounts', 'business_option', 'srtp_required'];
   return html`<form onSubmit=${submit} class="form" aria-labelledby="edit-customer">
     <h2 id="edit-customer">${t('edit')}</h2>
     <${FormError} error=${f.error} fields=${fields} />
     ${done && html`<${Notice}>${common('saved')}<//>`}
     <${Field} label=${t('name')} name="name" required value=${f.values.name} onInput=${f.set('name')} error=${f.error} />
     <${Field} label=${t('tariff')} name="tariff" type="select" options=${tariffOptions()} value=${f.values.tariff} onInput=${f.set('tariff')} error=${f.error} />
+    ${DISCOUNTS.map((d) => html`<${Field} label=${t(`discount_${d}`)} name=${`discount_${d}`} type="checkbox" value=${f.values[`discount_${d}`]} onInput=${f.set(`discount_${d}`)} error=${f.error} />`)}
     <${Field} label=${t('businessDefault')} name="business_option" type="checkbox" hint=${t('businessDefaultHint')} value=${f.values.business_option} onInput=${f.set('business_option')} error=${f.error} />
     <${Field} label=${t('srtpRequired')} name="srtp_required" type="checkbox" value=${f.values.srtp_required} onInput=${f.set('srtp_required')} error=${f.error} />
     <button type="submit" disabled=${f.busy}>${common('save')}</button>
@@ -174,12 +190,14 @@ export function CustomerOverview({ params }) {
       <h2>${t('contract')}</h2>
       <dl class="facts">
         <dt>${t('tariff')}</dt><dd>${c.tariff}</dd>
+        <dt>${t('discounts')}</dt><dd>${c.discounts.length ? c.discounts.map((d) => t(`discount_${d}`)).join(', ') : '–'}</dd>
         <dt>${t('contractStart')}</dt><dd>${c.contract_start}</dd>
         <dt>${t('termMonths')}</dt><dd>${c.term_months}</dd>
         <dt>${t('bookedLicences')}</dt><dd>${c.booked_licences}</dd>
         <dt>${t('businessDefault')}</dt><dd>${yesNo(c.business_option)}</dd>
         <dt>${t('srtpRequired')}</dt><dd>${yesNo(c.srtp_required)}</dd>
         <dt>${t('price')}</dt><dd>${c.monthly_price_eur} EUR</dd>
+        ${c.contract_ends_on && html`<dt>${t('contractEnds')}</dt><dd>${c.contract_ends_on}</dd>`}
         ${c.trial_ends_at && html`<dt>${t('trialEnds')}</dt><dd>${c.trial_ends_at}${c.trial_expired ? ` (${t('trialExpired')})` : ''}</dd>`}
         <dt>${t('defaultCallerId')}</dt><dd>${c.default_caller_id ?? '–'}</dd>
       </dl>

@@ -21,7 +21,7 @@ const t = translator('licences', {
     change: 'Lizenzen ändern',
     newBooked: 'Gebuchte Lizenzen (zusätzlich zum Basispaket)',
     hint: 'Mindestens so viele, dass alle belegten Nebenstellen gedeckt sind ({{min}}); höchstens {{max}}.',
-    changed: 'Gebucht: {{before}} → {{after}} Nebenstellen; Aktivierungsgebühren: {{fees}} × = {{eur}} EUR.',
+    changed: 'Gebucht: {{before}} → {{after}} Nebenstellen ab {{on}}; Aktivierungsgebühren: {{fees}} × = {{eur}} EUR.',
     save: 'Buchen',
   },
   en: {
@@ -36,7 +36,7 @@ const t = translator('licences', {
     change: 'Change licences',
     newBooked: 'Booked licences (on top of the base package)',
     hint: 'At least enough to cover every extension in use ({{min}}); at most {{max}}.',
-    changed: 'Booked: {{before}} → {{after}} extensions; activation fees: {{fees}} × = {{eur}} EUR.',
+    changed: 'Booked: {{before}} → {{after}} extensions from {{on}}; activation fees: {{fees}} × = {{eur}} EUR.',
     save: 'Book',
   },
 });
@@ -68,7 +68,7 @@ export function Licences({ params }) {
         ${isAdmin(me) && html`<form onSubmit=${submit} class="form" aria-labelledby="change">
           <h2 id="change">${t('change')}</h2>
           <${FormError} error=${f.error} fields=${['booked_licences']} />
-          ${change && html`<${Notice}>${t('changed', { before: change.booked_extensions_before, after: change.booked_extensions_after, fees: change.activation_fees, eur: change.activation_fee_eur })}<//>`}
+          ${change && html`<${Notice}>${t('changed', { before: change.booked_extensions_before, after: change.booked_extensions_after, on: change.effective_on, fees: change.activation_fees, eur: change.activation_fee_eur })}<//>`}
           <${Field} label=${t('newBooked')} name="booked_licences" type="number" min=${min} max=${MAX_EXTENSIONS_PER_CUSTOMER - BASE_PACKAGE_EXTENSIONS}
             hint=${t('hint', { min, max: MAX_EXTENSIONS_PER_CUSTOMER - BASE_PACKAGE_EXTENSIONS })} value=${value} onInput=${f.set('booked_licences')} error=${f.error} />
           <button type="submit" disabled=${f.busy}>${t('save')}</button>

@@ -1,0 +1,314 @@
+"""Licences and invoices (R16-R19) through the services, on both databases: the seed's worked
+example, notice and cancellation dates, proration, price changes, rating, VAT, idempotence, PDF."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pypdf import PdfReader
+
+from pbx_app import billing, errors, invoicing
+from pbx_app.db import Database
+from pbx_app.invoice_pdf import render
+from pbx_app.pricing import DEFAULT, Increment, PriceList
+from pbx_app.repositories import price_lists as price_lists_repo
+from pbx_app.schema import call_records
+from pbx_app.services import customers, invoices, price_lists
+from pbx_app.services.access import SYSTEM
+from tests.app.conftest import new_customer
+
+
+def at(day: str, hour: int = 12) -> datetime:
+    return datetime.fromisoformat(day) + timedelta(hours=hour)
+
+
+def book(db: Database, cid: int, licences: int, day: str) -> customers.LicenceChange:
+    with db.transaction() as conn:
+        return customers.set_booked_licences(conn, SYSTEM, cid, licences, at(day))
+
+
+def run(db: Database, month: str, when: str = "2030-01-01") -> invoices.RunResult:
+    with db.transaction() as conn:
+        return invoices.run(conn, SYSTEM, invoices.month(month), at(when))
+
+
+def invoice_of(db: Database, cid: int, month: str) -> dict[str, Any]:
+    with db.snapshot() as conn:
+        rows = [r for r in invoices.list_for_customer(conn, SYSTEM, cid)]
+    found = [invoices.public(r) for r in rows if r["period"] == invoices.month(month)]
+    assert len(found) == 1, f"{month}: {len(found)} invoices"
+    return found[0]
+
+
+def lines(invoice: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [line for line in invoice["lines"] if line["kind"] == kind]
+
+
+def fees_in(db: Database, cid: int, month: str) -> int:
+    return sum(
+        line["detail"]["fees"] for line in lines(invoice_of(db, cid, month), "activation_fees")
+    )
+
+
+# --- R17: the seed's worked example, as the seed tells it --------------------------------------
+def create(db: Database, day: str, **kw: Any) -> int:
+    new = customers.NewCustomer(name=f"Customer {day} {kw}", tariff="basic",
+                                contract_start=date.fromisoformat(day), **kw)  # fmt: skip
+    with db.transaction() as conn:
+        return int(customers.create(conn, SYSTEM, new, at(day))["id"])
+
+
+def test_the_seed_example_of_activation_fees(db: Database) -> None:
+    # "Sie buchen im Monat 1 zehn Lizenzen und zahlen 10 Aktivierungsgebuehren."
+    cid = create(db, "2026-01-05", booked_licences=5)  # the base package's 5 and 5 more
+    # "Im Monat 2 kuendigen Sie 5 Lizenzen."
+    assert book(db, cid, 0, "2026-02-10").activation_fees == 0
+    # "Im Monat 3 aktivieren Sie wieder 3 Lizenzen: 8 aktiv, keine Aktivierungsgebuehr."
+    assert book(db, cid, 3, "2026-03-10").activation_fees == 0
+    # "Im Monat 4 aktivieren Sie weitere 3 Lizenzen: 11 aktiv, eine Aktivierungsgebuehr;
+    # die neue High-Water-Mark ist 11."
+    month4 = book(db, cid, 6, "2026-04-10")
+    assert (month4.activation_fees, month4.high_water_mark) == (1, 11)
+    months = ("2026-01", "2026-02", "2026-03", "2026-04")
+    for month in months:
+        run(db, month)
+    assert [fees_in(db, cid, m) for m in months] == [10, 0, 0, 1]
+    fee = lines(invoice_of(db, cid, "2026-04"), "activation_fees")[0]
+    assert fee["amount_cents"] == DEFAULT.activation_fee_cents
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=60), min_size=1, max_size=30))
+def test_each_licence_above_the_mark_pays_one_fee_never_two(counts: list[int]) -> None:
+    mark, paid = 0, 0
+    for booked in counts:
+        result = billing.activation_fee_high_water_mark(mark, booked)
+        assert result.fees == max(0, booked - mark)
+        mark, paid = result.high_water_mark, paid + result.fees
+    # Every licence up to the highest count ever booked paid exactly once.
+    assert paid == mark == max(counts)
+
+
+# --- R18: notice of the base package, monthly cancellation of further licences ----------------
+def test_notice_on_the_deadline_ends_the_term_and_one_day_late_the_next(db: Database) -> None:
+    # 24 months from 2026-01-01: the term ends 2027-12-31; 3 months before is 2027-10-01.
+    in_time = new_customer(db, contract_start=date(2026, 1, 1), term_months=24)
+    late = new_customer(db, contract_start=date(2026, 1, 1), term_months=24)
+    with db.transaction() as conn:
+        row = customers.give_notice(conn, SYSTEM, in_time, date(2027, 10, 1), at("2027-10-01"))
+    assert row["contract_ends_on"] == date(2027, 12, 31)
+    with db.transaction() as conn:
+        row = customers.give_notice(conn, SYSTEM, late, date(2027, 10, 2), at("2027-10-02"))
+    assert row["contract_ends_on"] == date(2029, 12, 31)
+    with pytest.raises(errors.NoticeAlreadyGiven), db.transaction() as conn:
+        customers.give_notice(conn, SYSTEM, in_time, None, at("2027-10-03"))
+
+
+def test_a_cancellation_takes_effect_on_the_first_of_next_month(db: Database) -> None:
+    cid = new_customer(db, booked_licences=10, contract_start=date(2026, 1, 1))  # 15
+    change = book(db, cid, 4, "2026-03-31")  # on the last day of the month: effective 1 April
+    assert change.effective_on == "2026-04-01"
+    assert (change.booked_extensions_before, change.booked_extensions_after) == (15, 9)
+    change = book(db, cid, 2, "2026-04-01")  # on the first: effective 1 May, 9 in April
+    assert change.effective_on == "2026-05-01"
+    run(db, "2026-03")
+    run(db, "2026-04")
+    run(db, "2026-05")
+    booked = [
+        [line["detail"]["booked_extensions"] for line in lines(invoice_of(db, cid, m), "licences")]
+        for m in ("2026-03", "2026-04", "2026-05")
+    ]
+    assert booked == [[15], [9], [7]]
+
+
+def test_an_increase_after_a_cancellation_replaces_it(db: Database) -> None:
+    cid = new_customer(db, booked_licences=15, contract_start=date(2026, 1, 1))  # 20
+    book(db, cid, 5, "2026-06-05")  # 10 from 1 July
+    change = book(db, cid, 10, "2026-06-20")  # 15: still fewer than today's 20, from 1 July
+    assert change.effective_on == "2026-07-01"
+    run(db, "2026-06")
+    run(db, "2026-07")
+    assert [
+        line["detail"]["booked_extensions"]
+        for line in lines(invoice_of(db, cid, "2026-07"), "licences")
+    ] == [15]
+
+
+def test_licences_are_prorated_by_day_in_a_leap_february(db: Database) -> None:
+    cid = new_customer(db, booked_licences=0, contract_start=date(2028, 1, 1))  # 5
+    book(db, cid, 5, "2028-02-15")  # 10 from the 15th, at once
+    run(db, "2028-02")
+    parts = lines(invoice_of(db, cid, "2028-02"), "licences")
+    assert [(p["detail"]["booked_extensions"], p["detail"]["days"]) for p in parts] == [
+        (5, 14),
+        (10, 15),
+    ]
+    base, per_extension = 3500, 680
+    assert parts[0]["amount_cents"] == invoicing.cents(Decimal(base * 14) / 29)  # 1689.66 -> 1690
+    assert parts[1]["amount_cents"] == invoicing.cents(
+        Decimal((base + 5 * per_extension) * 15) / 29
+    )
+
+
+def test_a_trial_is_free_and_its_conversion_starts_the_charges(db: Database) -> None:
+    cid = create(db, "2026-09-01", trial=True)
+    with db.transaction() as conn:
+        customers.update(conn, SYSTEM, cid, {"trial": False}, at("2026-09-21"))
+    run(db, "2026-09")
+    invoice = invoice_of(db, cid, "2026-09")
+    assert [p["detail"]["days"] for p in lines(invoice, "licences")] == [10]  # 21st to 30th
+    # The base package's activation fees, booked during the trial, fall due on conversion.
+    assert fees_in(db, cid, "2026-09") == 5
+
+
+def test_an_expired_trial_gets_no_invoice(db: Database) -> None:
+    new_customer(db, trial=True, contract_start=date(2026, 9, 1))
+    result = run(db, "2026-09")
+    assert (result.issued, result.nothing_to_charge) == (0, 1)
+
+
+# --- price lists ------------------------------------------------------------------------------
+def test_a_price_change_mid_month_bills_each_day_by_its_list(db: Database) -> None:
+    cid = new_customer(db, contract_start=date(2026, 1, 1))
+    dearer = DEFAULT.model_copy(
+        update={"tariffs": {**DEFAULT.tariffs, "basic": DEFAULT.tariffs["basic"].model_copy(
+            update={"base_package_cents": 4000})}}
+    )  # fmt: skip
+    with db.transaction() as conn:
+        price_lists.create(conn, SYSTEM, date(2026, 11, 16), dearer, at("2026-11-01"))
+    run(db, "2026-11")
+    parts = lines(invoice_of(db, cid, "2026-11"), "licences")
+    assert [(p["detail"]["days"], p["detail"]["monthly_cents"]) for p in parts] == [
+        (15, 3500),
+        (15, 4000),
+    ]
+    assert sum(p["amount_cents"] for p in parts) == 1750 + 2000
+
+
+def test_a_list_in_force_cannot_be_changed_or_withdrawn(db: Database) -> None:
+    with pytest.raises(errors.PriceListInForce), db.transaction() as conn:
+        price_lists.create(conn, SYSTEM, date(2026, 11, 1), DEFAULT, at("2026-11-01"))
+    with db.transaction() as conn:
+        first = price_lists_repo.in_force(conn, date(2026, 11, 1))
+    with pytest.raises(errors.PriceListInForce), db.transaction() as conn:
+        price_lists.withdraw(conn, SYSTEM, first.id, at("2026-11-01"))
+
+
+def test_issued_invoices_keep_their_prices(db: Database) -> None:
+    cid = new_customer(db, contract_start=date(2026, 1, 1))
+    run(db, "2026-10", when="2026-11-02")
+    before = invoice_of(db, cid, "2026-10")
+    cheaper = DEFAULT.model_copy(update={"activation_fee_cents": 0, "vat_percent": Decimal(7)})
+    with db.transaction() as conn:
+        price_lists.create(conn, SYSTEM, date(2026, 11, 3), cheaper, at("2026-11-02"))
+    run(db, "2026-10", when="2026-11-04")
+    assert invoice_of(db, cid, "2026-10") == before
+
+
+# --- rating -----------------------------------------------------------------------------------
+def call(cid: int, n: int, number: str, started: datetime, talk: float) -> dict[str, Any]:
+    answered = started + timedelta(seconds=2)
+    return {
+        "node": "test", "site": "fra", "call_id": f"c{cid}-{n}", "from_tag": "t",
+        "started_at": started, "answered_at": answered if talk >= 0 else None,
+        "ended_at": answered + timedelta(seconds=max(talk, 0)), "customer_id": cid,
+        "callee_customer_id": None, "source": "device", "caller": "x", "caller_id": "",
+        "dialled": number, "resolved": number, "answered_by": "", "diversions": "",
+        "relay": "", "sip_code": 200 if talk >= 0 else 486, "reason": "", "received_at": started,
+    }  # fmt: skip
+
+
+def test_calls_are_rated_by_zone_increment_and_flat_rate(db: Database) -> None:
+    cid = new_customer(db, contract_start=date(2026, 1, 1), flat_rate="national")
+    day = datetime(2026, 11, 10, 9)
+    rows = [
+        call(cid, 1, "+496912345678", day, 61),  # national, in the flat rate
+        call(cid, 2, "+4917612345678", day, 61),  # mobile: 2 minutes at 12.9
+        call(cid, 3, "+4917612345678", day, 0.001),  # answered, 1 ms: one minute
+        call(cid, 4, "+4917612345678", day, -1),  # busy: not rated
+        call(cid, 5, "+33123456789", day, 120),  # europe: 2 minutes at 4.9
+        call(cid, 6, "+15551234567", day, 59.5),  # world: 1 minute at 29.9
+        call(cid, 7, "112", day, 300),  # emergency: never rated
+        call(cid, 8, "+4917612345678", datetime(2026, 12, 1, 0, 0), 600),  # next month
+    ]
+    with db.transaction() as conn:
+        conn.execute(call_records.insert(), rows)
+    run(db, "2026-11")
+    rated = {p["detail"]["zone"]: p for p in lines(invoice_of(db, cid, "2026-11"), "calls")}
+    assert {z: (p["detail"]["calls"], p["detail"]["billed_seconds"]) for z, p in rated.items()} == {
+        "national": (1, 120),
+        "mobile": (2, 180),
+        "europe": (1, 120),
+        "world": (1, 60),
+    }
+    assert rated["national"]["amount_cents"] == 0
+    assert rated["mobile"]["amount_cents"] == invoicing.cents(Decimal("12.9") * 3)  # 38.7 -> 39
+    assert rated["europe"]["amount_cents"] == invoicing.cents(Decimal("4.9") * 2)  # 9.8 -> 10
+    assert rated["world"]["amount_cents"] == invoicing.cents(Decimal("29.9"))  # 29.9 -> 30
+
+
+@given(
+    st.integers(min_value=0, max_value=10_000),
+    st.sampled_from([(60, 60), (1, 1), (60, 1), (30, 6)]),
+)
+def test_billed_seconds_are_whole_increments_never_less_than_the_talk(
+    talk: int, inc: tuple[int, int]
+) -> None:
+    rule = Increment(first_seconds=inc[0], next_seconds=inc[1])
+    billed = rule.billed_seconds(talk)
+    if talk == 0:
+        assert billed == 0
+    else:
+        assert billed >= max(talk, inc[0])
+        assert (billed - inc[0]) % inc[1] == 0
+        assert billed - talk < max(inc)
+
+
+# --- totals, VAT, idempotence, PDF --------------------------------------------------------------
+def test_vat_is_rounded_half_up_on_the_net_sum() -> None:
+    basic = DEFAULT.tariffs["basic"]
+    doc = DEFAULT.model_copy(update={"tariffs": {**DEFAULT.tariffs, "basic": basic.model_copy(
+        update={"minute_cents": {**basic.minute_cents, "mobile": Decimal(25)}})}})  # fmt: skip
+    lists = [PriceList(id=1, valid_from=date(2000, 1, 1), doc=doc)]
+    account = invoicing.Account(
+        1, "A", "basic", frozenset(), date(2026, 1, 1), None, 0, "none", False, None,
+        (invoicing.Booking(date(2026, 1, 1), 5, 0, date(2026, 1, 1)),),
+    )  # fmt: skip
+    # The base package all month (3,500) and 2 minutes at 25 ct: net 3,550, VAT 674.5 -> 675.
+    invoice = invoicing.build(
+        account, date(2026, 11, 1), lists, [invoicing.CallGroup("mobile", 1, 1, 120)]
+    )
+    assert (invoice["net_cents"], invoice["vat_cents"], invoice["gross_cents"]) == (
+        3550, 675, 4225,
+    )  # fmt: skip
+
+
+def test_the_run_is_idempotent_and_waits_for_the_month_to_end(db: Database) -> None:
+    new_customer(db, contract_start=date(2026, 1, 1))
+    new_customer(db, contract_start=date(2026, 1, 1))
+    first = run(db, "2026-10", when="2026-11-01")
+    again = run(db, "2026-10", when="2026-11-02")
+    assert (first.issued, again.issued, again.already_issued) == (2, 0, 2)
+    with pytest.raises(errors.InvoicePeriodOpen), db.transaction() as conn:
+        invoices.run(conn, SYSTEM, date(2026, 11, 1), at("2026-11-30"))
+
+
+def test_the_pdf_says_what_the_json_says(db: Database) -> None:
+    cid = new_customer(db, name="Müller & Söhne GmbH", contract_start=date(2026, 1, 1))
+    run(db, "2026-10", when="2026-11-01")
+    invoice = invoice_of(db, cid, "2026-10")
+    pdf = render(invoice)
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert f"Invoice {invoice['number']}" in text
+    assert "Müller & Söhne GmbH" in text
+    assert "35.00 EUR" in text  # the base package, all of October
+    assert f"{invoice['gross_cents'] // 100}.{invoice['gross_cents'] % 100:02d} EUR" in text
+    assert render(invoice) == pdf  # the same invoice, the same bytes
+    assert json.loads(json.dumps(invoice)) == invoice
