@@ -57,7 +57,10 @@ class InvoiceRun(BaseModel):
     "/invoice-runs",
     response_model=InvoiceRun,
     responses=error_responses(
-        {409: "invoice_period_open: the month has not ended yet"},
+        {
+            409: "invoice_period_open: the month has not ended yet; conflict: no price list "
+            "was in force in it"
+        },
     ),
 )
 def run_invoices(actor: CurrentActor, ctx: Ctx, period: Month) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime
 
 from sqlalchemy import Connection, delete, select
@@ -53,3 +54,21 @@ def insert(conn: Connection, valid_from: date, doc: PriceListDoc, now: datetime)
 
 def remove(conn: Connection, list_id: int) -> None:
     conn.execute(delete(price_lists).where(price_lists.c.id == list_id))
+
+
+# Routing asks for the zones on every external call; a list read once a minute per process is
+# enough (a new list starts on a later day, so it is read at the day's first call anyway).
+_CACHE: dict[tuple[str, date], tuple[float, PriceList]] = {}
+CACHE_SECONDS = 60.0
+
+
+def in_force_cached(conn: Connection, day: date) -> PriceList:
+    key = (str(conn.engine.url), day)  # one database per process, but tests have many
+    hit = _CACHE.get(key)
+    if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    found = in_force(conn, day)
+    if len(_CACHE) > 64:
+        _CACHE.clear()
+    _CACHE[key] = (time.monotonic(), found)
+    return found

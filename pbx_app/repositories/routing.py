@@ -82,6 +82,8 @@ _NODE_COLUMNS = (
     _e.c.clir,
     _c.c.srtp_required,
     _c.c.trial_ends_at,
+    _c.c.contract_ends_on,
+    _c.c.service_numbers_allowed,
     _c.c.default_caller_id,
     _l.c.street,
     _l.c.postal_code,

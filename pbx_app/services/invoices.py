@@ -19,6 +19,7 @@ from sqlalchemy import Connection, RowMapping, func, select
 
 from pbx_app import errors, invoicing
 from pbx_app.invoicing import Account, Booking
+from pbx_app.pricing import in_force
 from pbx_app.repositories import price_lists as price_lists_repo
 from pbx_app.repositories import rating
 from pbx_app.schema import customers, extensions, invoices, licence_bookings
@@ -85,6 +86,8 @@ def run(conn: Connection, actor: Actor, period: date, now: datetime, batch: int 
             f"{period:%Y-%m} has not ended yet; invoices are issued for months that have ended"
         )
     lists = price_lists_repo.all_lists(conn)
+    if in_force(lists, period) is None:
+        raise errors.Conflict(f"no price list was in force on {period}: nothing can be billed")
     done = {
         int(c)
         for (c,) in conn.execute(select(invoices.c.customer_id).where(invoices.c.period == period))

@@ -20,12 +20,14 @@ emergency, or on Diversions the request arrived with):
 - ``reject 403``: the caller is not an active device, or the target is another customer's
   internal address (its AOR, a device username). Tenant isolation: another customer's
   extensions are reachable only through their public numbers. Also an external call of a
-  customer without any number of its own.
+  customer without any number of its own, and a call to a service number (a zone of the price
+  list refused unless allowed) of a customer that has not allowed them.
 - inbound (caller ``carrier``, the trunk): a platform DID gets the same plan as an internal call
   to its extension (caller rules see the carrier's From, ``from``); a number in a platform block
   that no extension answers is 404, anything else 403 (no transit via the PBX).
 - ``reject 404``: no such extension of the caller's customer; a number inside a platform block
-  that no extension answers; a customer whose trial has ended; anything that is not a number.
+  that no extension answers; a customer whose trial or contract has ended; anything that is not
+  a number.
 - ``reject 482 Loop Detected``: the request arrived diverted more than MAX_DIVERSIONS times, or
   the plan's first step would loop.
 
@@ -54,6 +56,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS, PRIVACY_PREFIX, aor
+from pbx_app.repositories import price_lists as price_lists_repo
 from pbx_app.repositories import routing as repo
 from pbx_app.services.access import trial_expired
 from pbx_app.services.call_plan import Caller, Planner, Rotate, no_rotation, outside_number
@@ -80,7 +83,18 @@ class Context:
 
 
 def _active(row: RowMapping, now: datetime) -> bool:
-    return not trial_expired(row, now)
+    """Neither an expired trial (R19) nor a contract that ended after a notice (R18)."""
+    ended = row["contract_ends_on"]
+    return not trial_expired(row, now) and (ended is None or now.date() <= ended)
+
+
+def _zone_refused(conn: Connection, me: RowMapping, number: str, now: datetime) -> bool:
+    """A service number (premium rate) of the price list, for a customer that has not allowed
+    them (R16: refused unless allowed)."""
+    if me["service_numbers_allowed"]:
+        return False
+    zone = price_lists_repo.in_force_cached(conn, now.date()).doc.zone_of(number)
+    return zone is not None and zone.refused_unless_allowed
 
 
 def _local(
@@ -184,6 +198,8 @@ def _from_device(conn: Connection, caller: str, target: str, ctx: Context) -> di
         if rows:  # inside a head number block of the platform, but no extension answers
             return dict(NOT_FOUND)
         if not my_number():  # a customer without any number cannot call out
+            return dict(FORBIDDEN)
+        if _zone_refused(conn, me, number, ctx.now):
             return dict(FORBIDDEN)
         return {
             "action": "external",

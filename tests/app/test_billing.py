@@ -1,9 +1,9 @@
-"""R16-R18 billing rules as plain functions."""
+"""R16-R18 billing rules as plain functions: the fee rule, the default price list's base
+package prices, notice dates."""
 
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 import pytest
 
@@ -11,8 +11,8 @@ from pbx_app.billing import (
     activation_fee_high_water_mark,
     base_package_term_end,
     licence_cancellation_effective,
-    monthly_price,
 )
+from pbx_app.pricing import DEFAULT
 
 
 def test_activation_fee_worked_example_from_the_seed() -> None:
@@ -38,17 +38,26 @@ def test_activation_fee_rejects_negative_counts() -> None:
 
 
 def test_monthly_price_includes_five_extensions_in_the_base_package() -> None:
-    assert monthly_price("basic", 5) == Decimal("35.00")
-    assert monthly_price("basic", 0) == Decimal("35.00")
-    assert monthly_price("basic", 6) == Decimal("41.80")
-    assert monthly_price("premium", 5) == Decimal("59.00")
-    assert monthly_price("mobile", 5) == Decimal("25.20")
-    assert monthly_price("all_ip", 5) == Decimal("50.00")
+    none: frozenset[str] = frozenset()
+    assert DEFAULT.monthly_licences_cents("basic", none, 5) == 3500
+    assert DEFAULT.monthly_licences_cents("basic", none, 0) == 3500
+    assert DEFAULT.monthly_licences_cents("basic", none, 6) == 4180
+    assert DEFAULT.monthly_licences_cents("premium", none, 5) == 5900
+
+
+def test_the_seed_base_package_prices_with_mobile_and_all_ip() -> None:
+    # "reduziert sich der Preis fuer das Basispaket sogar bis auf 25,20 EUR bzw. auf 50 EUR"
+    assert DEFAULT.base_package_cents("basic", frozenset({"mobile"})) == 2520
+    assert DEFAULT.base_package_cents("premium", frozenset({"all_ip"})) == 5000
+    # Combinable, never below zero; a further extension keeps its price.
+    both = frozenset({"mobile", "all_ip"})
+    assert DEFAULT.base_package_cents("basic", both) == 3500 - 980 - 900
+    assert DEFAULT.monthly_licences_cents("basic", frozenset({"mobile"}), 6) == 2520 + 680
 
 
 def test_base_package_needs_three_months_notice() -> None:
     start = date(2026, 1, 1)
-    # 24-month term ends 2027-12-31; notice on 2027-09-30 is in time (3 months before 2028-01-01)
+    # 24-month term ends 2027-12-31; notice on 2027-10-01 is in time (3 months before 2028-01-01)
     assert base_package_term_end(start, 24, date(2027, 10, 1)) == date(2027, 12, 31)
     # one day late: the contract runs for another term
     assert base_package_term_end(start, 24, date(2027, 10, 2)) == date(2029, 12, 31)

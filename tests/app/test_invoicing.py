@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +22,7 @@ from pbx_app.repositories import price_lists as price_lists_repo
 from pbx_app.schema import call_records
 from pbx_app.services import customers, invoices, price_lists
 from pbx_app.services.access import SYSTEM
-from tests.app.conftest import new_customer
+from tests.app.conftest import Api, error_code, new_customer
 
 
 def at(day: str, hour: int = 12) -> datetime:
@@ -312,3 +312,72 @@ def test_the_pdf_says_what_the_json_says(db: Database) -> None:
     assert f"{invoice['gross_cents'] // 100}.{invoice['gross_cents'] % 100:02d} EUR" in text
     assert render(invoice) == pdf  # the same invoice, the same bytes
     assert json.loads(json.dumps(invoice)) == invoice
+
+
+# --- through the API ----------------------------------------------------------------------------
+def test_price_lists_are_the_operators_and_checked_key_by_key(api: Api) -> None:
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    doc = DEFAULT.model_dump(mode="json")
+    r = api.admin_a.post("/api/v1/price-lists", json={"valid_from": tomorrow, "document": doc})
+    assert r.status_code == 403, r.text
+    bad = {**doc, "flat_rates": {"x": {"per_extension_cents": 1, "zones": ["moon"]}}}
+    r = api.operator.post("/api/v1/price-lists", json={"valid_from": tomorrow, "document": bad})
+    assert r.status_code == 422, r.text
+    assert "moon" in r.text
+    today = datetime.now(UTC).date().isoformat()
+    r = api.operator.post("/api/v1/price-lists", json={"valid_from": today, "document": doc})
+    assert (r.status_code, error_code(r)) == (409, "price_list_in_force")
+    r = api.operator.post("/api/v1/price-lists", json={"valid_from": tomorrow, "document": doc})
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["in_force_since_begun"] is False
+    listed = api.operator.get("/api/v1/price-lists").json()["items"]
+    assert [p["valid_from"] for p in listed][-1] == tomorrow
+    assert api.operator.delete(f"/api/v1/price-lists/{created['id']}").status_code == 204
+    first = listed[0]["id"]
+    r = api.operator.delete(f"/api/v1/price-lists/{first}")
+    assert (r.status_code, error_code(r)) == (409, "price_list_in_force")
+
+
+def test_customer_discounts_options_and_notice_through_the_api(api: Api) -> None:
+    r = api.operator.patch(f"/api/v1/customers/{api.b}", json={"discounts": ["mobile"]})
+    assert r.status_code == 200, r.text
+    assert (r.json()["discounts"], r.json()["monthly_price_eur"]) == (["mobile"], "25.20")
+    # The admin books options but not discounts or tariffs.
+    r = api.admin_b.patch(f"/api/v1/customers/{api.b}", json={"discounts": []})
+    assert r.status_code == 403, r.text
+    r = api.admin_b.patch(f"/api/v1/customers/{api.b}", json={"cti": "premium", "efax": True})
+    assert (r.status_code, r.json()["cti"], r.json()["efax"]) == (200, "premium", True)
+    r = api.admin_b.patch(f"/api/v1/customers/{api.b}", json={"flat_rate": "galaxy"})
+    assert (r.status_code, error_code(r)) == (422, "option_unknown")
+    r = api.admin_b.post(f"/api/v1/customers/{api.b}/notice", json={})
+    assert r.status_code == 200, r.text
+    assert r.json()["contract_ends_on"] is not None
+    r = api.admin_b.post(f"/api/v1/customers/{api.b}/notice", json={})
+    assert (r.status_code, error_code(r)) == (409, "notice_already_given")
+    # Another customer's admin reaches neither.
+    r = api.admin_a.post(f"/api/v1/customers/{api.b}/notice", json={})
+    assert r.status_code == 403, r.text
+
+
+def test_invoices_through_the_api_json_and_pdf_each_customer_its_own(api: Api) -> None:
+    r = api.admin_a.post("/api/v1/invoice-runs", params={"period": "2026-10"})
+    assert r.status_code == 403, r.text
+    r = api.operator.post("/api/v1/invoice-runs", params={"period": "2099-01"})
+    assert (r.status_code, error_code(r)) == (409, "invoice_period_open")
+    r = api.operator.post("/api/v1/invoice-runs", params={"period": "2026-10"})
+    assert r.status_code == 200, r.text
+    assert r.json()["issued"] == 2
+    again = api.operator.post("/api/v1/invoice-runs", params={"period": "2026-10"}).json()
+    assert (again["issued"], again["already_issued"]) == (0, 2)
+    mine = api.admin_a.get(f"/api/v1/customers/{api.a}/invoices").json()["items"]
+    assert [i["period"] for i in mine] == ["2026-10"]
+    number = mine[0]["number"]
+    assert api.admin_b.get(f"/api/v1/customers/{api.a}/invoices").status_code == 403
+    assert api.admin_b.get(f"/api/v1/customers/{api.a}/invoices/{number}").status_code == 403
+    r = api.admin_a.get(f"/api/v1/customers/{api.a}/invoices/{number}", params={"format": "pdf"})
+    assert (r.status_code, r.headers["content-type"]) == (200, "application/pdf")
+    text = PdfReader(io.BytesIO(r.content)).pages[0].extract_text()
+    assert f"Invoice {number}" in text
+    missing = api.admin_a.get(f"/api/v1/customers/{api.a}/invoices/2026-09-{api.a:06d}")
+    assert missing.status_code == 404

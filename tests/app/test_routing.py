@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -375,6 +375,25 @@ def test_caller_id_is_explicit_did_implicit_did_or_first_head_number(world: Worl
     assert caller_id("b-105") == "+49307770105"
     # a customer without any number cannot call out
     assert world.decide("c-10", "030555123") == FORBIDDEN
+
+
+def test_service_numbers_are_refused_unless_the_customer_allows_them(world: World) -> None:
+    # 0900: a premium-rate number, in the price list's zone "service" (refused unless allowed).
+    assert world.decide("a-100", "09001234567") == FORBIDDEN
+    assert world.decide("a-100", "08001234567")["action"] == "external"  # freephone
+    with world.db.transaction() as conn:
+        customers.update(conn, SYSTEM, world.a, {"service_numbers_allowed": True}, utcnow())
+    assert world.decide("a-100", "09001234567")["action"] == "external"
+
+
+def test_a_contract_that_ended_after_a_notice_calls_nowhere_but_emergency(world: World) -> None:
+    yesterday = utcnow().date() - timedelta(days=1)
+    with world.db.transaction() as conn:
+        customers_repo.update_fields(
+            conn, world.b, {"notice_given_on": date(2020, 1, 1), "contract_ends_on": yesterday}
+        )
+    assert world.decide("b-105", "030555123") == FORBIDDEN
+    assert world.decide("b-105", "112")["action"] == "external"
 
 
 @pytest.mark.parametrize("number", sorted(EMERGENCY_NUMBERS))
