@@ -19,6 +19,7 @@ BENCHMARKS = {
     "bulk_import.py": "bulk_import.json",
     "route_lookup.py": "route_lookup.json",
     "rule_eval.py": "rule_eval.json",
+    "invoice_run.py": "invoice_run.json",
     "sip_bench.py": "sip_core.json",
     # Last: 249,000 bindings on every proxy, about 40 minutes.
     "full_size.py": "full_size.json",
