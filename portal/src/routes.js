@@ -10,6 +10,7 @@ import { CallRecords } from './views/call-records.js';
 import { CallRules } from './views/call-rules.js';
 import { Customers, CustomerOverview } from './views/customers.js';
 import { Extension, Extensions, MyExtensions } from './views/extensions.js';
+import { Invoices } from './views/invoices.js';
 import { Licences } from './views/licences.js';
 import { HeadNumbers, Locations } from './views/locations.js';
 import { PortingRequest, PortingRequests } from './views/porting.js';
@@ -30,6 +31,7 @@ const t = translator('nav', {
     callRecords: 'Anrufliste',
     porting: 'Portierungen',
     licences: 'Lizenzen',
+    invoices: 'Rechnungen',
     audit: 'Protokoll',
     tokens: 'API-Tokens',
     phone: 'Telefon',
@@ -47,6 +49,7 @@ const t = translator('nav', {
     callRecords: 'Call records',
     porting: 'Porting',
     licences: 'Licences',
+    invoices: 'Invoices',
     audit: 'Audit trail',
     tokens: 'API tokens',
     phone: 'Phone',
@@ -78,6 +81,7 @@ export const routes = [
   { path: '/customers/:cid/porting', view: PortingRequests, roles: ADMINS, nav: 'porting', scope: 'customer' },
   { path: '/customers/:cid/porting/:pid', view: PortingRequest, roles: ADMINS },
   { path: '/customers/:cid/licences', view: Licences, roles: ADMINS, nav: 'licences', scope: 'customer' },
+  { path: '/customers/:cid/invoices', view: Invoices, roles: ADMINS, nav: 'invoices', scope: 'customer' },
   { path: '/customers/:cid/audit', view: AuditEvents, roles: ADMINS, nav: 'audit', scope: 'customer' },
   { path: '/phone', view: Phone, roles: TENANT, nav: 'phone' },
   { path: '/tokens', view: Tokens, roles: ALL, nav: 'tokens' },

@@ -147,7 +147,7 @@ def b_routes(w: World) -> list[str]:
     cb = f"/customers/{b.customer_id}"
     ca = f"/customers/{a.customer_id}"
     pages = ["", "/users", "/extensions", "/locations", "/numbers", "/ring-groups"]
-    pages += ["/call-records", "/porting", "/licences", "/audit"]
+    pages += ["/call-records", "/porting", "/licences", "/invoices", "/audit"]
     return [
         *(cb + p for p in pages),
         f"{cb}/extensions/{b.extension_ids[0]}",
@@ -242,7 +242,7 @@ def main_pages(w: World) -> list[tuple[str, str]]:
     e = a.extension_ids[0]
     routes = ["", "/users", "/extensions", f"/extensions/{e}", f"/extensions/{e}/rules"]
     routes += ["/locations", "/numbers", "/ring-groups", "/call-records", "/porting"]
-    routes += [f"/porting/{a.porting_id}", "/licences", "/audit", f"/users/{a.user_id}"]
+    routes += [f"/porting/{a.porting_id}", "/licences", "/invoices", "/audit", f"/users/{a.user_id}"]
     pages = [(a.admin_email, c + r) for r in routes]
     pages += [(a.admin_email, "/tokens"), (a.admin_email, "/phone")]
     pages += [(w.operator_email, "/customers"), (w.operator_email, f"/customers/{w.b.customer_id}")]
