@@ -124,6 +124,15 @@ class CallRecord(BaseModel):
     node: str = Field(description="that proxy")
     relay: str = Field(description="the site whose media relay carried the call's media")
     call_id: str
+    price_zone: str | None = Field(
+        description="the price list's zone of the number called; null for calls not rated "
+        "(unanswered, on-net, emergency)"
+    )
+    price_cents: str | None = Field(
+        description="the call's price in cents, exact (4 decimals), net: billed increments "
+        "of the list in force when it started, at the tariff's minute price, 0 in a flat rate; "
+        "the invoice rounds once per line"
+    )
 
 
 class CallRecordPage(BaseModel):
@@ -163,16 +172,15 @@ def _wants_csv(request: Request, output: str | None) -> bool:
 
 
 def _answer(
-    request: Request, output: str | None, rows: list[Any], limit: int, offset: int
+    request: Request, output: str | None, items: list[Any], limit: int, offset: int
 ) -> dict[str, Any] | Response:
-    items = [service.public(r) for r in rows]
     if _wants_csv(request, output):
         return Response(
             service.to_csv(items),
             media_type=CSV_MEDIA_TYPE,
             headers={"content-disposition": 'attachment; filename="call-records.csv"'},
         )
-    return {"items": items, "next_offset": offset + limit if len(rows) == limit else None}
+    return {"items": items, "next_offset": offset + limit if len(items) == limit else None}
 
 
 @router.get(
@@ -198,7 +206,8 @@ def list_customer_call_records(
         rows = service.list_for_customer(
             conn, actor, customer_id, now(), Window(since, until), limit, offset
         )
-    return _answer(request, output, rows, limit, offset)
+        items = service.priced(conn, rows)
+    return _answer(request, output, items, limit, offset)
 
 
 @router.get("/call-records", response_model=CallRecordPage, responses=LIST_RESPONSES)
@@ -214,7 +223,8 @@ def list_platform_call_records(
 ) -> Any:
     with ctx.db.snapshot() as conn:
         rows = service.list_platform(conn, actor, Window(since, until), limit, offset)
-    return _answer(request, output, rows, limit, offset)
+        items = service.priced(conn, rows)
+    return _answer(request, output, items, limit, offset)
 
 
 # --- ingest (Kamailio's spool shippers) ---------------------------------------------------------

@@ -92,3 +92,13 @@ def bookings(conn: Connection, customer_id: int) -> list[RowMapping]:
         .order_by(licence_bookings.c.effective_on, licence_bookings.c.id)
     )
     return list(conn.execute(q).mappings())
+
+
+def tariffs(conn: Connection, ids: set[int]) -> dict[int, tuple[str, str | None]]:
+    """Each customer's tariff and flat rate: what prices its calls."""
+    if not ids:
+        return {}
+    q = select(customers.c.id, customers.c.tariff, customers.c.flat_rate).where(
+        customers.c.id.in_(ids)
+    )
+    return {int(i): (str(t), f) for i, t, f in conn.execute(q)}

@@ -2,9 +2,10 @@
 number prefix and price list, so an invoice run reads a few rows per customer however many calls
 it had (pbx_app.invoicing prices them).
 
-A call's talk time is counted in whole seconds, rounded up from the millisecond, and billed in
-whole increments of the list in force when it started (pbx_app.pricing.Increment). Periods and
-list days are UTC days. pbx_app.rating.billed_seconds is the same rule for one call.
+A call's talk time is counted in whole seconds, rounded up, and billed in whole increments of
+the list in force when it started (pbx_app.pricing.Increment). Periods and list days are UTC
+days. pbx_app.rating.rate is the same rule for one call (tests/app/test_invoicing.py holds the
+two together).
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ from sqlalchemy import Connection, bindparam, text
 from pbx_app.invoicing import CallGroup
 from pbx_app.pricing import PriceList
 
-_TALK_MS = {
-    "postgresql": "CAST(ROUND(EXTRACT(EPOCH FROM (ended_at - answered_at)) * 1000) AS BIGINT)",
-    "sqlite": "CAST(ROUND((julianday(ended_at) - julianday(answered_at)) * 86400000) AS INTEGER)",
+# Talk time in whole seconds, rounded up: exact on PostgreSQL (interval arithmetic in
+# microseconds); SQLite (tests, development) counts from the millisecond.
+_TALK_SECONDS = {
+    "postgresql": "CAST(CEIL(EXTRACT(EPOCH FROM (ended_at - answered_at))) AS BIGINT)",
+    "sqlite": "((CAST(ROUND((julianday(ended_at) - julianday(answered_at)) * 86400000) "
+    "AS INTEGER) + 999) / 1000)",
 }
 
 
 def _sql(dialect: str, some_customers: bool) -> str:
-    talk = f"(({_TALK_MS[dialect]} + 999) / 1000)"
+    talk = _TALK_SECONDS[dialect]
     billed = (
         f"CASE WHEN {talk} <= 0 THEN 0 WHEN {talk} <= :first THEN :first "
         f"ELSE :first + (({talk} - :first + :next - 1) / :next) * :next END"

@@ -22,8 +22,10 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping
 
-from pbx_app import errors
+from pbx_app import errors, rating
 from pbx_app.repositories import call_records as repo
+from pbx_app.repositories import customers as customers_repo
+from pbx_app.repositories import price_lists as price_lists_repo
 from pbx_app.repositories.call_records import Window
 from pbx_app.services.access import Actor, Role, authorize, require_operator
 
@@ -50,6 +52,8 @@ FIELDS = (
     "node",
     "relay",
     "call_id",
+    "price_zone",
+    "price_cents",
 )
 
 # cause: what a person reads from the final SIP answer (the code and reason stay in the record).
@@ -80,6 +84,28 @@ def _utc(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat(timespec="microseconds") + "Z"
 
 
+def priced(conn: Connection, rows: Sequence[RowMapping]) -> list[dict[str, Any]]:
+    """The public records, each answered external call with its price (R16): the zone of the
+    number and the exact amount in cents by the customer's tariff and flat rate and the price
+    list in force when it started (pbx_app.rating; the invoice rounds per line)."""
+    lists = price_lists_repo.all_lists(conn)
+    ids = {r["customer_id"] for r in rows if r["customer_id"] is not None}
+    plans = customers_repo.tariffs(conn, ids)
+    items = []
+    for row in rows:
+        item = public(row)
+        plan = plans.get(row["customer_id"])
+        rated = None
+        if plan is not None:
+            rated = rating.rate(row["resolved"], row["started_at"], row["answered_at"],
+                                row["ended_at"], plan[0], plan[1], lists)  # fmt: skip
+        if rated is not None:
+            item["price_zone"] = rated.zone
+            item["price_cents"] = f"{rated.cents:.4f}"
+        items.append(item)
+    return items
+
+
 def public(row: RowMapping) -> dict[str, Any]:
     answered, ended = row["answered_at"], row["ended_at"]
     talk = (ended - answered).total_seconds() if answered is not None else 0.0
@@ -105,6 +131,8 @@ def public(row: RowMapping) -> dict[str, Any]:
         "node": row["node"],
         "relay": row["relay"],
         "call_id": row["call_id"],
+        "price_zone": None,
+        "price_cents": None,
     }
 
 

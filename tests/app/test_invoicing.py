@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,12 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
-from pbx_app import billing, errors, invoicing
+from pbx_app import billing, errors, invoicing, rating
 from pbx_app.db import Database
 from pbx_app.invoice_pdf import render
 from pbx_app.pricing import DEFAULT, Increment, PriceList
 from pbx_app.repositories import price_lists as price_lists_repo
+from pbx_app.repositories import rating as rating_repo
+from pbx_app.repositories.call_records import Window
 from pbx_app.schema import call_records
+from pbx_app.services import call_records as call_records_service
 from pbx_app.services import customers, invoices, price_lists
 from pbx_app.services.access import SYSTEM
 from tests.app.conftest import Api, error_code, new_customer
@@ -252,6 +256,16 @@ def test_calls_are_rated_by_zone_increment_and_flat_rate(db: Database) -> None:
     assert rated["mobile"]["amount_cents"] == invoicing.cents(Decimal("12.9") * 3)  # 38.7 -> 39
     assert rated["europe"]["amount_cents"] == invoicing.cents(Decimal("4.9") * 2)  # 9.8 -> 10
     assert rated["world"]["amount_cents"] == invoicing.cents(Decimal("29.9"))  # 29.9 -> 30
+    # Each record shows its own price, unrounded: the invoice line rounds their sum once.
+    with db.snapshot() as conn:
+        records = call_records_service.list_platform(conn, SYSTEM, Window(None, None), 100, 0)
+        shown = {r["call_id"]: r for r in call_records_service.priced(conn, records)}
+    assert (shown[f"c{cid}-2"]["price_zone"], shown[f"c{cid}-2"]["price_cents"]) == (
+        "mobile", "25.8000",
+    )  # fmt: skip
+    assert shown[f"c{cid}-1"]["price_cents"] == "0.0000"  # national: in the flat rate
+    assert shown[f"c{cid}-4"]["price_cents"] is None  # busy
+    assert shown[f"c{cid}-7"]["price_zone"] is None  # 112
 
 
 @given(
@@ -381,3 +395,39 @@ def test_invoices_through_the_api_json_and_pdf_each_customer_its_own(api: Api) -
     assert f"Invoice {number}" in text
     missing = api.admin_a.get(f"/api/v1/customers/{api.a}/invoices/2026-09-{api.a:06d}")
     assert missing.status_code == 404
+
+
+def test_the_sql_sums_agree_with_each_call_rated_alone(db: Database) -> None:
+    """The invoice run sums in SQL; a call record's price is pbx_app.rating.rate: the same."""
+    cid = new_customer(db, contract_start=date(2026, 1, 1), tariff="standard")
+    per_second = DEFAULT.model_copy(
+        update={"increment": Increment(first_seconds=60, next_seconds=1)}
+    )
+    with db.transaction() as conn:
+        price_lists.create(conn, SYSTEM, date(2026, 10, 20), per_second, at("2026-10-01"))
+    rng = random.Random(16)
+    numbers = ["+4969123", "+4917612", "+33612", "+15551", "+49900123", "+4980012", "c1x100"]
+    rows = []
+    for n in range(400):
+        started = datetime(2026, 10, 1) + timedelta(seconds=rng.randrange(31 * 86400))
+        talk = (
+            rng.choice([-1.0, 0.0, 0.001, 59.999, 60.0, 60.001])
+            if n % 4 == 0
+            else (rng.randrange(0, 900_000) / 1000)
+        )
+        rows.append(call(cid, n, rng.choice(numbers) + str(rng.randrange(10**6)), started, talk))
+    with db.transaction() as conn:
+        conn.execute(call_records.insert(), rows)
+        lists = price_lists_repo.all_lists(conn)
+        groups = rating_repo.call_groups(conn, date(2026, 10, 1), date(2026, 11, 1), lists, [cid])
+    expected: dict[tuple[str, int], list[int]] = {}
+    for r in rows:
+        rated = rating.rate(r["resolved"], r["started_at"], r["answered_at"], r["ended_at"],
+                            "standard", None, lists)  # fmt: skip
+        if rated is not None:
+            entry = expected.setdefault((rated.zone, rated.price_list_id), [0, 0])
+            entry[0] += 1
+            entry[1] += rated.billed_seconds
+    got = {(g.zone, g.price_list_id): [g.calls, g.billed_seconds] for g in groups[cid]}
+    assert got == expected
+    assert len({list_id for _, list_id in got}) == 2  # both lists billed part of the month
