@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
@@ -19,10 +19,11 @@ from pbx_app import billing, errors, invoicing, rating
 from pbx_app.db import Database
 from pbx_app.invoice_pdf import render
 from pbx_app.pricing import DEFAULT, Increment, PriceList
+from pbx_app.repositories import customers as customers_repo
 from pbx_app.repositories import price_lists as price_lists_repo
 from pbx_app.repositories import rating as rating_repo
 from pbx_app.repositories.call_records import Window
-from pbx_app.schema import call_records
+from pbx_app.schema import call_records, licence_bookings
 from pbx_app.services import call_records as call_records_service
 from pbx_app.services import customers, invoices, price_lists
 from pbx_app.services.access import SYSTEM
@@ -98,6 +99,49 @@ def test_each_licence_above_the_mark_pays_one_fee_never_two(counts: list[int]) -
         mark, paid = result.high_water_mark, paid + result.fees
     # Every licence up to the highest count ever booked paid exactly once.
     assert paid == mark == max(counts)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=40), st.integers(min_value=0, max_value=27)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_bookings_and_cancellations_charge_each_licence_once(
+    db: Database, changes: list[tuple[int, int]]
+) -> None:
+    """Random bookings and cancellations, one per month from January: the fees invoiced over the
+    year add up to the highest count ever booked, each month's to its rise above the mark."""
+    cid = create(db, "2025-01-01")
+    year = 2025 + cid  # each example's customer (one database for all) books in its own year
+    start = date(year, 1, 1)
+    with db.transaction() as conn:
+        customers_repo.update_fields(
+            conn, cid, {"contract_start": start, "billing_starts_on": start}
+        )
+        conn.execute(
+            licence_bookings.update()
+            .where(licence_bookings.c.customer_id == cid)
+            .values(effective_on=date(year, 1, 1), requested_at=datetime(year, 1, 1))
+        )
+    mark = booked = 5
+    expected = [5] + [0] * 11
+    for month, (licences, day) in enumerate(changes, start=1):
+        change = book(db, cid, licences, f"{year}-{month:02d}-{day + 1:02d}")
+        booked = 5 + licences
+        assert change.activation_fees == max(0, booked - mark)
+        expected[month - 1] += max(0, booked - mark)
+        mark = max(mark, booked)
+    with db.transaction() as conn:
+        for month in range(1, 13):
+            invoices.run(conn, SYSTEM, date(year, month, 1), datetime(year + 1, 1, 2))
+    charged = [fees_in(db, cid, f"{year}-{m:02d}") for m in range(1, 13)]
+    assert charged == expected
+    assert sum(charged) == mark
 
 
 # --- R18: notice of the base package, monthly cancellation of further licences ----------------
