@@ -293,13 +293,16 @@ def set_booked_licences(
         raise errors.PermissionDenied("only a customer admin or an operator may book licences")
     _check_licences(booked_licences, customer["extension_count"])
     prices = price_lists_repo.in_force(conn, now.date()).doc
-    today = now.date()
+    # Before a contract starts, its bookings count from its first day.
+    today = max(now.date(), customer["contract_start"])
     # A booking not in force yet (a cancellation for the 1st of next month) gives way to this one.
     repo.delete_pending_bookings(conn, customer_id, today)
     billed = repo.booked_on(conn, customer_id, today)
     after = BASE_PACKAGE_EXTENSIONS + booked_licences
-    # Fewer than today's: from the 1st of next month (R18); as many or more: from today.
-    effective = billing.licence_cancellation_effective(today) if after < billed else None
+    # Fewer than today's: from the 1st of next month (R18); as many or more, or any change
+    # before the contract starts (nothing billed yet): from today.
+    cancels = after < billed and now.date() >= customer["contract_start"]
+    effective = billing.licence_cancellation_effective(today) if cancels else None
     effective_on = today if effective is None else date.fromordinal(effective.toordinal() + 1)
     fees = billing.activation_fee_high_water_mark(customer["activation_high_water_mark"], after)
     repo.insert_booking(conn, customer_id, effective_on, after, fees.fees, now)

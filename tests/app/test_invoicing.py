@@ -176,6 +176,28 @@ def test_a_cancellation_takes_effect_on_the_first_of_next_month(db: Database) ->
     assert booked == [[15], [9], [7]]
 
 
+def test_bookings_before_the_contract_starts_count_from_its_first_day(db: Database) -> None:
+    cid = create(db, "2026-05-01", booked_licences=5)  # created in May, contract from June
+    with db.transaction() as conn:
+        customers_repo.update_fields(
+            conn, cid, {"contract_start": date(2026, 6, 1), "billing_starts_on": date(2026, 6, 1)}
+        )
+        conn.execute(
+            licence_bookings.update()
+            .where(licence_bookings.c.customer_id == cid)
+            .values(effective_on=date(2026, 6, 1))
+        )
+    # Before the contract starts, any change is an order change: from its first day.
+    change = book(db, cid, 2, "2026-05-20")  # 7 instead of 10
+    assert (change.booked_extensions_before, change.effective_on) == (10, "2026-06-01")
+    change = book(db, cid, 8, "2026-05-21")  # 13
+    assert (change.booked_extensions_before, change.effective_on) == (7, "2026-06-01")
+    run(db, "2026-06")
+    assert [
+        p["detail"]["booked_extensions"] for p in lines(invoice_of(db, cid, "2026-06"), "licences")
+    ] == [13]
+
+
 def test_an_increase_after_a_cancellation_replaces_it(db: Database) -> None:
     cid = new_customer(db, booked_licences=15, contract_start=date(2026, 1, 1))  # 20
     book(db, cid, 5, "2026-06-05")  # 10 from 1 July
