@@ -101,6 +101,31 @@ def _seed_demo(settings: Settings, out: Path) -> int:
     return 0
 
 
+def _invoice_run(settings: Settings, period: str | None) -> int:
+    """The month's invoices for every customer (default: last month), as a timer runs it on the
+    1st; idempotent like the API's run."""
+    from pbx_app import errors
+    from pbx_app.db import Database, utcnow
+    from pbx_app.services import invoices
+    from pbx_app.services.access import SYSTEM
+
+    now = utcnow()
+    if period is None:
+        first = now.date().replace(day=1)
+        period = f"{first.year - (first.month == 1)}-{(first.month - 2) % 12 + 1:02d}"
+    db = Database(settings.database_url)
+    try:
+        with db.transaction() as conn:
+            result = invoices.run(conn, SYSTEM, invoices.month(period), now)
+    except errors.DomainError as exc:
+        print(json.dumps({"error": {"code": exc.code, "message": exc.message}}), file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    print(json.dumps(result.__dict__))
+    return 0
+
+
 def _create_operator(settings: Settings, email: str) -> int:
     from pbx_app.db import Database, utcnow
     from pbx_app.repositories import users as users_repo
@@ -136,6 +161,14 @@ def _create_operator(settings: Settings, email: str) -> int:
     return 0
 
 
+def _month(text: str) -> str:
+    if len(text) != 7 or text[4] != "-" or not (text[:4] + text[5:]).isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month (YYYY-MM)")
+    if not 1 <= int(text[5:]) <= 12:
+        raise argparse.ArgumentTypeError(f"{text!r}: the month must be 01-12")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pbx_app")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -149,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--out", type=Path, required=True)
     op = sub.add_parser("create-operator", help="create an operator, print a new password")
     op.add_argument("--email", required=True)
+    inv = sub.add_parser("invoice-run", help="issue a month's invoices (default: last month)")
+    inv.add_argument("--period", help="YYYY-MM", type=_month)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
@@ -162,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return _import_extensions(settings, args.customer, args.file)
     if args.command == "seed-demo":
         return _seed_demo(settings, args.out)
+    if args.command == "invoice-run":
+        return _invoice_run(settings, args.period)
     return _create_operator(settings, args.email)
 
 

@@ -177,3 +177,17 @@ def test_healthcheck_cli(sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -
     finally:
         stop_server(server)
     assert main(["healthcheck"]) == 1
+
+
+def test_invoice_run_cli_issues_last_month_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new_customer(db)
+    assert run_cli(monkeypatch, db, "invoice-run") == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (first["issued"], first["already_issued"]) == (1, 0)
+    assert run_cli(monkeypatch, db, "invoice-run", "--period", first["period"]) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (again["issued"], again["already_issued"]) == (0, 1)
+    assert run_cli(monkeypatch, db, "invoice-run", "--period", "2999-01") == 2
+    assert "invoice_period_open" in capsys.readouterr().err
