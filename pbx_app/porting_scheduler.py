@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 from pbx_app import credential_changes
 from pbx_app.db import Database, utcnow
 from pbx_app.errors import DatabaseUnavailable
-from pbx_app.services import porting
+from pbx_app.services import invoices, porting
+from pbx_app.services.access import SYSTEM
 
 log = logging.getLogger("pbx_app.porting_scheduler")
 
@@ -55,10 +56,23 @@ def complete_due(
     return done
 
 
+def invoice_last_month(db: Database, now: datetime) -> str:
+    """Issues last month's invoices (R16) for customers that have none yet; returns the month.
+    Nodes may race: the invoices' unique key lets one transaction win, the other fails whole and
+    finds nothing left to issue the next round."""
+    first = now.date().replace(day=1)
+    period = first.replace(year=first.year - (first.month == 1), month=(first.month - 2) % 12 + 1)
+    with db.transaction() as conn:
+        result = invoices.run(conn, SYSTEM, period, now)
+    if result.issued:
+        log.info("invoices for %s: %s", result.period, result)
+    return result.period
+
+
 class PortingScheduler:
     """Runs ``complete_due`` in a daemon thread: every ``poll`` seconds, and when woken. Each
-    round also prunes the credential change log (pbx_app.credential_changes.prune): the app's
-    one periodic job on every node."""
+    round also prunes the credential change log (pbx_app.credential_changes.prune) and, once a
+    month per node, issues last month's invoices: the app's one periodic job on every node."""
 
     def __init__(
         self,
@@ -72,6 +86,7 @@ class PortingScheduler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._invoiced = ""  # the month this node last saw fully invoiced
 
     @property
     def enabled(self) -> bool:
@@ -100,6 +115,9 @@ class PortingScheduler:
                 now = self.clock()
                 complete_due(self.db, now, self.node, self.retry)
                 credential_changes.prune(self.db, now)
+                if self._invoiced != f"{now:%Y-%m}":
+                    invoice_last_month(self.db, now)
+                    self._invoiced = f"{now:%Y-%m}"
             except DatabaseUnavailable:
                 pass  # a failover or a site cut off from the leader: the next round retries
             except Exception:

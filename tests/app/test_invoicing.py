@@ -18,6 +18,7 @@ from pypdf import PdfReader
 from pbx_app import billing, errors, invoicing, rating
 from pbx_app.db import Database
 from pbx_app.invoice_pdf import render
+from pbx_app.porting_scheduler import invoice_last_month
 from pbx_app.pricing import DEFAULT, Increment, PriceList
 from pbx_app.repositories import customers as customers_repo
 from pbx_app.repositories import price_lists as price_lists_repo
@@ -497,3 +498,11 @@ def test_the_sql_sums_agree_with_each_call_rated_alone(db: Database) -> None:
     got = {(g.zone, g.price_list_id): [g.calls, g.billed_seconds] for g in groups[cid]}
     assert got == expected
     assert len({list_id for _, list_id in got}) == 2  # both lists billed part of the month
+
+
+def test_every_node_issues_last_months_invoices_once(db: Database) -> None:
+    cid = new_customer(db, contract_start=date(2026, 1, 1))
+    assert invoice_last_month(db, at("2026-12-01", 0)) == "2026-11"
+    assert invoice_last_month(db, at("2026-12-01", 1)) == "2026-11"  # another node, later
+    with db.snapshot() as conn:
+        assert len(invoices.list_for_customer(conn, SYSTEM, cid)) == 1
