@@ -150,6 +150,10 @@ def test_notice_on_the_deadline_ends_the_term_and_one_day_late_the_next(db: Data
     # 24 months from 2026-01-01: the term ends 2027-12-31; 3 months before is 2027-10-01.
     in_time = new_customer(db, contract_start=date(2026, 1, 1), term_months=24)
     late = new_customer(db, contract_start=date(2026, 1, 1), term_months=24)
+    early = new_customer(db, contract_start=date(2026, 1, 1), term_months=24)
+    with db.transaction() as conn:
+        row = customers.give_notice(conn, SYSTEM, early, date(2027, 9, 30), at("2027-09-30"))
+    assert row["contract_ends_on"] == date(2027, 12, 31)  # the day before the deadline
     with db.transaction() as conn:
         row = customers.give_notice(conn, SYSTEM, in_time, date(2027, 10, 1), at("2027-10-01"))
     assert row["contract_ends_on"] == date(2027, 12, 31)
