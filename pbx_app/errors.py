@@ -205,6 +205,11 @@ class NoticeAlreadyGiven(DomainError):
     rule = "R18"
 
 
+class NoticeDateInvalid(DomainError):
+    code = "notice_date_invalid"
+    rule = "R18"
+
+
 class ContractEnded(DomainError):
     code = "contract_ended"
     rule = "R18"

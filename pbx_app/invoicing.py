@@ -165,7 +165,7 @@ def build(
     lines: list[Line] = []
     days = charged_days(account, period)
     for run, plist, booked in _segments(account, days, lists):
-        share = Decimal(len(run)) / month_length
+        n_days = len(run)
         doc = plist.doc
         monthly = doc.monthly_licences_cents(account.tariff, account.discounts, booked)
         lines.append(
@@ -174,7 +174,7 @@ def build(
                 f"Base package and {max(0, booked - 5)} further extensions "
                 f"({booked} in all), {_span(run)}",
                 f"{len(run)}/{month_length} days",
-                cents(Decimal(monthly) * share),
+                cents(Decimal(monthly) * n_days / month_length),
                 {"booked_extensions": booked, "monthly_cents": monthly, "days": len(run),
                  "price_list_id": plist.id},
             )
@@ -182,7 +182,7 @@ def build(
         for kind, text, option_monthly in _monthly_options(account, doc, booked):
             lines.append(
                 Line(kind, f"{text}, {_span(run)}", f"{len(run)}/{month_length} days",
-                     cents(Decimal(option_monthly) * share),
+                     cents(Decimal(option_monthly) * n_days / month_length),
                      {"monthly_cents": option_monthly, "days": len(run),
                       "price_list_id": plist.id})
             )  # fmt: skip
@@ -246,7 +246,7 @@ def _calls(account: Account, lists: list[PriceList], calls: Iterable[CallGroup])
         lines.append(
             Line("calls", f"Calls to {group.zone} ({note})",
                  f"{group.calls} calls, {minutes.normalize():f} min",
-                 cents(minutes * price),
+                 cents(Decimal(group.billed_seconds) * price / 60),
                  {"zone": group.zone, "calls": group.calls,
                   "billed_seconds": group.billed_seconds,
                   "minute_cents": str(price), "price_list_id": group.price_list_id})

@@ -61,7 +61,7 @@ class Tariff(_Doc):
     base_package_cents: Cents = Field(description="per month, the base package's 5 extensions")
     per_extension_cents: Cents = Field(description="per month, each extension beyond the 5")
     minute_cents: dict[ZoneName, MinuteCents] = Field(
-        description="per minute by zone; a zone missing here cannot be called in this tariff"
+        description="per minute, for every zone of the list"
     )
 
 
@@ -108,14 +108,20 @@ class PriceListDoc(_Doc):
             raise ValueError("zones: a prefix belongs to one zone only")
         if set(self.tariffs) != {"basic", "standard", "premium"}:
             raise ValueError("tariffs: basic, standard and premium must all be priced")
+        if "+" not in prefixes:
+            raise ValueError('zones: one zone must hold the prefix "+" (every other number)')
         for tariff_name, tariff in self.tariffs.items():
-            unknown = set(tariff.minute_cents) - set(names)
-            if unknown:
-                raise ValueError(f"tariffs.{tariff_name}.minute_cents: unknown zones {unknown}")
+            if set(tariff.minute_cents) != set(names):
+                unknown = sorted(set(tariff.minute_cents) - set(names))
+                missing = sorted(set(names) - set(tariff.minute_cents))
+                raise ValueError(
+                    f"tariffs.{tariff_name}.minute_cents: every zone needs a price "
+                    f"(unknown: {unknown}, missing: {missing})"
+                )
         for flat_name, flat in self.flat_rates.items():
-            unknown = set(flat.zones) - set(names)
-            if unknown:
-                raise ValueError(f"flat_rates.{flat_name}.zones: unknown zones {unknown}")
+            strangers = sorted(set(flat.zones) - set(names))
+            if strangers:
+                raise ValueError(f"flat_rates.{flat_name}.zones: unknown zones {strangers}")
         return self
 
     # --- the prices -----------------------------------------------------------------------

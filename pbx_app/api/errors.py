@@ -47,6 +47,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.PortingPartialBlock: 409,
     errors.LicenceCountInvalid: 409,
     errors.NoticeAlreadyGiven: 409,
+    errors.NoticeDateInvalid: 422,
     errors.ContractEnded: 403,
     errors.PriceListInForce: 409,
     errors.OptionUnknown: 422,

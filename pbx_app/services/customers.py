@@ -267,7 +267,8 @@ def update(
         values["srtp_required"] = bool(changes["srtp_required"])
     if changes.get("trial") is False and customer["trial_ends_at"] is not None:
         values["trial_ends_at"] = None
-        values["billing_starts_on"] = now.date()  # R19: charged from the day it converts
+        # R19: charged from the day it converts (or from the contract's start, if later).
+        values["billing_starts_on"] = max(now.date(), customer["contract_start"])
     if values:
         repo.update_fields(conn, customer_id, values)
     row = repo.get(conn, customer_id)
@@ -343,6 +344,11 @@ def give_notice(
     if given_on is not None and given_on != day:
         if not actor.is_operator:
             raise errors.PermissionDenied("only an operator may record a notice on another day")
+        if given_on > day:
+            raise errors.NoticeDateInvalid(
+                f"given_on {given_on} lies in the future: a notice is recorded when it arrived",
+                field="given_on",
+            )
         day = given_on
     ends = billing.base_package_term_end(customer["contract_start"], customer["term_months"], day)
     repo.update_fields(conn, customer_id, {"notice_given_on": day, "contract_ends_on": ends})

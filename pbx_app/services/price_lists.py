@@ -1,4 +1,5 @@
-"""The operator's price lists (R16): read by everyone who is billed by them, written by operators.
+"""The operator's price lists (R16): read and written by operators (customers see their prices
+on their customer record, call records and invoices).
 
 A list is stored with the first day it is in force. Only lists that are not in force yet may be
 added or withdrawn: a day that has begun is billed by the list in force on it, so a price change

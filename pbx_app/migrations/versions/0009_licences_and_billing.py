@@ -205,7 +205,13 @@ def upgrade() -> None:
         "UPDATE customers SET discount_mobile = (tariff = 'mobile'), "
         "discount_all_ip = (tariff = 'all_ip') WHERE tariff IN ('mobile', 'all_ip')"
     )
-    op.execute("UPDATE customers SET tariff = 'basic' WHERE tariff IN ('mobile', 'all_ip')")
+    # "mobile" was Basic's prices less 9.80 on the base package: Basic with the discount.
+    # "all_ip" was 50.00 EUR for the base package: Premium (59.00) with the All-IP discount; its
+    # further extensions now cost Premium's price (the old table gave them Basic's).
+    op.execute("UPDATE customers SET tariff = 'basic' WHERE tariff = 'mobile'")
+    op.execute("UPDATE customers SET tariff = 'premium' WHERE tariff = 'all_ip'")
+    # Customers of before this migration keep calling service numbers as they could.
+    op.execute("UPDATE customers SET service_numbers_allowed = true")
     op.execute(
         "UPDATE customers SET billing_starts_on = contract_start WHERE trial_ends_at IS NULL"
     )
