@@ -105,13 +105,14 @@ def _invoice_run(settings: Settings, period: str | None) -> int:
     """The month's invoices for every customer (default: last month), as a timer runs it on the
     1st; idempotent like the API's run."""
     from pbx_app import errors
+    from pbx_app.billing_time import local_day
     from pbx_app.db import Database, utcnow
     from pbx_app.services import invoices
     from pbx_app.services.access import SYSTEM
 
     now = utcnow()
     if period is None:
-        first = now.date().replace(day=1)
+        first = local_day(now).replace(day=1)
         period = f"{first.year - (first.month == 1)}-{(first.month - 2) % 12 + 1:02d}"
     db = Database(settings.database_url)
     try:

@@ -1,19 +1,20 @@
-"""A customer's monthly invoice from its bookings, options, rated calls and the price lists
-(R16, R17): pure functions, no database.
+"""A customer's monthly invoice from its bookings, plan changes, rated calls and the price lists
+(R16, R17): pure functions, no database. Days are Berlin days (pbx_app.billing_time).
 
 Rules a customer can check on the invoice itself:
-- Licences and monthly options are prorated by day: a month's price times the days charged over
-  the days of the month. The days charged run from ``billing_starts_on`` (the contract start, or
-  the day a trial converted) to ``contract_ends_on`` (after a notice). Each day is priced by the
-  list in force on it and the extensions booked on it; days alike form one line.
-- Options (Business Option per extension, CTI, eFax, a flat rate per booked extension) are
-  charged as booked on the day of the run, over the same days.
+- The days charged run from ``billing_starts_on`` (the contract start, or the day a trial
+  converted) to ``contract_ends_on`` (after a notice); a trial is free.
+- Licences and monthly options are prorated by day: a month's price times the days over the days
+  of the month. Each day is priced by the list in force on it, the extensions booked on it and
+  the customer's plan of that day (tariff and discounts as they stood at its end; an option is
+  charged for a day on which it was booked at any time). Days alike form one line.
+- The Business Option is charged for the extensions that have it on the day of the run.
 - Activation fees: in the month of the booking that reached a new high-water mark (or the first
   charged month, for bookings during a trial), at the list in force on that day.
-- Calls: each answered call to a number outside the platform is billed in whole increments of the
-  list in force when it started (``increment``), at its tariff's minute price for the zone of the
-  number dialled; calls to a zone of the customer's flat rate cost nothing; emergency calls are
-  never rated (they carry no E.164 number).
+- Calls (pbx_app.repositories.rating): each answered call to a number outside the platform, in
+  whole increments of the list in force on the day it started, at the minute price of that day's
+  tariff for the zone of the number dialled; nothing for a zone of that day's flat rate, nothing
+  for calls on days not charged; emergency calls are never rated (no E.164 number).
 - Money is in whole cents. Each line is rounded once, half up; VAT is the list's percentage of the
   net sum, rounded half up; gross is net plus VAT.
 """
@@ -21,15 +22,17 @@ Rules a customer can check on the invoice itself:
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pbx_app.pricing import PriceList, PriceListDoc, in_force
+from pbx_app.repositories.rating import DayCalls
 
 ONE_CENT = Decimal(1)
+CTI_RANK = {"none": 0, "standard": 1, "premium": 2}
 
 
 def cents(amount: Decimal) -> int:
@@ -55,29 +58,26 @@ class Booking:
 
 
 @dataclass(frozen=True)
-class CallGroup:
-    """Answered external calls of one zone under one price list: their count and billed
-    seconds (already in whole increments of that list)."""
+class Plan:
+    """The customer's tariff, discounts and options from ``effective_on`` on."""
 
-    zone: str
-    price_list_id: int
-    calls: int
-    billed_seconds: int
+    effective_on: date
+    tariff: str
+    discounts: frozenset[str]
+    cti: str = "none"
+    efax: bool = False
+    flat_rate: str | None = None
 
 
 @dataclass(frozen=True)
 class Account:
     customer_id: int
     name: str
-    tariff: str
-    discounts: frozenset[str]
     billing_starts_on: date | None
     contract_ends_on: date | None
     business_option_extensions: int
-    cti: str
-    efax: bool
-    flat_rate: str | None
     bookings: tuple[Booking, ...]
+    plans: tuple[Plan, ...]
 
 
 @dataclass
@@ -98,99 +98,74 @@ def booked_on(bookings: Iterable[Booking], day: date) -> int:
     return count
 
 
-def charged_days(account: Account, period: date) -> list[date]:
-    start = account.billing_starts_on
-    if start is None:
-        return []
-    end = account.contract_ends_on
-    return [d for d in month_days(period) if d >= start and (end is None or d <= end)]
+def plan_of(plans: Sequence[Plan], day: date) -> Plan:
+    """Tariff and discounts as they stood at the day's end; each option if booked at any time
+    of the day; the flat rate last booked that day."""
+    before = [p for p in plans if p.effective_on < day]
+    states = ([before[-1]] if before else []) + [p for p in plans if p.effective_on == day]
+    if not states:
+        states = [plans[0]]
+    last = states[-1]
+    flats = [p.flat_rate for p in states if p.flat_rate]
+    return Plan(
+        day,
+        last.tariff,
+        last.discounts,
+        max((p.cti for p in states), key=CTI_RANK.__getitem__),
+        any(p.efax for p in states),
+        flats[-1] if flats else None,
+    )
 
 
-def _segments(
-    account: Account, days: list[date], lists: list[PriceList]
-) -> list[tuple[list[date], PriceList, int]]:
-    """Runs of consecutive days with the same price list and booked extensions."""
-    runs: list[tuple[list[date], PriceList, int]] = []
-    for day in days:
-        plist = in_force(lists, day)
-        assert plist is not None, f"no price list in force on {day}"
-        booked = booked_on(account.bookings, day)
-        last = runs[-1] if runs else None
-        if last and last[1].id == plist.id and last[2] == booked and _follows(last[0], day):
-            last[0].append(day)
-            continue
-        runs.append(([day], plist, booked))
-    return runs
-
-
-def _follows(days: list[date], day: date) -> bool:
-    return days[-1] + timedelta(days=1) == day
+def chargeable(account: Account, day: date) -> bool:
+    start, end = account.billing_starts_on, account.contract_ends_on
+    return start is not None and start <= day and (end is None or day <= end)
 
 
 def _span(days: list[date]) -> str:
-    return f"{days[0].isoformat()} to {days[-1].isoformat()}"
+    return days[0].isoformat() if len(days) == 1 else f"{days[0]} to {days[-1]}"
 
 
-def _monthly_options(
-    account: Account, doc: PriceListDoc, booked: int
-) -> list[tuple[str, str, int]]:
-    """(kind, text, monthly cents) of each option booked."""
-    options = []
+Item = tuple[str, str, int, tuple[tuple[str, Any], ...]]
+
+
+def _monthly_items(account: Account, doc: PriceListDoc, plan: Plan, booked: int) -> list[Item]:
+    """(kind, text, monthly cents, detail) of the licences and of each option booked."""
+    further = max(0, booked - 5)
+    text = f"{plan.tariff.capitalize()} base package and {further} further extensions"
+    if plan.discounts:
+        text += f" ({booked} in all, discount {' and '.join(sorted(plan.discounts))})"
+    else:
+        text += f" ({booked} in all)"
+    monthly = doc.monthly_licences_cents(plan.tariff, plan.discounts, booked)
+    items: list[Item] = [("licences", text, monthly, (("booked_extensions", booked),))]
     if account.business_option_extensions:
         n = account.business_option_extensions
-        options.append(
-            ("business_option", f"Business Option, {n} extensions",
-             n * doc.options.business_option_per_extension_cents)
-        )  # fmt: skip
-    if account.cti == "standard":
-        options.append(("cti", "CTI Standard", doc.options.cti_standard_cents))
-    elif account.cti == "premium":
-        options.append(("cti", "CTI Premium", doc.options.cti_premium_cents))
-    if account.efax:
-        options.append(("efax", "eFax", doc.options.efax_cents))
-    if account.flat_rate and account.flat_rate in doc.flat_rates:
-        flat = doc.flat_rates[account.flat_rate]
-        options.append(
-            ("flat_rate", f"Flat rate {account.flat_rate}, {booked} extensions",
-             booked * flat.per_extension_cents)
-        )  # fmt: skip
-    return options
+        items.append(("business_option", f"Business Option, {n} extensions",
+                      n * doc.options.business_option_per_extension_cents, ()))  # fmt: skip
+    if plan.cti == "standard":
+        items.append(("cti", "CTI Standard", doc.options.cti_standard_cents, ()))
+    elif plan.cti == "premium":
+        items.append(("cti", "CTI Premium", doc.options.cti_premium_cents, ()))
+    if plan.efax:
+        items.append(("efax", "eFax", doc.options.efax_cents, ()))
+    if plan.flat_rate and plan.flat_rate in doc.flat_rates:
+        flat = doc.flat_rates[plan.flat_rate]
+        items.append(("flat_rate", f"Flat rate {plan.flat_rate}, {booked} extensions",
+                      booked * flat.per_extension_cents, ()))  # fmt: skip
+    return items
 
 
 def build(
-    account: Account, period: date, lists: list[PriceList], calls: Iterable[CallGroup]
+    account: Account, period: date, lists: list[PriceList], calls: Iterable[DayCalls]
 ) -> dict[str, Any]:
     """The invoice document for ``period`` (the first of a month)."""
     month_length = len(month_days(period))
-    lines: list[Line] = []
-    days = charged_days(account, period)
-    for run, plist, booked in _segments(account, days, lists):
-        n_days = len(run)
-        doc = plist.doc
-        monthly = doc.monthly_licences_cents(account.tariff, account.discounts, booked)
-        lines.append(
-            Line(
-                "licences",
-                f"Base package and {max(0, booked - 5)} further extensions "
-                f"({booked} in all), {_span(run)}",
-                f"{len(run)}/{month_length} days",
-                cents(Decimal(monthly) * n_days / month_length),
-                {"booked_extensions": booked, "monthly_cents": monthly, "days": len(run),
-                 "price_list_id": plist.id},
-            )
-        )  # fmt: skip
-        for kind, text, option_monthly in _monthly_options(account, doc, booked):
-            lines.append(
-                Line(kind, f"{text}, {_span(run)}", f"{len(run)}/{month_length} days",
-                     cents(Decimal(option_monthly) * n_days / month_length),
-                     {"monthly_cents": option_monthly, "days": len(run),
-                      "price_list_id": plist.id})
-            )  # fmt: skip
+    lines = _monthly_lines(account, period, lists, month_length)
     lines.extend(_activation_fees(account, period, lists))
     lines.extend(_calls(account, lists, calls))
     net = sum(line.amount_cents for line in lines)
-    last_day = month_days(period)[-1]
-    vat_list = in_force(lists, last_day)
+    vat_list = in_force(lists, month_days(period)[-1])
     assert vat_list is not None
     vat_percent = vat_list.doc.vat_percent
     vat = cents(Decimal(net) * vat_percent / 100)
@@ -198,8 +173,6 @@ def build(
         "customer_id": account.customer_id,
         "customer_name": account.name,
         "period": period.isoformat()[:7],
-        "tariff": account.tariff,
-        "discounts": sorted(account.discounts),
         "lines": [line.__dict__ for line in lines],
         "net_cents": net,
         "vat_percent": str(vat_percent),
@@ -207,6 +180,37 @@ def build(
         "gross_cents": net + vat,
         "rounding": "each line half up to whole cents; VAT on the net sum, half up",
     }
+
+
+def _monthly_lines(
+    account: Account, period: date, lists: list[PriceList], month_length: int
+) -> list[Line]:
+    # Per item kind and text: runs of consecutive days with the same monthly price and list.
+    runs: dict[tuple[str, str, int, int, tuple[tuple[str, Any], ...]], list[list[date]]] = {}
+    for day in month_days(period):
+        if not chargeable(account, day):
+            continue
+        plist = in_force(lists, day)
+        assert plist is not None, f"no price list in force on {day}"
+        plan = plan_of(account.plans, day)
+        booked = booked_on(account.bookings, day)
+        for kind, text, monthly, extra in _monthly_items(account, plist.doc, plan, booked):
+            spans = runs.setdefault((kind, text, monthly, plist.id, extra), [])
+            if spans and spans[-1][-1] + timedelta(days=1) == day:
+                spans[-1].append(day)
+            else:
+                spans.append([day])
+    lines = []
+    for (kind, text, monthly, list_id, extra), spans in runs.items():
+        for days in spans:
+            lines.append(
+                Line(kind, f"{text}, {_span(days)}", f"{len(days)}/{month_length} days",
+                     cents(Decimal(monthly) * len(days) / month_length),
+                     {**dict(extra), "monthly_cents": monthly, "days": len(days),
+                      "from": days[0].isoformat(), "price_list_id": list_id})
+            )  # fmt: skip
+    lines.sort(key=lambda line: (line.detail["from"], line.kind))
+    return lines
 
 
 def _activation_fees(account: Account, period: date, lists: list[PriceList]) -> list[Line]:
@@ -229,26 +233,39 @@ def _activation_fees(account: Account, period: date, lists: list[PriceList]) -> 
     return lines
 
 
-def _calls(account: Account, lists: list[PriceList], calls: Iterable[CallGroup]) -> list[Line]:
+def _calls(account: Account, lists: list[PriceList], calls: Iterable[DayCalls]) -> list[Line]:
     by_id = {p.id: p for p in lists}
-    lines = []
-    for group in sorted(calls, key=lambda g: (g.price_list_id, g.zone)):
+    # (zone, list, minute price, flat rate or None) -> [calls, billed seconds]
+    totals: dict[tuple[str, int, Decimal, str | None], list[int]] = {}
+    for group in calls:
+        if not chargeable(account, group.day):
+            continue
         doc = by_id[group.price_list_id].doc
-        flat = doc.flat_rates.get(account.flat_rate or "")
-        minutes = Decimal(group.billed_seconds) / 60
-        if flat is not None and group.zone in flat.zones:
-            price = Decimal(0)
-            note = f"in flat rate {account.flat_rate}"
+        found = doc.zone_of(group.prefix)
+        name = found.name if found is not None else "unknown"
+        plan = plan_of(account.plans, group.day)
+        flat = doc.flat_rates.get(plan.flat_rate or "")
+        if flat is not None and name in flat.zones:
+            key = (name, group.price_list_id, Decimal(0), plan.flat_rate)
         else:
-            listed = doc.minute_price(account.tariff, group.zone)
-            price = listed if listed is not None else Decimal(0)
-            note = f"{price} ct/min"
+            key = (
+                name,
+                group.price_list_id,
+                doc.minute_price(plan.tariff, name) or Decimal(0),
+                None,
+            )
+        entry = totals.setdefault(key, [0, 0])
+        entry[0] += group.calls
+        entry[1] += group.billed_seconds
+    lines = []
+    for (zone, list_id, price, flat_rate), (count, seconds) in sorted(totals.items()):
+        note = f"in flat rate {flat_rate}" if flat_rate else f"{price} ct/min"
+        minutes = Decimal(seconds) / 60
         lines.append(
-            Line("calls", f"Calls to {group.zone} ({note})",
-                 f"{group.calls} calls, {minutes.normalize():f} min",
-                 cents(Decimal(group.billed_seconds) * price / 60),
-                 {"zone": group.zone, "calls": group.calls,
-                  "billed_seconds": group.billed_seconds,
-                  "minute_cents": str(price), "price_list_id": group.price_list_id})
+            Line("calls", f"Calls to {zone} ({note})",
+                 f"{count} calls, {minutes.normalize():f} min",
+                 cents(Decimal(seconds) * price / 60),
+                 {"zone": zone, "calls": count, "billed_seconds": seconds,
+                  "minute_cents": str(price), "price_list_id": list_id})
         )  # fmt: skip
     return lines

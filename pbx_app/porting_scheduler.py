@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pbx_app import credential_changes
+from pbx_app.billing_time import local_day
 from pbx_app.db import Database, utcnow
 from pbx_app.errors import DatabaseUnavailable
 from pbx_app.services import invoices, porting
@@ -60,7 +61,7 @@ def invoice_last_month(db: Database, now: datetime) -> str:
     """Issues last month's invoices (R16) for customers that have none yet; returns the month.
     Nodes may race: the invoices' unique key lets one transaction win, the other fails whole and
     finds nothing left to issue the next round."""
-    first = now.date().replace(day=1)
+    first = local_day(now).replace(day=1)
     period = first.replace(year=first.year - (first.month == 1), month=(first.month - 2) % 12 + 1)
     with db.transaction() as conn:
         result = invoices.run(conn, SYSTEM, period, now)

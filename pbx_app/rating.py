@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from pbx_app.billing_time import local_day
 from pbx_app.pricing import PriceList, in_force
 
 ONE_SECOND = timedelta(seconds=1)
@@ -39,7 +40,7 @@ def rate(
     """None: nothing to rate (not answered, not an external number: on-net or emergency)."""
     if answered_at is None or not resolved.startswith("+"):
         return None
-    plist = in_force(lists, started_at.date())
+    plist = in_force(lists, local_day(started_at))
     if plist is None:
         return None
     doc = plist.doc

@@ -243,6 +243,24 @@ licence_bookings = Table(
     Index("ix_licence_bookings_customer_effective", "customer_id", "effective_on"),
 )
 
+# R16: the customer's plan (tariff, discounts, options) from each day on, written with every
+# change of it: invoices price each day by the plan of that day.
+plan_changes = Table(
+    "plan_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("effective_on", Date, nullable=False),
+    Column("tariff", String(20), nullable=False),
+    Column("discount_mobile", Boolean, nullable=False),
+    Column("discount_all_ip", Boolean, nullable=False),
+    Column("cti", String(10), nullable=False),
+    Column("efax", Boolean, nullable=False),
+    Column("flat_rate", String(40), nullable=True),
+    Column("requested_at", DateTime, nullable=False),
+    Index("ix_plan_changes_customer_effective", "customer_id", "effective_on"),
+)
+
 # The operator's price lists (pbx_app.pricing): the one in force on a day is the latest
 # valid_from on or before it; lists in force are never changed.
 price_lists = Table(
@@ -436,6 +454,8 @@ call_records = Table(
     Index("ix_call_records_customer_started", "customer_id", "started_at"),
     Index("ix_call_records_callee_customer_started", "callee_customer_id", "started_at"),
     Index("ix_call_records_started", "started_at"),
+    # The invoice run reads the records that arrived since the previous month's end.
+    Index("ix_call_records_received", "received_at"),
 )
 
 # The usernames whose kamailio_subscriber row changed, written by PostgreSQL triggers on

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, func, select, update
 
-from pbx_app.schema import billing_events, customers, licence_bookings
+from pbx_app.schema import billing_events, customers, licence_bookings, plan_changes
 
 
 def insert(conn: Connection, values: dict[str, Any]) -> int:
@@ -102,3 +102,28 @@ def tariffs(conn: Connection, ids: set[int]) -> dict[int, tuple[str, str | None]
         customers.c.id.in_(ids)
     )
     return {int(i): (str(t), f) for i, t, f in conn.execute(q)}
+
+
+# --- the plan (R16): tariff, discounts, options from a day on --------------------------------
+PLAN_FIELDS = ("tariff", "discount_mobile", "discount_all_ip", "cti", "efax", "flat_rate")
+
+
+def insert_plan(conn: Connection, customer: RowMapping, effective_on: date, now: datetime) -> None:
+    values = {f: customer[f] for f in PLAN_FIELDS}
+    conn.execute(
+        plan_changes.insert().values(
+            customer_id=customer["id"], effective_on=effective_on, requested_at=now, **values
+        )
+    )
+
+
+def plans(conn: Connection, ids: list[int]) -> dict[int, list[RowMapping]]:
+    q = (
+        select(plan_changes)
+        .where(plan_changes.c.customer_id.in_(ids))
+        .order_by(plan_changes.c.effective_on, plan_changes.c.id)
+    )
+    found: dict[int, list[RowMapping]] = {i: [] for i in ids}
+    for row in conn.execute(q).mappings():
+        found[row["customer_id"]].append(row)
+    return found

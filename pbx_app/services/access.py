@@ -9,6 +9,7 @@ from enum import StrEnum
 from sqlalchemy import Connection, RowMapping
 
 from pbx_app import errors
+from pbx_app.billing_time import local_day
 from pbx_app.limits import TRIAL_PERIOD
 from pbx_app.repositories import customers as customers_repo
 
@@ -70,7 +71,7 @@ def authorize(
             "to continue"
         )
     ended = customer["contract_ends_on"]
-    if ended is not None and now.date() > ended and not actor.is_operator:
+    if ended is not None and local_day(now) > ended and not actor.is_operator:
         raise errors.ContractEnded(f"this customer's contract ended on {ended} (R18)")
     return customer
 

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from pbx_app import billing, errors
+from pbx_app.billing_time import local_day
 from pbx_app.limits import (
     BASE_PACKAGE_EXTENSIONS,
     MAX_EXTENSIONS_PER_CUSTOMER,
@@ -60,7 +61,7 @@ def discounts(customer: RowMapping) -> frozenset[str]:
 
 def public(conn: Connection, customer: RowMapping, now: datetime) -> dict[str, Any]:
     booked = BASE_PACKAGE_EXTENSIONS + customer["booked_licences"]
-    prices = price_lists_repo.in_force(conn, now.date()).doc
+    prices = price_lists_repo.in_force(conn, local_day(now)).doc
     monthly = prices.monthly_licences_cents(customer["tariff"], discounts(customer), booked)
     return {
         "id": customer["id"],
@@ -131,7 +132,7 @@ def _check_licences(booked_licences: int, in_use: int) -> None:
 
 def create(conn: Connection, actor: Actor, new: NewCustomer, now: datetime) -> RowMapping:
     require_operator(actor)
-    prices = price_lists_repo.in_force(conn, now.date()).doc
+    prices = price_lists_repo.in_force(conn, local_day(now)).doc
     _check_tariff(prices, new.tariff)
     _check_flat_rate(prices, new.flat_rate)
     _check_licences(new.booked_licences, 0)
@@ -169,6 +170,7 @@ def create(conn: Connection, actor: Actor, new: NewCustomer, now: datetime) -> R
     _record_billing(conn, customer_id, "created", 0, booked, fees.fees, prices, now)
     row = repo.get(conn, customer_id)
     assert row is not None
+    repo.insert_plan(conn, row, new.contract_start, now)
     return row
 
 
@@ -225,7 +227,7 @@ def update(
         authorize(conn, actor, customer_id, now, write=True)
     else:
         require_operator(actor)
-    prices = price_lists_repo.in_force(conn, now.date()).doc
+    prices = price_lists_repo.in_force(conn, local_day(now)).doc
     customer = repo.get(conn, customer_id, for_update=True)
     if customer is None:
         raise errors.NotFound(f"customer {customer_id} not found")
@@ -268,11 +270,14 @@ def update(
     if changes.get("trial") is False and customer["trial_ends_at"] is not None:
         values["trial_ends_at"] = None
         # R19: charged from the day it converts (or from the contract's start, if later).
-        values["billing_starts_on"] = max(now.date(), customer["contract_start"])
+        values["billing_starts_on"] = max(local_day(now), customer["contract_start"])
     if values:
         repo.update_fields(conn, customer_id, values)
     row = repo.get(conn, customer_id)
     assert row is not None
+    if any(row[f] != customer[f] for f in repo.PLAN_FIELDS):
+        # Billed from today (or the contract's first day): each day by the plan of that day.
+        repo.insert_plan(conn, row, max(local_day(now), customer["contract_start"]), now)
     return row
 
 
@@ -293,16 +298,16 @@ def set_booked_licences(
     if actor.role.value == "user":
         raise errors.PermissionDenied("only a customer admin or an operator may book licences")
     _check_licences(booked_licences, customer["extension_count"])
-    prices = price_lists_repo.in_force(conn, now.date()).doc
+    prices = price_lists_repo.in_force(conn, local_day(now)).doc
     # Before a contract starts, its bookings count from its first day.
-    today = max(now.date(), customer["contract_start"])
+    today = max(local_day(now), customer["contract_start"])
     # A booking not in force yet (a cancellation for the 1st of next month) gives way to this one.
     repo.delete_pending_bookings(conn, customer_id, today)
     billed = repo.booked_on(conn, customer_id, today)
     after = BASE_PACKAGE_EXTENSIONS + booked_licences
     # Fewer than today's: from the 1st of next month (R18); as many or more, or any change
     # before the contract starts (nothing billed yet): from today.
-    cancels = after < billed and now.date() >= customer["contract_start"]
+    cancels = after < billed and local_day(now) >= customer["contract_start"]
     effective = billing.licence_cancellation_effective(today) if cancels else None
     effective_on = today if effective is None else date.fromordinal(effective.toordinal() + 1)
     fees = billing.activation_fee_high_water_mark(customer["activation_high_water_mark"], after)
@@ -340,7 +345,7 @@ def give_notice(
             f"notice was given on {customer['notice_given_on']}; the contract ends on "
             f"{customer['contract_ends_on']}"
         )
-    day = now.date()
+    day = local_day(now)
     if given_on is not None and given_on != day:
         if not actor.is_operator:
             raise errors.PermissionDenied("only an operator may record a notice on another day")
@@ -361,7 +366,7 @@ def withdraw_notice(conn: Connection, actor: Actor, customer_id: int, now: datet
     """An operator may take a notice back while the contract still runs."""
     require_operator(actor)
     customer = authorize(conn, actor, customer_id, now, write=True)
-    if customer["contract_ends_on"] is not None and customer["contract_ends_on"] < now.date():
+    if customer["contract_ends_on"] is not None and customer["contract_ends_on"] < local_day(now):
         raise errors.ContractEnded(f"the contract ended on {customer['contract_ends_on']}")
     repo.update_fields(conn, customer_id, {"notice_given_on": None, "contract_ends_on": None})
     row = repo.get(conn, customer_id)

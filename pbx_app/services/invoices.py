@@ -10,6 +10,7 @@ customer: 2026-11-000042.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,10 +19,13 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, func, select
 
 from pbx_app import errors, invoicing
-from pbx_app.invoicing import Account, Booking
+from pbx_app.billing_time import local_day
+from pbx_app.invoicing import Account, Booking, Plan
 from pbx_app.pricing import in_force
+from pbx_app.repositories import customers as customers_repo
 from pbx_app.repositories import price_lists as price_lists_repo
 from pbx_app.repositories import rating
+from pbx_app.repositories.rating import DayCalls
 from pbx_app.schema import customers, extensions, invoices, licence_bookings
 from pbx_app.services.access import Actor, Role, require_operator
 
@@ -36,6 +40,13 @@ class RunResult:
     net_cents: int
 
 
+def _plan(row: RowMapping) -> Plan:
+    discounts = frozenset(d for d in ("mobile", "all_ip") if row[f"discount_{d}"])
+    return Plan(
+        row["effective_on"], row["tariff"], discounts, row["cti"], row["efax"], row["flat_rate"]
+    )
+
+
 def _accounts(conn: Connection, rows: Sequence[RowMapping]) -> list[Account]:
     ids = [r["id"] for r in rows]
     bookings: dict[int, list[Booking]] = {i: [] for i in ids}
@@ -47,8 +58,12 @@ def _accounts(conn: Connection, rows: Sequence[RowMapping]) -> list[Account]:
     for b in conn.execute(q).mappings():
         bookings[b["customer_id"]].append(
             Booking(b["effective_on"], b["booked_extensions"], b["activation_fees"],
-                    b["requested_at"].date())
+                    local_day(b["requested_at"]))
         )  # fmt: skip
+    plans = {
+        cid: tuple(_plan(p) for p in changes)
+        for cid, changes in customers_repo.plans(conn, ids).items()
+    }
     q_bo = (
         select(extensions.c.customer_id, func.count())
         .where(extensions.c.customer_id.in_(ids), extensions.c.business_option)
@@ -59,15 +74,11 @@ def _accounts(conn: Connection, rows: Sequence[RowMapping]) -> list[Account]:
         Account(
             customer_id=r["id"],
             name=r["name"],
-            tariff=r["tariff"],
-            discounts=frozenset(d for d in ("mobile", "all_ip") if r[f"discount_{d}"]),
             billing_starts_on=r["billing_starts_on"],
             contract_ends_on=r["contract_ends_on"],
             business_option_extensions=with_option.get(r["id"], 0),
-            cti=r["cti"],
-            efax=r["efax"],
-            flat_rate=r["flat_rate"],
             bookings=tuple(bookings[r["id"]]),
+            plans=plans[r["id"]],
         )
         for r in rows
     ]
@@ -81,25 +92,40 @@ def month(text: str) -> date:
 
 def run(conn: Connection, actor: Actor, period: date, now: datetime, batch: int = 500) -> RunResult:
     require_operator(actor)
-    if invoicing.next_month(period) > now.date():
+    if invoicing.next_month(period) > local_day(now):
         raise errors.InvoicePeriodOpen(
             f"{period:%Y-%m} has not ended yet; invoices are issued for months that have ended"
         )
     lists = price_lists_repo.all_lists(conn)
     if in_force(lists, period) is None:
         raise errors.Conflict(f"no price list was in force on {period}: nothing can be billed")
-    done = {
-        int(c)
-        for (c,) in conn.execute(select(invoices.c.customer_id).where(invoices.c.period == period))
-    }
+    # Month order per customer: a customer invoiced for this month or a later one is done (its
+    # calls went on those invoices); the others' previous invoice bounds the calls of this one.
+    done: set[int] = set()
+    previous: dict[int, tuple[date, datetime]] = {}
+    q = select(invoices.c.customer_id, invoices.c.period, invoices.c.issued_at)
+    for cid, invoiced, issued_at in conn.execute(q):
+        if invoiced >= period:
+            done.add(int(cid))
+        elif int(cid) not in previous or previous[int(cid)][0] < invoiced:
+            previous[int(cid)] = (invoiced, issued_at)
     all_rows = list(conn.execute(select(customers).order_by(customers.c.id)).mappings())
     todo = [r for r in all_rows if r["id"] not in done]
     issued = nothing = net = 0
+    end = invoicing.next_month(period)
     for start in range(0, len(todo), batch):
         rows = todo[start : start + batch]
-        calls = rating.call_groups(
-            conn, period, invoicing.next_month(period), lists, [r["id"] for r in rows]
-        )
+        # One query per distinct previous invoice (after a run: one for all).
+        by_previous: dict[tuple[date, datetime] | None, list[int]] = defaultdict(list)
+        for r in rows:
+            before = previous.get(r["id"])
+            by_previous[(invoicing.next_month(before[0]), before[1]) if before else None].append(
+                r["id"]
+            )
+        calls: dict[int, list[DayCalls]] = defaultdict(list)
+        for bound, ids in by_previous.items():
+            for group in rating.day_calls(conn, ids, end, now, bound, lists):
+                calls[group.customer_id].append(group)
         values = []
         for account in _accounts(conn, rows):
             doc = invoicing.build(account, period, lists, calls.get(account.customer_id, []))

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from pbx_app import errors
+from pbx_app.billing_time import local_day
 from pbx_app.pricing import PriceList, PriceListDoc
 from pbx_app.repositories import price_lists as repo
 from pbx_app.services.access import Actor, require_operator
@@ -45,7 +46,7 @@ def create(
     conn: Connection, actor: Actor, valid_from: date, doc: PriceListDoc, now: datetime
 ) -> PriceList:
     require_operator(actor)
-    if valid_from <= now.date():
+    if valid_from <= local_day(now):
         raise errors.PriceListInForce(
             f"valid_from {valid_from} has begun: a new price list starts tomorrow at the earliest"
         )
@@ -58,7 +59,7 @@ def create(
 
 def withdraw(conn: Connection, actor: Actor, list_id: int, now: datetime) -> None:
     found = get(conn, actor, list_id)
-    if found.valid_from <= now.date():
+    if found.valid_from <= local_day(now):
         raise errors.PriceListInForce(
             f"price list {list_id} is in force since {found.valid_from}: it stays as it is"
         )

@@ -56,6 +56,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS, PRIVACY_PREFIX, aor
+from pbx_app.billing_time import local_day
 from pbx_app.repositories import price_lists as price_lists_repo
 from pbx_app.repositories import routing as repo
 from pbx_app.services.access import trial_expired
@@ -85,7 +86,7 @@ class Context:
 def _active(row: RowMapping, now: datetime) -> bool:
     """Neither an expired trial (R19) nor a contract that ended after a notice (R18)."""
     ended = row["contract_ends_on"]
-    return not trial_expired(row, now) and (ended is None or now.date() <= ended)
+    return not trial_expired(row, now) and (ended is None or local_day(now) <= ended)
 
 
 def _zone_refused(conn: Connection, me: RowMapping, number: str, now: datetime) -> bool:
@@ -93,7 +94,7 @@ def _zone_refused(conn: Connection, me: RowMapping, number: str, now: datetime) 
     them (R16: refused unless allowed)."""
     if me["service_numbers_allowed"]:
         return False
-    zone = price_lists_repo.in_force_cached(conn, now.date()).doc.zone_of(number)
+    zone = price_lists_repo.in_force_cached(conn, local_day(now)).doc.zone_of(number)
     return zone is not None and zone.refused_unless_allowed
 
 

@@ -1,7 +1,8 @@
 """Licences and billing (R16-R19): discounts and options on the customer, the base package's
-notice, the first charged day; licence bookings with the day each takes effect; the operator's
-price lists; monthly invoices. The former tariffs "mobile" and "all_ip" become Basic with the
-discount of that name (they were discounts on the base package, never tariffs of their own).
+notice, the first charged day; licence bookings and plan changes with the day each takes effect;
+the operator's price lists; monthly invoices; call records found by arrival. The former tariffs
+"mobile" (Basic less 9.80) and "all_ip" (50.00) become Basic with the mobile discount and Premium
+with the All-IP discount: discounts on the base package, never tariffs of their own.
 
 Revision ID: 0009
 Revises: 0008
@@ -242,6 +243,36 @@ def upgrade() -> None:
         "SELECT id, contract_start, 5 + booked_licences, activation_fees_charged, created_at "
         "FROM customers"
     )
+    op.create_table(
+        "plan_changes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("effective_on", sa.Date(), nullable=False),
+        sa.Column("tariff", sa.String(length=20), nullable=False),
+        sa.Column("discount_mobile", sa.Boolean(), nullable=False),
+        sa.Column("discount_all_ip", sa.Boolean(), nullable=False),
+        sa.Column("cti", sa.String(length=10), nullable=False),
+        sa.Column("efax", sa.Boolean(), nullable=False),
+        sa.Column("flat_rate", sa.String(length=40), nullable=True),
+        sa.Column("requested_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_plan_changes_customer_id_customers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_plan_changes")),
+    )
+    op.create_index(
+        "ix_plan_changes_customer_effective", "plan_changes", ["customer_id", "effective_on"]
+    )
+    op.execute(
+        "INSERT INTO plan_changes (customer_id, effective_on, tariff, discount_mobile, "
+        "discount_all_ip, cti, efax, flat_rate, requested_at) "
+        "SELECT id, contract_start, tariff, discount_mobile, discount_all_ip, cti, efax, "
+        "flat_rate, created_at FROM customers"
+    )
+    op.create_index("ix_call_records_received", "call_records", ["received_at"])
     price_lists = op.create_table(
         "price_lists",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -281,6 +312,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("invoices")
     op.drop_table("price_lists")
+    op.drop_index("ix_call_records_received", table_name="call_records")
+    op.drop_index("ix_plan_changes_customer_effective", table_name="plan_changes")
+    op.drop_table("plan_changes")
     op.drop_index("ix_licence_bookings_customer_effective", table_name="licence_bookings")
     op.drop_table("licence_bookings")
     op.execute("UPDATE customers SET tariff = 'mobile' WHERE discount_mobile")
