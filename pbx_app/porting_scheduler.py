@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from sqlalchemy import text
+
 from pbx_app import credential_changes
 from pbx_app.billing_time import local_day
 from pbx_app.db import Database, utcnow
@@ -57,13 +59,21 @@ def complete_due(
     return done
 
 
-def invoice_last_month(db: Database, now: datetime) -> str:
-    """Issues last month's invoices (R16) for customers that have none yet; returns the month.
-    Nodes may race: the invoices' unique key lets one transaction win, the other fails whole and
-    finds nothing left to issue the next round."""
+# pg_try_advisory_xact_lock key of the monthly invoice run: one node runs it, the others skip.
+INVOICE_RUN_LOCK = 0x70627869  # "pbxi"
+
+
+def invoice_last_month(db: Database, now: datetime) -> str | None:
+    """Issues last month's invoices (R16) for customers that have none yet; returns the month,
+    or None when another node is running it (try again next round). Without the lock (SQLite)
+    racing nodes are still held by the invoices' unique key: one transaction wins."""
     first = local_day(now).replace(day=1)
     period = first.replace(year=first.year - (first.month == 1), month=(first.month - 2) % 12 + 1)
     with db.transaction() as conn:
+        if conn.dialect.name == "postgresql":
+            lock = text("SELECT pg_try_advisory_xact_lock(:key)")
+            if not conn.execute(lock, {"key": INVOICE_RUN_LOCK}).scalar_one():
+                return None
         result = invoices.run(conn, SYSTEM, period, now)
     if result.issued:
         log.info("invoices for %s: %s", result.period, result)
@@ -116,9 +126,9 @@ class PortingScheduler:
                 now = self.clock()
                 complete_due(self.db, now, self.node, self.retry)
                 credential_changes.prune(self.db, now)
-                if self._invoiced != f"{now:%Y-%m}":
-                    invoice_last_month(self.db, now)
-                    self._invoiced = f"{now:%Y-%m}"
+                month = f"{local_day(now):%Y-%m}"
+                if self._invoiced != month and invoice_last_month(self.db, now) is not None:
+                    self._invoiced = month
             except DatabaseUnavailable:
                 pass  # a failover or a site cut off from the leader: the next round retries
             except Exception:

@@ -206,7 +206,7 @@ def list_customer_call_records(
         rows = service.list_for_customer(
             conn, actor, customer_id, now(), Window(since, until), limit, offset
         )
-        items = service.priced(conn, rows)
+        items = service.priced(conn, rows, viewer=customer_id)
     return _answer(request, output, items, limit, offset)
 
 

@@ -94,14 +94,11 @@ def bookings(conn: Connection, customer_id: int) -> list[RowMapping]:
     return list(conn.execute(q).mappings())
 
 
-def tariffs(conn: Connection, ids: set[int]) -> dict[int, tuple[str, str | None]]:
-    """Each customer's tariff and flat rate: what prices its calls."""
+def get_many(conn: Connection, ids: list[int]) -> list[RowMapping]:
     if not ids:
-        return {}
-    q = select(customers.c.id, customers.c.tariff, customers.c.flat_rate).where(
-        customers.c.id.in_(ids)
-    )
-    return {int(i): (str(t), f) for i, t, f in conn.execute(q)}
+        return []
+    q = select(customers).where(customers.c.id.in_(ids)).order_by(customers.c.id)
+    return list(conn.execute(q).mappings())
 
 
 # --- the plan (R16): tariff, discounts, options from a day on --------------------------------

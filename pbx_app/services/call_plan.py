@@ -37,11 +37,23 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from pbx_app.addressing import aor
+from pbx_app.billing_time import local_day
 from pbx_app.repositories import head_numbers as head_numbers_repo
+from pbx_app.repositories import price_lists as price_lists_repo
 from pbx_app.repositories import routing as repo
 from pbx_app.services import calendar
 from pbx_app.services.access import trial_expired
 from pbx_app.services.call_rules import ENTRY_KINDS, REJECT_CODES, caller_matches
+
+
+def zone_refused(conn: Connection, customer: RowMapping, number: str, now: datetime) -> bool:
+    """A service number (a zone of the price list refused unless allowed, R16) for a customer
+    that has not allowed them: refused for its callers and for its forwardings alike."""
+    if customer["service_numbers_allowed"]:
+        return False
+    zone = price_lists_repo.in_force_cached(conn, local_day(now)).doc.zone_of(number)
+    return zone is not None and zone.refused_unless_allowed
+
 
 MAX_DIVERSIONS = 5
 MAX_STEPS = 64
@@ -219,6 +231,8 @@ class Planner:
         caller_id = outside_number(self.conn, diverter)
         if not caller_id:
             return self._add(reject(403))  # a customer without numbers cannot call out
+        if zone_refused(self.conn, diverter, number, self.now):
+            return self._add(reject(403))  # a service number its customer has not allowed
         return self._add(
             {
                 "external": number,

@@ -23,11 +23,14 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from pbx_app import errors, rating
+from pbx_app.billing_time import local_day
+from pbx_app.invoicing import chargeable, plan_of
 from pbx_app.repositories import call_records as repo
 from pbx_app.repositories import customers as customers_repo
 from pbx_app.repositories import price_lists as price_lists_repo
 from pbx_app.repositories.call_records import Window
 from pbx_app.services.access import Actor, Role, authorize, require_operator
+from pbx_app.services.invoices import accounts as invoicing_accounts
 
 # Public fields, in the order of the CSV export's columns.
 FIELDS = (
@@ -84,24 +87,39 @@ def _utc(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat(timespec="microseconds") + "Z"
 
 
-def priced(conn: Connection, rows: Sequence[RowMapping]) -> list[dict[str, Any]]:
+def charged_customer(row: RowMapping) -> int | None:
+    """Who pays for the call's way out: the customer whose rule forwarded it (a diverted call
+    to another customer), else the call's customer (pbx_app.repositories.rating.CHARGED)."""
+    if row["diversions"] and row["callee_customer_id"] is not None:
+        return int(row["callee_customer_id"])
+    return None if row["customer_id"] is None else int(row["customer_id"])
+
+
+def priced(
+    conn: Connection, rows: Sequence[RowMapping], viewer: int | None = None
+) -> list[dict[str, Any]]:
     """The public records, each answered external call with its price (R16): the zone of the
-    number and the exact amount in cents by the customer's tariff and flat rate and the price
-    list in force when it started (pbx_app.rating; the invoice rounds per line)."""
+    number and the exact amount in cents by the plan of the charged customer on the day it
+    started and the price list in force then (pbx_app.rating; the invoice rounds per line).
+    A customer's admin (``viewer``) sees only the prices the customer pays; none for a day not
+    charged (a trial)."""
     lists = price_lists_repo.all_lists(conn)
-    ids = {r["customer_id"] for r in rows if r["customer_id"] is not None}
-    plans = customers_repo.tariffs(conn, ids)
+    ids = sorted({c for r in rows if (c := charged_customer(r)) is not None})
+    accounts = {
+        a.customer_id: a for a in invoicing_accounts(conn, customers_repo.get_many(conn, ids))
+    }
     items = []
     for row in rows:
         item = public(row)
-        plan = plans.get(row["customer_id"])
-        rated = None
-        if plan is not None:
+        account = accounts.get(charged_customer(row) or 0)
+        if account is not None and viewer in (None, account.customer_id):
+            day = local_day(row["started_at"])
+            plan = plan_of(account.plans, day)
             rated = rating.rate(row["resolved"], row["started_at"], row["answered_at"],
-                                row["ended_at"], plan[0], plan[1], lists)  # fmt: skip
-        if rated is not None:
-            item["price_zone"] = rated.zone
-            item["price_cents"] = f"{rated.cents:.4f}"
+                                row["ended_at"], plan.tariff, plan.flat_rate, lists)  # fmt: skip
+            if rated is not None and chargeable(account, day):
+                item["price_zone"] = rated.zone
+                item["price_cents"] = f"{rated.cents:.4f}"
         items.append(item)
     return items
 

@@ -47,7 +47,7 @@ def _plan(row: RowMapping) -> Plan:
     )
 
 
-def _accounts(conn: Connection, rows: Sequence[RowMapping]) -> list[Account]:
+def accounts(conn: Connection, rows: Sequence[RowMapping]) -> list[Account]:
     ids = [r["id"] for r in rows]
     bookings: dict[int, list[Booking]] = {i: [] for i in ids}
     q = (
@@ -127,7 +127,7 @@ def run(conn: Connection, actor: Actor, period: date, now: datetime, batch: int 
             for group in rating.day_calls(conn, ids, end, now, bound, lists):
                 calls[group.customer_id].append(group)
         values = []
-        for account in _accounts(conn, rows):
+        for account in accounts(conn, rows):
             doc = invoicing.build(account, period, lists, calls.get(account.customer_id, []))
             if not doc["lines"]:
                 nothing += 1

@@ -57,10 +57,16 @@ from sqlalchemy import Connection, RowMapping
 
 from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS, PRIVACY_PREFIX, aor
 from pbx_app.billing_time import local_day
-from pbx_app.repositories import price_lists as price_lists_repo
 from pbx_app.repositories import routing as repo
 from pbx_app.services.access import trial_expired
-from pbx_app.services.call_plan import Caller, Planner, Rotate, no_rotation, outside_number
+from pbx_app.services.call_plan import (
+    Caller,
+    Planner,
+    Rotate,
+    no_rotation,
+    outside_number,
+    zone_refused,
+)
 from pbx_app.services.devices import AOR, SIP_USERNAME
 from pbx_app.services.extensions import EXTENSION_NUMBER
 from pbx_app.services.locations import address
@@ -87,15 +93,6 @@ def _active(row: RowMapping, now: datetime) -> bool:
     """Neither an expired trial (R19) nor a contract that ended after a notice (R18)."""
     ended = row["contract_ends_on"]
     return not trial_expired(row, now) and (ended is None or local_day(now) <= ended)
-
-
-def _zone_refused(conn: Connection, me: RowMapping, number: str, now: datetime) -> bool:
-    """A service number (premium rate) of the price list, for a customer that has not allowed
-    them (R16: refused unless allowed)."""
-    if me["service_numbers_allowed"]:
-        return False
-    zone = price_lists_repo.in_force_cached(conn, local_day(now)).doc.zone_of(number)
-    return zone is not None and zone.refused_unless_allowed
 
 
 def _local(
@@ -200,7 +197,7 @@ def _from_device(conn: Connection, caller: str, target: str, ctx: Context) -> di
             return dict(NOT_FOUND)
         if not my_number():  # a customer without any number cannot call out
             return dict(FORBIDDEN)
-        if _zone_refused(conn, me, number, ctx.now):
+        if zone_refused(conn, me, number, ctx.now):
             return dict(FORBIDDEN)
         return {
             "action": "external",

@@ -559,9 +559,15 @@ def test_a_forwarded_call_is_charged_to_the_customer_whose_rule_forwarded_it(
         conn.execute(call_records.insert(), [forwarded])
     run(db, "2026-11", when="2026-12-01")
     assert lines(invoice_of(db, caller, "2026-11"), "calls") == []
-    assert [p["detail"]["calls"] for p in lines(invoice_of(db, forwarder, "2026-11"), "calls")] == [
-        1
-    ]
+    charged = lines(invoice_of(db, forwarder, "2026-11"), "calls")
+    assert [p["detail"]["calls"] for p in charged] == [1]
+    # The record shows its price to the forwarding customer only (the caller pays nothing).
+    with db.snapshot() as conn:
+        rows = call_records_service.list_platform(conn, SYSTEM, Window(None, None), 10, 0)
+        seen_by_caller = call_records_service.priced(conn, rows, viewer=caller)
+        seen_by_forwarder = call_records_service.priced(conn, rows, viewer=forwarder)
+    assert seen_by_caller[0]["price_cents"] is None
+    assert seen_by_forwarder[0]["price_cents"] == "12.9000"
 
 
 def test_options_are_charged_by_the_day_they_were_booked(db: Database) -> None:

@@ -682,6 +682,21 @@ def test_a_customer_without_numbers_forwards_nowhere_outside(world: World) -> No
         assert (answer["area_code"], answer["location"]) == ("030", "Spree 1, 10117 Berlin")
 
 
+def test_a_forwarding_to_a_service_number_is_refused_unless_allowed(world: World) -> None:
+    # Customer b has not allowed service numbers: its rule cannot reach 0900 either.
+    _rules(
+        world.db,
+        world.b,
+        "105",
+        call_rules.NewRule("unconditional", call_rules.Target("external", "09001234567")),
+    )
+    assert world.decide("a-100", "+49307770105") == {**FORBIDDEN, "ttl": 0}
+    with world.db.transaction() as conn:
+        customers.update(conn, SYSTEM, world.b, {"service_numbers_allowed": True}, utcnow())
+    answer = world.decide("a-100", "+49307770105")
+    assert answer["action"] != "reject", answer
+
+
 def test_the_from_and_div_parameters(world: World) -> None:
     caller = call_rules.NewRule("caller", call_rules.Target("reject", 603), match="0170*")
     _rules(world.db, world.b, "100", caller)
