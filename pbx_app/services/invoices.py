@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -40,7 +40,7 @@ class RunResult:
     net_cents: int
 
 
-def _plan(row: RowMapping) -> Plan:
+def _plan(row: Mapping[Any, Any]) -> Plan:
     discounts = frozenset(d for d in ("mobile", "all_ip") if row[f"discount_{d}"])
     return Plan(
         row["effective_on"], row["tariff"], discounts, row["cti"], row["efax"], row["flat_rate"]
@@ -78,7 +78,8 @@ def accounts(conn: Connection, rows: Sequence[RowMapping]) -> list[Account]:
             contract_ends_on=r["contract_ends_on"],
             business_option_extensions=with_option.get(r["id"], 0),
             bookings=tuple(bookings[r["id"]]),
-            plans=plans[r["id"]],
+            # Every customer has its plan history (create, migration 0009); its row otherwise.
+            plans=plans[r["id"]] or (_plan({**r, "effective_on": r["contract_start"]}),),
         )
         for r in rows
     ]
