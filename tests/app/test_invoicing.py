@@ -298,7 +298,7 @@ def call(cid: int, n: int, number: str, started: datetime, talk: float) -> dict[
         "started_at": started, "answered_at": answered if talk >= 0 else None,
         "ended_at": answered + timedelta(seconds=max(talk, 0)), "customer_id": cid,
         "callee_customer_id": None, "source": "device", "caller": "x", "caller_id": "",
-        "dialled": number, "resolved": number, "answered_by": "", "diversions": "",
+        "dialled": number, "resolved": number, "answered_by": "", "diversions": 0,
         "relay": "", "sip_code": 200 if talk >= 0 else 486, "reason": "", "received_at": started,
     }  # fmt: skip
 
