@@ -24,6 +24,7 @@ import psycopg
 
 from bench.local_app import local_app
 from labkit.portal import keep_session
+from pbx_app.invoicing import next_month, previous_month
 
 ROOT = Path(__file__).resolve().parent.parent
 CUSTOMERS = 1_000
@@ -67,9 +68,8 @@ def log(message: str, started: float) -> None:
 
 
 def last_month(today: date) -> tuple[date, date]:
-    first = date(today.year, today.month, 1)
-    start = date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1)
-    return start, first
+    start = previous_month(today)
+    return start, next_month(start)
 
 
 def run(customers: int, records: int) -> dict[str, Any]:

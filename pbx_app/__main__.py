@@ -107,13 +107,13 @@ def _invoice_run(settings: Settings, period: str | None) -> int:
     from pbx_app import errors
     from pbx_app.billing_time import local_day
     from pbx_app.db import Database, utcnow
+    from pbx_app.invoicing import previous_month
     from pbx_app.services import invoices
     from pbx_app.services.access import SYSTEM
 
     now = utcnow()
     if period is None:
-        first = local_day(now).replace(day=1)
-        period = f"{first.year - (first.month == 1)}-{(first.month - 2) % 12 + 1:02d}"
+        period = f"{previous_month(local_day(now)):%Y-%m}"
     db = Database(settings.database_url)
     try:
         with db.transaction() as conn:

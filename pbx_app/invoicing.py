@@ -49,6 +49,11 @@ def next_month(period: date) -> date:
     return date(period.year + period.month // 12, period.month % 12 + 1, 1)
 
 
+def previous_month(day: date) -> date:
+    """The first day of the month before ``day``'s: the month a run on ``day`` invoices."""
+    return date(day.year - (day.month == 1), (day.month - 2) % 12 + 1, 1)
+
+
 @dataclass(frozen=True)
 class Booking:
     effective_on: date

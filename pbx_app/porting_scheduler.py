@@ -23,6 +23,7 @@ from pbx_app import credential_changes
 from pbx_app.billing_time import local_day
 from pbx_app.db import Database, utcnow
 from pbx_app.errors import DatabaseUnavailable
+from pbx_app.invoicing import previous_month
 from pbx_app.services import invoices, porting
 from pbx_app.services.access import SYSTEM
 
@@ -67,8 +68,7 @@ def invoice_last_month(db: Database, now: datetime) -> str | None:
     """Issues last month's invoices (R16) for customers that have none yet; returns the month,
     or None when another node is running it (try again next round). Without the lock (SQLite)
     racing nodes are still held by the invoices' unique key: one transaction wins."""
-    first = local_day(now).replace(day=1)
-    period = first.replace(year=first.year - (first.month == 1), month=(first.month - 2) % 12 + 1)
+    period = previous_month(local_day(now))
     with db.transaction() as conn:
         if conn.dialect.name == "postgresql":
             lock = text("SELECT pg_try_advisory_xact_lock(:key)")

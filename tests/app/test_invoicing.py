@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from pbx_app import billing, errors, invoicing, rating
-from pbx_app.billing_time import local_day
+from pbx_app.billing_time import local_day, local_day_of_bucket
 from pbx_app.db import Database
 from pbx_app.invoice_pdf import render
 from pbx_app.porting_scheduler import invoice_last_month
@@ -596,3 +596,22 @@ def test_calls_in_a_trial_are_free(db: Database) -> None:
     run(db, "2026-11", when="2026-12-01")
     rated = lines(invoice_of(db, cid, "2026-11"), "calls")
     assert [(p["detail"]["calls"], p["detail"]["billed_seconds"]) for p in rated] == [(1, 60)]
+
+
+def test_the_sql_day_buckets_give_the_berlin_day_all_year() -> None:
+    """repositories/rating groups by the UTC date of started_at + 1 h and the UTC hour 22;
+    billing_time turns that into the Berlin day. Every half hour of a year with both DST
+    changes must land on the day local_day gives."""
+    t = datetime(2026, 1, 1)
+    while t < datetime(2027, 1, 1):
+        bucket = (t + timedelta(hours=1)).date()
+        assert local_day_of_bucket(bucket, t.hour == 22) == local_day(t), t
+        t += timedelta(minutes=30)
+
+
+def test_the_starting_price_list_is_pricing_default(db: Database) -> None:
+    """Migration 0009 stores a frozen copy of pbx_app.pricing.DEFAULT; the tests price by
+    DEFAULT. When one changes without the other, this fails."""
+    with db.snapshot() as conn:
+        first = price_lists_repo.all_lists(conn)[0]
+    assert (first.valid_from, first.doc) == (date(2000, 1, 1), DEFAULT)
