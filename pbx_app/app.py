@@ -21,6 +21,7 @@ from pbx_app.api import (
     browser_phone,
     call_records,
     call_rules,
+    cti,
     customers,
     devices,
     extensions,
@@ -35,6 +36,7 @@ from pbx_app.api import (
 from pbx_app.api import errors as api_errors
 from pbx_app.api.deps import AppContext, no_unknown_query_parameters
 from pbx_app.api.models import Health
+from pbx_app.cti import Cti
 from pbx_app.db import Database
 from pbx_app.mail import Mailer, SmtpMailer
 from pbx_app.outbox import OutboxSender, Retry
@@ -190,11 +192,15 @@ def create_app(
         retry=timedelta(seconds=settings.porting_retry_seconds),
     )
 
+    cti_runtime = Cti.create(settings, db)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         sender.wake()  # mail queued before a restart, or by a node that is gone
         scheduler.start()  # on every node: ports due while no node ran complete at once
+        await cti_runtime.start()
         yield
+        cti_runtime.stop()
         scheduler.stop()
         sender.stop()
 
@@ -212,7 +218,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.ctx = AppContext(settings=settings, db=db, outbox=sender, porting=scheduler)
+    app.state.ctx = AppContext(
+        settings=settings, db=db, outbox=sender, porting=scheduler, cti=cti_runtime
+    )
     api_errors.install(app)
     every_operation = api_errors.error_responses(api_errors.EVERY_OPERATION)
     for module in (
@@ -230,6 +238,7 @@ def create_app(
         browser_phone,
         price_lists,
         invoices,
+        cti,
     ):
         app.include_router(
             module.router,
@@ -237,6 +246,8 @@ def create_app(
             responses=every_operation,
             dependencies=[Depends(no_unknown_query_parameters)],
         )
+    # WebSocket routes: no HTTP dependencies (they read the Request); they check their own.
+    app.include_router(cti.ws_router, prefix=API_PREFIX)
     app.include_router(internal.router, dependencies=[Depends(no_unknown_query_parameters)])
     app.include_router(
         call_records.internal_router, dependencies=[Depends(no_unknown_query_parameters)]

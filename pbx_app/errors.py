@@ -316,3 +316,49 @@ class DatabaseUnavailable(DomainError):
 
     code = "database_unavailable"
     retry_after = 5  # seconds, sent as Retry-After
+
+
+# --- CTI (issue 17) -------------------------------------------------------------------------------
+class CtiNotBooked(DomainError):
+    """The customer has no CTI option: no click-to-dial, no call events."""
+
+    code = "cti_not_booked"
+    rule = "R16"
+
+
+class CtiPremiumRequired(DomainError):
+    """CRM lookup and webhooks come with CTI Premium."""
+
+    code = "cti_premium_required"
+    rule = "R16"
+
+
+class CtiUnavailable(DomainError):
+    code = "cti_unavailable"
+    retry_after = 5
+
+
+class ReportBatchInvalid(DomainError):
+    code = "validation_failed"
+
+
+class UrlRefused(DomainError):
+    """A webhook or CRM URL the platform will not call (its scheme, or where it points)."""
+
+    code = "url_refused"
+
+
+class TargetInvalid(DomainError):
+    code = "target_invalid"
+
+
+class ExtensionRequired(DomainError):
+    code = "extension_required"
+
+
+class NoDevice(DomainError):
+    code = "no_device"
+
+
+class ClickToDialBusy(DomainError):
+    code = "click_to_dial_in_progress"

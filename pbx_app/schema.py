@@ -63,6 +63,8 @@ customers = Table(
     Column("cti", String(10), nullable=False, default="none", server_default="none"),
     Column("efax", Boolean, nullable=False, default=False, server_default=false()),
     Column("flat_rate", String(40), nullable=True),
+    # CTI Premium: the customer's CRM, asked for the caller of an incoming call ("{number}").
+    Column("crm_url_template", String(2000), nullable=True),
     Column(
         "service_numbers_allowed", Boolean, nullable=False, default=False, server_default=false()
     ),
@@ -471,4 +473,91 @@ credential_changes = Table(
     Column("changed_at", DateTime, nullable=False),
     Index("ix_credential_changes_tx", "tx"),
     Index("ix_credential_changes_changed_at", "changed_at"),
+)
+
+# --- CTI (issue 17) -------------------------------------------------------------------------------
+# Call events as each customer sees them (a call between two customers is two rows). ``seq``
+# orders them platform-wide; clients resume after the last one they acknowledged. Rows are
+# written in seq order (the writer holds an advisory lock on PostgreSQL, SQLite has one writer),
+# so a reader that saw seq N never later finds a new row below N. Kept for EVENT_RETENTION.
+call_events = Table(
+    "call_events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    # What makes the event one event: a second proxy or a resent batch reporting it again is
+    # a no-op (the same call's "ended" from two proxies, a held per CSeq).
+    Column("event_key", String(300), nullable=False),
+    Column("kind", String(12), nullable=False),
+    Column("call_id", String(255), nullable=False),
+    Column("direction", String(10), nullable=False),
+    Column("from_number", String(128), nullable=False),
+    Column("to_number", String(128), nullable=False),
+    Column("caller_extension_id", Integer, nullable=True),
+    Column("callee_extension_id", Integer, nullable=True),
+    # JSON: crm (name, company, link), code/reason of an end, refer_to of a transfer.
+    Column("data", Text, nullable=False),
+    Column("occurred_at", DateTime, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("customer_id", "event_key", name="uq_call_events_customer_key"),
+    Index("ix_call_events_customer_seq", "customer_id", "seq"),
+    Index("ix_call_events_created", "created_at"),
+)
+
+# A customer's webhook endpoints (CTI Premium); the secret signs every delivery (HMAC-SHA256).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("secret", String(100), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_webhooks_customer", "customer_id"),
+)
+
+# One row per event and webhook: the delivery log and the retry queue in one.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("webhook_id", Integer, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "event_seq",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("call_events.seq", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # pending (due at next_attempt_at), delivered, failed (attempts used up)
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("claimed_until", DateTime, nullable=True),
+    Column("last_code", Integer, nullable=True),
+    Column("last_error", String(300), nullable=False, default=""),
+    Column("delivered_at", DateTime, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+)
+
+# Click-to-dial requests: who asked, what, and how far it got (the API shows the state).
+click_to_dial = Table(
+    "click_to_dial",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column(
+        "extension_id", Integer, ForeignKey("extensions.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("target", String(64), nullable=False),
+    # calling_you -> connecting (the device took the REFER) -> connected | failed
+    Column("status", String(12), nullable=False),
+    Column("cause", String(200), nullable=False, default=""),
+    Column("call_id", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_click_to_dial_customer", "customer_id", "id"),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -64,6 +65,16 @@ class Settings:
     # Seconds Kamailio may cache a routing decision that depends on no rule, time or rotation
     # (the "ttl" of GET /internal/v1/route); 0 disables its cache.
     route_ttl_seconds: int = 2
+    # CTI: where customers' webhooks and CRM lookups may not go (CIDRs: the platform's internal
+    # networks and its nodes' addresses; pbx_app.outbound adds loopback and the like itself).
+    outbound_deny: tuple[str, ...] = ()
+    # Click-to-dial's SIP user agent (pbx_app.click_to_dial): its own UDP socket (host:port on
+    # the internal network), and the site's proxies it sends through, local first. Without a
+    # socket click-to-dial answers 503.
+    sip_uac_listen: str = ""
+    sip_proxies: tuple[str, ...] = ()
+    # Call events are kept this long for clients that resume.
+    event_retention_days: int = 7
 
     @property
     def listen_host(self) -> str:
@@ -129,4 +140,30 @@ class Settings:
             porting_retry_seconds=float(
                 e.get("PBX_PORTING_RETRY_SECONDS", str(cls.porting_retry_seconds))
             ),
+            outbound_deny=_cidrs(e.get("PBX_OUTBOUND_DENY", "")),
+            sip_uac_listen=_optional_listen(e.get("PBX_SIP_UAC_LISTEN", ""), "PBX_SIP_UAC_LISTEN"),
+            sip_proxies=tuple(
+                _listen(p.strip(), "PBX_SIP_PROXIES") and p.strip()
+                for p in e.get("PBX_SIP_PROXIES", "").split(",")
+                if p.strip()
+            ),
+            event_retention_days=int(
+                e.get("PBX_EVENT_RETENTION_DAYS", str(cls.event_retention_days))
+            ),
         )
+
+
+def _optional_listen(value: str, name: str) -> str:
+    if value:
+        _listen(value, name)
+    return value
+
+
+def _cidrs(value: str) -> tuple[str, ...]:
+    cidrs = tuple(c.strip() for c in value.split(",") if c.strip())
+    for cidr in cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ValueError(f"PBX_OUTBOUND_DENY: {cidr!r} is not a network") from None
+    return cidrs

@@ -47,6 +47,30 @@ def app_https_port(platform: Platform, inst: Instance) -> int:
     return platform.ports.app_https + (inst.ordinal - 1 if platform.mode == "production" else 0)
 
 
+def ctd_sip_port(platform: Platform, inst: Instance) -> int:
+    return platform.ports.sip_uac + (inst.ordinal - 1 if platform.mode == "production" else 0)
+
+
+def site_proxies(platform: Platform, site: str) -> list[str]:
+    """The proxies' internal host:port, the site's own first: click-to-dial's next hop."""
+    proxies = sorted(platform.instances(ServiceKind.SIP_PROXY), key=lambda p: p.site != site)
+    return [f"{p.reach}:{platform.ports.sip}" for p in proxies]
+
+
+def outbound_deny(platform: Platform) -> list[str]:
+    """Where customers' webhooks and CRM lookups may not go: every node's addresses and, in
+    the lab, the backbone (the internal network)."""
+    nets = {
+        f"{a}/32"
+        for inst in platform.instances()
+        for a in (inst.address, inst.internal)
+        if a is not None
+    }
+    if platform.backbone is not None:
+        nets.add(str(platform.backbone.subnet))
+    return sorted(nets)
+
+
 def portal_url(platform: Platform, inst: Instance) -> str:
     """Where people reach an app node over HTTPS: by the name the certificate gives it in
     production (a public CA names hosts, not addresses); by its address in the lab, whose names
@@ -101,6 +125,8 @@ def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
                 platform.instances(ServiceKind.PBX_APP), key=lambda a: a.site != inst.site
             )
         ],
+        # Click-to-dial's user agents send from these (kamailio.cfg route[CLICK_TO_DIAL]).
+        "app_addresses": sorted({str(a.reach) for a in platform.instances(ServiceKind.PBX_APP)}),
         "sip_domain": platform.sip_domain,
         "dmq_port": platform.ports.dmq,
         # Calls to external numbers leave through the site's own interconnect; calls from the

@@ -8,7 +8,16 @@ from urllib.parse import quote
 import pulumi
 import pulumi_docker as docker
 
-from .node_config import app_https_port, app_port, config_files, portal_url, wss_urls
+from .node_config import (
+    app_https_port,
+    app_port,
+    config_files,
+    ctd_sip_port,
+    outbound_deny,
+    portal_url,
+    site_proxies,
+    wss_urls,
+)
 from .topology import Instance, Platform, ServiceKind
 
 HEALTHCHECK_COMMAND = ["CMD", "pbx-healthcheck"]  # every image ships one that tests the service
@@ -307,6 +316,11 @@ class PbxApp(ServiceGroup):
                 f"PBX_SIP_TLS_PORT={platform.ports.sip_tls}",
                 f"PBX_SITE={inst.site}",
                 f"PBX_NODE_NAME={inst.name}",
+                # Click-to-dial's SIP user agent, on the internal address, through the site's
+                # proxies; customers' webhooks and CRMs never reach the platform's own hosts.
+                f"PBX_SIP_UAC_LISTEN={inst.reach}:{ctd_sip_port(platform, inst)}",
+                f"PBX_SIP_PROXIES={','.join(site_proxies(platform, inst.site))}",
+                f"PBX_OUTBOUND_DENY={','.join(outbound_deny(platform))}",
             ],
             uploads=_server_tls(self.secrets, tls),
             start_period="60s",

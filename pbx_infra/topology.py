@@ -86,6 +86,7 @@ class Ports(BaseModel):
     rtpengine_ng: int = 2223
     app: int = 8000  # plain HTTP: the platform's own clients on the internal network
     app_https: int = 9443  # HTTPS for people: the portal, the API, the browser phone
+    sip_uac: int = 5070  # the app nodes' click-to-dial SIP user agent, internal networks only
     db: int = 5432
     patroni: int = 8008  # Patroni's REST API (leader, members, lag), internal networks only
     etcd_client: int = 2379

@@ -25,6 +25,7 @@ from pbx_app.addressing import (
     alternatives,
     anchored,
 )
+from pbx_app.cti import Cti
 from pbx_app.db import Database, utcnow
 from pbx_app.outbox import OutboxSender
 from pbx_app.porting_scheduler import PortingScheduler
@@ -47,6 +48,7 @@ class AppContext:
     db: Database
     outbox: OutboxSender
     porting: PortingScheduler | None = None
+    cti: Cti | None = None
 
 
 def context(request: Request) -> AppContext:

@@ -73,6 +73,15 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.InternalTokenInvalid: 401,
     errors.InternalApiDisabled: 503,
     errors.DatabaseUnavailable: 503,
+    errors.CtiNotBooked: 403,
+    errors.CtiPremiumRequired: 403,
+    errors.CtiUnavailable: 503,
+    errors.ReportBatchInvalid: 422,
+    errors.UrlRefused: 422,
+    errors.TargetInvalid: 422,
+    errors.ExtensionRequired: 422,
+    errors.NoDevice: 409,
+    errors.ClickToDialBusy: 409,
 }
 
 

@@ -9,10 +9,11 @@ Kamailio asks ``GET /internal/v1/route?caller=<device username>&target=<R-URI us
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import APIKeyHeader
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -20,7 +21,7 @@ from pbx_app import errors
 from pbx_app.api.deps import AppContext, Ctx, now
 from pbx_app.api.errors import EVERY_OPERATION, error_responses
 from pbx_app.repositories import routing as routing_repo
-from pbx_app.services import call_plan, routing
+from pbx_app.services import call_events, call_plan, routing
 
 TOKEN_HEADER = "X-PBX-Internal-Token"  # noqa: S105 - a header name
 MAX_TEXT = 256
@@ -83,7 +84,51 @@ def route(
         rotate=lambda group_id, members: _rotate(ctx, group_id, members),
     )
     with ctx.db.read_snapshot() as conn:
-        return routing.decide(conn, caller, target, decision, from_user[:MAX_TEXT])
+        answer = routing.decide(conn, caller, target, decision, from_user[:MAX_TEXT])
+    prefetch = answer.pop(routing.CRM_PREFETCH, None)
+    if prefetch is not None and prefetch[1] and ctx.cti is not None:
+        ctx.cti.crm.prefetch(*prefetch)
+    return answer
+
+
+MAX_EVENT_BATCH = 1_000
+
+
+@router.post(
+    "/call-events",
+    responses=error_responses(
+        {
+            422: "validation_failed: the body is not a JSON array of objects",
+            503: "cti_unavailable: this node's event queue is full; send the rest again",
+        }
+    ),
+)
+async def ingest_call_events(request: Request, ctx: Ctx) -> dict[str, Any]:
+    """The proxies' CTI reports (kamailio.cfg route[CTI_SEND]): a JSON array, queued for the
+    event ingest (pbx_app.event_ingest) and answered at once. A malformed report is skipped and
+    named in ``rejected``; it never holds back the others."""
+    try:
+        raw = json.loads(await request.body())
+    except ValueError:
+        raise errors.ReportBatchInvalid("the body is not JSON") from None
+    if not isinstance(raw, list) or len(raw) > MAX_EVENT_BATCH:
+        raise errors.ReportBatchInvalid(
+            f"expected a JSON array of at most {MAX_EVENT_BATCH} reports"
+        )
+    reports, rejected = [], []
+    for i, item in enumerate(raw):
+        try:
+            reports.append(call_events.parse(item))
+        except call_events.ReportInvalid as exc:
+            rejected.append({"index": i, "reason": str(exc)})
+    if rejected:
+        log.warning("call events rejected: %s", rejected[:5])
+    if ctx.cti is None:
+        raise errors.CtiUnavailable("CTI is not running on this node")
+    queued = ctx.cti.ingestor.submit(reports)
+    if queued < len(reports):
+        raise errors.CtiUnavailable(f"event queue full: {len(reports) - queued} reports refused")
+    return {"received": len(raw), "queued": queued, "rejected": rejected}
 
 
 def _count(text: str) -> int:

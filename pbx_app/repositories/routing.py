@@ -85,6 +85,8 @@ _NODE_COLUMNS = (
     _c.c.contract_ends_on,
     _c.c.service_numbers_allowed,
     _c.c.default_caller_id,
+    _c.c.cti,
+    _c.c.crm_url_template,
     _l.c.street,
     _l.c.postal_code,
     _l.c.city,

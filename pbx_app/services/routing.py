@@ -75,6 +75,8 @@ from pbx_app.services.numbering import dialled_to_e164
 FORBIDDEN: dict[str, Any] = {"action": "reject", "code": 403, "reason": "Forbidden"}
 NOT_FOUND: dict[str, Any] = {"action": "reject", "code": 404, "reason": "Not Found"}
 DEFAULT_TTL = 2
+# A decision's member the internal API takes out before answering: (CRM URL template, number).
+CRM_PREFETCH = "_crm_prefetch"
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def _local(
     if "reject" in first:  # a loop, or a rule that rejects at once: no plan to carry out
         return {"action": "reject", "code": first["reject"], "reason": first["reason"], "ttl": 0}
     customer_id = int(row["customer_id"])
-    return {
+    answer = {
         "action": "local",
         "aor": aor(customer_id, str(row["number"])),
         "customer_id": customer_id,
@@ -116,6 +118,17 @@ def _local(
         "privacy": caller.privacy(customer_id),
         "steps": steps,
     }
+    if row["cti"] != "none":
+        answer["cti"] = 1
+        # An outside caller: the callee's CRM is asked now, before the phone rings (the
+        # internal API starts it; pbx_app.crm).
+        if (
+            row["cti"] == "premium"
+            and row["crm_url_template"]
+            and caller.customer_id != customer_id
+        ):
+            answer[CRM_PREFETCH] = (row["crm_url_template"], caller.number())
+    return answer
 
 
 def _from_carrier(from_user: str) -> Caller:
@@ -158,18 +171,22 @@ def decide(
     if caller == CARRIER_CALLER:
         answer = inbound(conn, target, from_user, ctx)
     else:
-        answer = _from_device(conn, caller, target, ctx)
+        me = repo.caller(conn, caller) if SIP_USERNAME.fullmatch(caller) else None
+        answer = _from_device(conn, me, caller, target, ctx)
+        if me is not None and me["cti"] != "none" and answer.get("action") != "reject":
+            answer["cti"] = 1
     answer.setdefault("ttl", 0 if ctx.div else ctx.ttl)
     return answer
 
 
-def _from_device(conn: Connection, caller: str, target: str, ctx: Context) -> dict[str, Any]:
+def _from_device(
+    conn: Connection, me: RowMapping | None, caller: str, target: str, ctx: Context
+) -> dict[str, Any]:
     if not SIP_USERNAME.fullmatch(caller):
         return dict(FORBIDDEN)
     private = target.startswith(PRIVACY_PREFIX)
     if private:
         target = target[len(PRIVACY_PREFIX) :]
-    me = repo.caller(conn, caller)
     if me is not None and target in EMERGENCY_NUMBERS:
         return emergency(conn, me, target)
     if me is None or not _active(me, ctx.now):

@@ -1,0 +1,225 @@
+"""Click-to-dial: ring the user's own devices, then have the one that answers call the target.
+
+Third-party call control by REFER (RFC 3515), with the app as a small user agent
+(pbx_app.sip_uac) behind the site's proxy:
+
+  1. INVITE to the extension's AOR through the proxy (kamailio.cfg route[CLICK_TO_DIAL]: from
+     an app node with the internal token). The proxy forks to every registered device of the
+     extension and anchors the (inactive) media as for any call; the phone shows the target.
+  2. The user picks up: ACK, then REFER with ``Refer-To: <sip:target@domain>``.
+  3. The phone calls the target itself: an ordinary call of that device, so its customer's
+     rules, caller ID, CTI events and call record apply exactly as if it had been dialled, and
+     the user hears the ringback on the phone.
+  4. The phone reports the new call's progress in NOTIFYs (message/sipfrag); at its final
+     answer (or after NOTIFY_WAIT) the first call is hung up (BYE): the user stays on the new one.
+
+Why not a B2BUA that calls both sides and joins them (RFC 3725)? It would stay in the media and
+signalling path of every click-to-dial call for its whole length (holds, transfers and BYEs
+relayed by the app; its loss ends the call), and the second leg's caller ID and rules would
+have to be re-created for a call the device never placed. REFER needs a device that accepts
+REFER, as desk phones and softphones do (blind transfer uses it); one that does not gets a
+clear failure (``refer_refused``) and the first call ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pbx_app.sip_uac import Dialog, Message, SipError, UserAgent, build, new_token, tag_of, uri_of
+
+log = logging.getLogger("pbx_app.click_to_dial")
+
+RING_SECONDS = 40.0  # the proxy gives up after 30 s (t_set_fr in route[CLICK_TO_DIAL])
+NOTIFY_WAIT = 60.0  # the new call's final answer
+Report = Callable[[str, str], Awaitable[None]]  # (status, cause)
+
+
+@dataclass(frozen=True)
+class Request:
+    ctd_id: int
+    aor: str  # c<customer>x<extension>
+    target: str
+    domain: str
+    token: str  # the internal token the proxy checks
+
+
+def _sdp(host: str) -> bytes:
+    """An audio stream nobody sends on: the phone only has to accept it."""
+    return (
+        "v=0\r\n"
+        f"o=ctd 1 1 IN IP4 {host}\r\n"
+        "s=click-to-dial\r\n"
+        f"c=IN IP4 {host}\r\n"
+        "t=0 0\r\n"
+        "m=audio 9 RTP/AVP 8 0\r\n"
+        "a=rtpmap:8 PCMA/8000\r\n"
+        "a=rtpmap:0 PCMU/8000\r\n"
+        "a=inactive\r\n"
+    ).encode()
+
+
+def _sipfrag_status(body: bytes) -> int:
+    first = body.decode("utf-8", "replace").split("\r\n", 1)[0].split()
+    return int(first[1]) if len(first) > 1 and first[0] == "SIP/2.0" and first[1].isdigit() else 0
+
+
+class Dialer:
+    def __init__(self, agent: UserAgent, proxies: list[tuple[str, int]]) -> None:
+        self.agent, self.proxies = agent, proxies
+
+    async def run(self, req: Request, report: Report) -> None:
+        """Carries one click-to-dial through; every state change goes to ``report``."""
+        try:
+            await self._run(req, report)
+        except Exception as exc:
+            log.exception("click-to-dial %s failed", req.ctd_id)
+            await report("failed", f"internal error: {type(exc).__name__}")
+
+    async def _run(self, req: Request, report: Report) -> None:
+        ua, proxy = self.agent, self.proxies[0]
+        dialog = Dialog(
+            call_id=f"ctd-{req.ctd_id}-{new_token()}",
+            local_tag=new_token(),
+            local_uri=f"sip:{req.target}@{req.domain}",
+            remote_uri=f"sip:{req.aor}@{req.domain}",
+        )
+        ua.register_dialog(dialog)
+        try:
+            answer = await self._invite(req, dialog, proxy)
+            if answer is None:
+                return await report("failed", "no answer from the proxies")
+            if answer.status >= 300:
+                causes = {486: "busy", 480: "no device answered", 408: "no device answered"}
+                return await report(
+                    "failed", causes.get(answer.status, f"{answer.status} {answer.reason}")
+                )
+            await report("connecting", "")
+            refer = await self._in_dialog(
+                dialog,
+                proxy,
+                "REFER",
+                [
+                    ("Refer-To", f"<sip:{req.target}@{req.domain}>"),
+                    ("Referred-By", f"<sip:{ua.user}@{req.domain}>"),
+                ],
+            )
+            if refer.status >= 300:
+                await report("failed", f"refer_refused: the device answered {refer.status}")
+                return await self._bye(dialog, proxy)
+            status, cause, hung_up = await self._progress(dialog)
+            await report(status, cause)
+            if not hung_up:
+                await self._bye(dialog, proxy)
+        except SipError as exc:
+            await report("failed", str(exc))
+        finally:
+            ua.forget_dialog(dialog)
+
+    async def _invite(self, req: Request, dialog: Dialog, proxy: tuple[str, int]) -> Message | None:
+        ua = self.agent
+        for hop in self.proxies:
+            branch = "z9hG4bK" + new_token()
+            headers = [
+                ua.via(branch),
+                ("Max-Forwards", "70"),
+                ("From", f'"{req.target}" <{dialog.local_uri}>;tag={dialog.local_tag}'),
+                ("To", f"<{dialog.remote_uri}>"),
+                ("Call-ID", dialog.call_id),
+                ("CSeq", "1 INVITE"),
+                ("Contact", ua.contact),
+                ("Allow", "INVITE, ACK, BYE, CANCEL, NOTIFY, OPTIONS"),
+                ("User-Agent", "pbx-click-to-dial"),
+                ("X-PBX-Internal-Token", req.token),
+                ("Content-Type", "application/sdp"),
+            ]
+            data = build(f"INVITE sip:{req.aor}@{req.domain} SIP/2.0", headers, _sdp(ua.host))
+            try:
+                answer = await ua.transaction(data, branch, hop, True, final_timeout=RING_SECONDS)
+            except SipError:
+                log.warning("click-to-dial %s: proxy %s:%s did not answer", req.ctd_id, *hop)
+                continue
+            self.proxies = [hop, *(p for p in self.proxies if p != hop)]
+            if answer.status >= 300:  # hop-by-hop ACK, the INVITE's branch
+                ack = [
+                    ua.via(branch),
+                    ("Max-Forwards", "70"),
+                    ("From", headers[2][1]),
+                    ("To", answer.get("to")),
+                    ("Call-ID", dialog.call_id),
+                    ("CSeq", "1 ACK"),
+                ]
+                ua.send(build(f"ACK sip:{req.aor}@{req.domain} SIP/2.0", ack), hop)
+                return answer
+            dialog.remote_tag = tag_of(answer.get("to"))
+            dialog.remote_target = uri_of(answer.get("contact"))
+            dialog.route_set = list(reversed(answer.all("record-route")))
+            ack_2xx, _ = self._request(dialog, "ACK", [], cseq=1)
+            ua.remember_ack(dialog.call_id, dialog.remote_tag, ack_2xx)
+            ua.send(ack_2xx, self._next_hop(dialog, hop))
+            return answer
+        return None
+
+    def _next_hop(self, dialog: Dialog, proxy: tuple[str, int]) -> tuple[str, int]:
+        """The first Route (our proxy, loose routing) or, without one, the proxy itself."""
+        if dialog.route_set:
+            host_port = uri_of(dialog.route_set[0]).split("@")[-1].split(";")[0]
+            host, _, port = host_port.removeprefix("sip:").partition(":")
+            return host, int(port or 5060)
+        return proxy
+
+    def _request(
+        self, dialog: Dialog, method: str, extra: list[tuple[str, str]], cseq: int | None = None
+    ) -> tuple[bytes, str]:
+        ua = self.agent
+        if cseq is None:
+            dialog.cseq += 1
+            cseq = dialog.cseq
+        branch = "z9hG4bK" + new_token()
+        headers = [
+            ua.via(branch),
+            ("Max-Forwards", "70"),
+            *(("Route", r) for r in dialog.route_set),
+            ("From", f"<{dialog.local_uri}>;tag={dialog.local_tag}"),
+            ("To", f"<{dialog.remote_uri}>;tag={dialog.remote_tag}"),
+            ("Call-ID", dialog.call_id),
+            ("CSeq", f"{cseq} {method}"),
+            ("Contact", ua.contact),
+            *extra,
+        ]
+        return build(f"{method} {dialog.remote_target} SIP/2.0", headers), branch
+
+    async def _in_dialog(
+        self, dialog: Dialog, proxy: tuple[str, int], method: str, extra: list[tuple[str, str]]
+    ) -> Message:
+        data, branch = self._request(dialog, method, extra)
+        return await self.agent.transaction(data, branch, self._next_hop(dialog, proxy), False)
+
+    async def _progress(self, dialog: Dialog) -> tuple[str, str, bool]:
+        """(status, cause, whether the phone hung up the first call) from its NOTIFYs."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + NOTIFY_WAIT
+        hung_up = False
+        while True:
+            try:
+                msg = await asyncio.wait_for(dialog.incoming.get(), deadline - loop.time())
+            except TimeoutError:
+                return "failed", "the device did not report the new call's outcome", hung_up
+            if msg.method == "BYE":
+                # Phones may end the first call as soon as the new one is under way; the
+                # REFER's subscription (its NOTIFYs) outlives it.
+                hung_up = True
+                continue
+            status = _sipfrag_status(msg.body)
+            if 200 <= status < 300:
+                return "connected", "", hung_up
+            if status >= 300:
+                return "failed", f"the target answered {status}", hung_up
+
+    async def _bye(self, dialog: Dialog, proxy: tuple[str, int]) -> None:
+        try:
+            await self._in_dialog(dialog, proxy, "BYE", [])
+        except SipError as exc:
+            log.info("click-to-dial BYE for %s: %s", dialog.call_id, exc)
