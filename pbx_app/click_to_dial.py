@@ -40,7 +40,8 @@ Report = Callable[[str, str], Awaitable[None]]  # (status, cause)
 @dataclass(frozen=True)
 class Request:
     ctd_id: int
-    aor: str  # c<customer>x<extension>
+    aor: str  # c<customer>x<extension>: the Request-URI the proxy looks up
+    extension: str  # the To: phones take it as their own URI for the call they place
     target: str
     domain: str
     token: str  # the internal token the proxy checks
@@ -84,7 +85,7 @@ class Dialer:
             call_id=f"ctd-{req.ctd_id}-{new_token()}",
             local_tag=new_token(),
             local_uri=f"sip:{req.target}@{req.domain}",
-            remote_uri=f"sip:{req.aor}@{req.domain}",
+            remote_uri=f"sip:{req.extension}@{req.domain}",
         )
         ua.register_dialog(dialog)
         try:

@@ -74,6 +74,7 @@ class Cti:
         request = Request(
             ctd_id,
             aor(customer_id, extension),
+            extension,
             target,
             self.settings.sip_domain,
             self.settings.internal_token,
