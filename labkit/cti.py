@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import threading
-from contextlib import ExitStack
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed
@@ -28,8 +28,11 @@ class H(BaseHTTPRequestHandler):
     def log_message(self, *a): pass
     def _json(self, code, obj):
         body = json.dumps(obj).encode()
-        self.send_response(code); self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
     def do_GET(self):
         u = urlsplit(self.path)
         if u.path == "/slow":
@@ -55,7 +58,12 @@ def start_server(box: Device) -> str:
     base = f"http://{box.ip}:{CTI_PORT}"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if box.sh(f"python3 -c \"import urllib.request as u; u.urlopen('{base}/crm?number=0')\"").returncode == 0:
+        if (
+            box.sh(
+                f"python3 -c \"import urllib.request as u; u.urlopen('{base}/crm?number=0')\""
+            ).returncode
+            == 0
+        ):
             return base
         time.sleep(0.3)
     raise AssertionError(f"CTI test server in {box.name} did not start")
@@ -70,7 +78,9 @@ class EventStream:
     """A WebSocket on /api/v1/call-events/ws; collects events in a thread, acknowledging each."""
 
     def __init__(self, ws_url: str, token: str, after: int = 0, customer_id: int = 0) -> None:
-        self.url = f"{ws_url}?after={after}" + (f"&customer_id={customer_id}" if customer_id else "")
+        self.url = f"{ws_url}?after={after}" + (
+            f"&customer_id={customer_id}" if customer_id else ""
+        )
         self.events: list[dict[str, Any]] = []
         self.hello: dict[str, Any] | None = None
         self.closed: tuple[int, str] | None = None

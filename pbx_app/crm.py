@@ -66,7 +66,9 @@ class CrmLookup:
         self.deny, self.timeout = tuple(deny), timeout
         self._fetch = fetch or self._http_get
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pbx-crm")
-        self._lock = threading.Lock()
+        # Reentrant: a lookup that is done already runs its callback (_expire) at once, in
+        # the thread that holds the lock.
+        self._lock = threading.RLock()
         # (template, number) -> (expires at, future of the record)
         self._cache: OrderedDict[tuple[str, str], tuple[float, Future[Record | None]]] = (
             OrderedDict()

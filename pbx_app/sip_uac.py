@@ -16,6 +16,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 log = logging.getLogger("pbx_app.sip_uac")
 
@@ -179,8 +180,8 @@ class UserAgent(asyncio.DatagramProtocol):
         await loop.create_datagram_endpoint(lambda: self, local_addr=(self.host, self.port))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # Python 3.11's UDP transport is not a DatagramTransport subclass (3.12's is).
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def close(self) -> None:
         if self.transport is not None:

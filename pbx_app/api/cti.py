@@ -122,8 +122,11 @@ def _int_param(ws: WebSocket, name: str) -> int | None:
 @ws_router.websocket("/call-events/ws")
 async def events_ws(ws: WebSocket) -> None:
     ctx: AppContext = ws.app.state.ctx
+    # Refusals are close codes after the handshake: a browser never sees a refused handshake's
+    # status, only a close with its code and reason (the error code).
+    await ws.accept()
     if ctx.cti is None:
-        await ws.close(code=1013, reason="CTI is not running on this node")
+        await ws.close(code=1013, reason="cti_unavailable")
         return
     try:
         after = _int_param(ws, "after") or 0
@@ -131,12 +134,12 @@ async def events_ws(ws: WebSocket) -> None:
     except errors.NotAuthenticated as exc:
         await ws.close(code=4401, reason=exc.code)
         return
-    except errors.DomainError as exc:
-        await ws.close(
-            code=4403 if not isinstance(exc, errors.TargetInvalid) else 4400, reason=exc.code
-        )
+    except errors.TargetInvalid as exc:
+        await ws.close(code=4400, reason=exc.code)
         return
-    await ws.accept()
+    except errors.DomainError as exc:
+        await ws.close(code=4403, reason=exc.code)
+        return
     hub = ctx.cti.hub
     sub = hub.subscribe(scope)  # first: nothing stored meanwhile falls between backlog and live
     try:
@@ -220,15 +223,16 @@ async def start_click_to_dial(body: ClickToDialIn, actor: CurrentActor, ctx: Ctx
     """Rings the user's own devices; the one that answers is asked (REFER) to call the target,
     as if the user had dialled it. Follow the state with GET /click-to-dial/{id}."""
     cti = ctx.cti
-    if cti is None or cti.dialer is None:
-        raise errors.CtiUnavailable("click-to-dial is not running on this node")
 
     def record() -> tuple[Any, Any]:
         with ctx.db.transaction() as conn:
             row = service.start_click_to_dial(conn, actor, body.target, body.extension_id, now())
+            if cti is None or cti.dialer is None:  # checked last: the request's own faults first
+                raise errors.CtiUnavailable("click-to-dial is not running on this node")
             return row, repo.extension_row(conn, int(row["extension_id"]))
 
     row, ext = await run_in_threadpool(record)
+    assert cti is not None
     cti.click_to_dial(int(row["id"]), int(ext["customer_id"]), str(ext["number"]), row["target"])
     return JSONResponse(service.public_ctd(row), status_code=202)
 

@@ -224,7 +224,7 @@ def events_for(conn: Connection, report: Report) -> list[Event]:
             from_number = dialled_to_e164(report.caller) or report.caller_id or report.caller
         elif direction == "inbound":
             # Another customer's phone: its public number, never its internal username.
-            from_number = _outside_number(conn, report.caller) or report.caller_id
+            from_number = _outside_number(conn, report.caller) or "anonymous"
         else:
             from_number = report.caller_id or caller.extension
         to_number = callee.extension if direction == "internal" else report.dialled

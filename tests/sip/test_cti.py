@@ -18,13 +18,14 @@ from labkit.baresip import logs_on_failure, start_baresip
 from labkit.control import clear_bindings
 from labkit.cti import EventStream, deliveries, start_server
 from labkit.devices import Device, Devices, device_creds, extension_of
+from labkit.docker import wait_healthy
 from labkit.lab import SIP_DOMAIN, SITES, app_base
 from labkit.leases import lease
-from labkit.portal import keep_session, operator
+from labkit.portal import operator
 from labkit.wait import wait_for
 from pbx_app.crm import TIMEOUT as CRM_TIMEOUT
 from pbx_app.webhooks import SIGNATURE_HEADER, verify
-from tests.sip.site_drills import kill_site, login, start_site
+from tests.sip.site_drills import healthy_pair, kill_site, login, site_containers, start_site
 
 pytestmark = pytest.mark.lab
 
@@ -128,7 +129,9 @@ def test_events_in_order_with_the_callers_crm_record(
     phones: dict[str, Device], stream: EventStream,
 ) -> None:  # fmt: skip
     cid = tenant["customer_id"]
-    r = admin.put(f"/customers/{cid}/cti", json={"crm_url_template": f"{server}/crm?number={{number}}"})
+    r = admin.put(
+        f"/customers/{cid}/cti", json={"crm_url_template": f"{server}/crm?number={{number}}"}
+    )
     assert r.status_code == 200, r.text
     call_id, _ = _cross_call(phones, tenant)
     stream.wait(
@@ -138,7 +141,8 @@ def test_events_in_order_with_the_callers_crm_record(
     )
     ringing, answered, ended = stream.of_call(call_id)
     assert ringing["seq"] < answered["seq"] < ended["seq"]
-    assert ringing["direction"] == "inbound" and ringing["customer_id"] == cid
+    assert ringing["direction"] == "inbound"
+    assert ringing["customer_id"] == cid
     assert ringing["crm"] == {
         "name": "Erika Mustermann",
         "company": "Beispiel GmbH",
@@ -171,7 +175,8 @@ def test_a_crm_that_never_answers_does_not_delay_the_call(
     call_id, placed = _cross_call(phones, tenant)
     stream.wait(lambda: len(stream.of_call(call_id)) >= 3, EVENT_S + CRM_TIMEOUT + 5, what="events")
     ringing = stream.of_call(call_id)[0]
-    assert ringing["kind"] == "ringing" and ringing["crm"] is None, ringing
+    assert ringing["kind"] == "ringing", ringing
+    assert ringing["crm"] is None, ringing
     # The phone rang at once: the proxy never waits for the CRM (180 within 1 s of the INVITE).
     assert _when(ringing) - placed < 1.0, (placed, ringing)
 
@@ -189,7 +194,8 @@ def test_webhooks_are_signed_retried_and_logged(
     assert "secret" not in admin.get(f"/customers/{cid}/webhooks").json()["items"][0]
     # The platform's own addresses are refused as targets.
     refused = admin.post(f"/customers/{cid}/webhooks", json={"url": f"http://{FRA1}:8000/x"})
-    assert refused.status_code == 422 and refused.json()["error"]["code"] == "url_refused"
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "url_refused"
     call_id, _ = _cross_call(phones, tenant)
 
     def mine() -> list[dict[str, Any]]:
@@ -200,15 +206,23 @@ def test_webhooks_are_signed_retried_and_logged(
     assert [json.loads(d["body"])["kind"] for d in got] == ["ringing", "answered", "ended"]
     for d in got:
         headers = {k.lower(): v for k, v in d["headers"].items()}
-        assert verify(hook["secret"], d["body"].encode(), headers[SIGNATURE_HEADER.lower()], time.time())
+        assert verify(
+            hook["secret"], d["body"].encode(), headers[SIGNATURE_HEADER.lower()], time.time()
+        )
         # A receiver detects any change to the body, and another customer's secret.
         tampered = d["body"].replace('"ringing"', '"ended"').replace('"answered"', '"held"')
-        assert not verify(hook["secret"], tampered.encode() + b" ", headers[SIGNATURE_HEADER.lower()], time.time())
-        assert not verify("whsec_other", d["body"].encode(), headers[SIGNATURE_HEADER.lower()], time.time())
+        assert not verify(
+            hook["secret"], tampered.encode() + b" ", headers[SIGNATURE_HEADER.lower()], time.time()
+        )
+        assert not verify(
+            "whsec_other", d["body"].encode(), headers[SIGNATURE_HEADER.lower()], time.time()
+        )
     log = admin.get(f"/customers/{cid}/webhooks/{hook['id']}/deliveries").json()["items"]
     seqs = {json.loads(d["body"])["seq"] for d in got}
     done = [d for d in log if d["event_seq"] in seqs]
-    assert len(done) == 3 and all(d["status"] == "delivered" and d["last_code"] == 200 for d in done)
+    assert len(done) == 3
+    assert all(d["status"] == "delivered" for d in done), done
+    assert all(d["last_code"] == 200 for d in done), done
 
 
 def test_customers_never_see_each_others_events(
@@ -255,7 +269,10 @@ def test_click_to_dial_connects_the_users_phone_to_the_target(
         desk, phone_user, phone_pw, f"sip:{SIP_DOMAIN};transport=tls", seconds=40
     )
     wait_for(lambda: "200 OK" in desk.sh(f"cat {desk_log}").stdout, 15, what="baresip registered")
-    ext = {e["number"]: e["id"] for e in admin.get(f"/customers/{cid}/extensions", params={"limit": 1000}).json()["items"]}
+    ext = {
+        e["number"]: e["id"]
+        for e in admin.get(f"/customers/{cid}/extensions", params={"limit": 1000}).json()["items"]
+    }
     target_ext = extension_of(tenant, DEVICES["target"])
     r = admin.post(
         "/click-to-dial",
@@ -264,6 +281,7 @@ def test_click_to_dial_connects_the_users_phone_to_the_target(
     assert r.status_code == 202, r.text
     ctd = r.json()
     with logs_on_failure((desk, desk_log)):
+
         def final() -> dict[str, Any] | None:
             state = admin.get(f"/click-to-dial/{ctd['id']}").json()
             return state if state["status"] in ("connected", "failed") else None
@@ -274,6 +292,7 @@ def test_click_to_dial_connects_the_users_phone_to_the_target(
         answered = target.answered(CALLEE_PORT)
         phone_ext = extension_of(tenant, DEVICES["phone"])
         assert f"From: <sip:{phone_ext}@" in answered, answered[-1500:]
+
     # The call the phone placed is an ordinary call of the phone: its record shows it.
     def record() -> dict[str, Any] | None:
         items = admin.get(f"/customers/{cid}/call-records", params={"limit": 50}).json()["items"]
@@ -282,16 +301,19 @@ def test_click_to_dial_connects_the_users_phone_to_the_target(
         )
 
     cdr = wait_for(record, 40, what="the click-to-dial call's record")
-    assert cdr["answered_at"] is not None and cdr["sip_code"] == 200, cdr
+    assert cdr["answered_at"] is not None, cdr
+    assert cdr["sip_code"] == 200, cdr
     for user in (phone_user, target_user):
         clear_bindings(aor_of(user))
 
 
 def test_click_to_dial_refuses_what_it_cannot_do(admin: httpx.Client) -> None:
     r = admin.post("/click-to-dial", json={"target": "030 1234"})
-    assert r.status_code == 422 and r.json()["error"]["code"] == "target_invalid", r.text
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "target_invalid", r.text
     r = admin.post("/click-to-dial", json={"target": "0301234"})
-    assert r.status_code == 422 and r.json()["error"]["code"] == "extension_required", r.text
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "extension_required", r.text
 
 
 @pytest.mark.disruptive
@@ -331,7 +353,7 @@ def test_a_client_resumes_on_the_other_site_after_its_site_is_killed(
         def resumed() -> EventStream | None:
             try:
                 return EventStream(ws_base("ber"), token, after=acked)
-            except Exception:  # noqa: BLE001 - the other site is still taking over
+            except Exception:
                 return None
 
         second = wait_for(resumed, 90, what="the stream at ber")
@@ -342,5 +364,7 @@ def test_a_client_resumes_on_the_other_site_after_its_site_is_killed(
         second.close()
     finally:
         start_site("fra")
+        wait_healthy(site_containers("fra"), timeout=180)
+        wait_for(healthy_pair, 120, 1, "a leader and a synchronous standby")
         for user in (caller_user, callee_user):
             clear_bindings(aor_of(user))
