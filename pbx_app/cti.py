@@ -37,7 +37,7 @@ class Cti:
     def create(cls, settings: Settings, db: Database) -> Cti:
         deny = outbound.networks(settings.outbound_deny)
         crm = CrmLookup(deny)
-        hub = EventHub(db)
+        hub = EventHub(db, retention_days=settings.event_retention_days)
         sender = WebhookSender(db, deny)
 
         def stored() -> None:

@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from pbx_app.db import Database
+from pbx_app.db import Database, utcnow
 from pbx_app.repositories import call_events as repo
 from pbx_app.services.call_events import Scope, public
 
 log = logging.getLogger("pbx_app.event_hub")
 
 POLL = 0.25
+PRUNE_EVERY = 3600.0
 QUEUE = 1_000
 
 
@@ -45,8 +48,10 @@ class Subscriber:
 
 
 class EventHub:
-    def __init__(self, db: Database, poll: float = POLL) -> None:
+    def __init__(self, db: Database, poll: float = POLL, retention_days: int = 7) -> None:
         self.db, self.poll = db, poll
+        self.retention = timedelta(days=retention_days)
+        self._pruned_at = 0.0
         self._subscribers: set[Subscriber] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -87,10 +92,21 @@ class EventHub:
                         self.last_seq = repo.last_seq(conn)
                     started = True
                 self._round()
+                self._prune()
             except Exception as exc:
                 log.warning("event hub round failed: %s", exc)
             self._wake.wait(self.poll)
             self._wake.clear()
+
+    def _prune(self) -> None:
+        """Events older than the retention go (hourly; every node may, the result is one)."""
+        if time.monotonic() - self._pruned_at < PRUNE_EVERY:
+            return
+        with self.db.transaction() as conn:
+            gone = repo.prune(conn, utcnow() - self.retention)
+        self._pruned_at = time.monotonic()
+        if gone:
+            log.info("%d call events older than %s pruned", gone, self.retention)
 
     def _round(self) -> None:
         while True:

@@ -33,6 +33,7 @@ KAMAILIO_FRA_1: dict[str, Any] = {
     "rtpengines": {"local": ["udp:10.231.1.21:2223"], "remote": ["udp:10.231.2.21:2223"]},
     "relay_sites": ["udp:10.231.1.21:2223=fra", "udp:10.231.2.21:2223=ber"],
     "apps": ["http://10.231.1.31:8000", "http://10.231.1.32:8000", "http://10.231.2.31:8000"],
+    "app_addresses": ["10.231.1.31", "10.231.1.32", "10.231.2.31"],
     "sip_domain": "pbx.lab",
     "dmq_port": 5090,
     "carrier": "udp:10.231.0.5:5060",
@@ -70,6 +71,7 @@ KAMAILIO_MINIMAL: dict[str, Any] = {
     "rtpengines": {"local": ["udp:10.231.9.21:2223"], "remote": []},
     "relay_sites": ["udp:10.231.9.21:2223=solo"],
     "apps": ["http://10.231.9.31:8000"],
+    "app_addresses": ["10.231.9.31"],
     "trusted_sources": [],
 }
 
