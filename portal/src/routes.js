@@ -8,6 +8,7 @@ import Tokens from './views/tokens.js';
 import { AuditEvents } from './views/audit.js';
 import { CallRecords } from './views/call-records.js';
 import { CallRules } from './views/call-rules.js';
+import { Cti, CtiHome } from './views/cti.js';
 import { Customers, CustomerOverview } from './views/customers.js';
 import { Extension, Extensions, MyExtensions } from './views/extensions.js';
 import { Invoices } from './views/invoices.js';
@@ -29,6 +30,7 @@ const t = translator('nav', {
     numbers: 'Rufnummern',
     ringGroups: 'Gruppen',
     callRecords: 'Anrufliste',
+    cti: 'CTI',
     porting: 'Portierungen',
     licences: 'Lizenzen',
     invoices: 'Rechnungen',
@@ -47,6 +49,7 @@ const t = translator('nav', {
     numbers: 'Numbers',
     ringGroups: 'Ring groups',
     callRecords: 'Call records',
+    cti: 'CTI',
     porting: 'Porting',
     licences: 'Licences',
     invoices: 'Invoices',
@@ -78,11 +81,13 @@ export const routes = [
   { path: '/customers/:cid/numbers', view: HeadNumbers, roles: ADMINS, nav: 'numbers', scope: 'customer' },
   { path: '/customers/:cid/ring-groups', view: RingGroups, roles: ALL, nav: 'ringGroups', scope: 'customer' },
   { path: '/customers/:cid/call-records', view: CallRecords, roles: ADMINS, nav: 'callRecords', scope: 'customer' },
+  { path: '/customers/:cid/cti', view: Cti, roles: ALL, nav: 'cti', scope: 'customer' },
   { path: '/customers/:cid/porting', view: PortingRequests, roles: ADMINS, nav: 'porting', scope: 'customer' },
   { path: '/customers/:cid/porting/:pid', view: PortingRequest, roles: ADMINS },
   { path: '/customers/:cid/licences', view: Licences, roles: ADMINS, nav: 'licences', scope: 'customer' },
   { path: '/customers/:cid/invoices', view: Invoices, roles: ADMINS, nav: 'invoices', scope: 'customer' },
   { path: '/customers/:cid/audit', view: AuditEvents, roles: ADMINS, nav: 'audit', scope: 'customer' },
+  { path: '/cti', view: CtiHome, roles: ALL },
   { path: '/phone', view: Phone, roles: TENANT, nav: 'phone' },
   { path: '/tokens', view: Tokens, roles: ALL, nav: 'tokens' },
 ];
