@@ -181,6 +181,26 @@ def test_a_crm_that_never_answers_does_not_delay_the_call(
     assert _when(ringing) - placed < 1.0, (placed, ringing)
 
 
+def test_a_call_that_fails_ends_with_its_cause(
+    tenant: dict[str, Any], phones: dict[str, Device], stream: EventStream
+) -> None:
+    caller_user, caller_pw = device_creds(tenant, OTHER["caller"], key="other_devices")
+    did = tenant["devices"][DEVICES["callee"]]["did"]
+    phones["callee"].answer(CALLEE_PORT, scenario="busy")
+    call_id = f"cti-busy-{time.monotonic_ns()}@{phones['caller'].ip}"
+    status = phones["caller"].call(
+        national(did), caller_user, caller_pw, FRA1, port=CALLER_PORT, call_id=call_id
+    )
+    assert status.startswith("486"), status
+    stream.wait(
+        lambda: any(e["kind"] == "ended" for e in stream.of_call(call_id)),
+        EVENT_S + 5,
+        what="the busy call's end",
+    )
+    ended = stream.of_call(call_id)[-1]
+    assert (ended["kind"], ended["code"], ended["reason"]) == ("ended", 486, "Busy Here"), ended
+
+
 def test_webhooks_are_signed_retried_and_logged(
     admin: httpx.Client, tenant: dict[str, Any], server: str, box: Device,
     phones: dict[str, Device],
