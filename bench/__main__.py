@@ -20,6 +20,7 @@ BENCHMARKS = {
     "route_lookup.py": "route_lookup.json",
     "rule_eval.py": "rule_eval.json",
     "invoice_run.py": "invoice_run.json",
+    "cti_events.py": "cti_events.json",
     "sip_bench.py": "sip_core.json",
     # Last: 249,000 bindings on every proxy, about 40 minutes.
     "full_size.py": "full_size.json",

@@ -100,6 +100,7 @@ class EventStream:
                 if msg.get("type") == "hello":
                     self.hello = msg
                 elif msg.get("type") == "event":
+                    msg["_received"] = time.time()
                     self.events.append(msg)
                     self._ws.send(json.dumps({"ack": msg["seq"]}))
         except ConnectionClosed as exc:

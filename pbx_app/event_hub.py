@@ -94,7 +94,7 @@ class EventHub:
                 self._round()
                 self._prune()
             except Exception as exc:
-                log.warning("event hub round failed: %s", exc)
+                log.warning("event hub round failed: %s", str(exc).splitlines()[0])
             self._wake.wait(self.poll)
             self._wake.clear()
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import RowMapping
+from sqlalchemy.exc import SQLAlchemyError
 
 from pbx_app import outbound
 from pbx_app.db import Database, utcnow
@@ -114,8 +115,9 @@ class WebhookSender:
             try:
                 while not self._stop.is_set() and self.send_due():
                     pass
-            except DatabaseUnavailable:
-                pass  # a failover: the next round reconnects
+            except (DatabaseUnavailable, SQLAlchemyError) as exc:
+                # A failover: the next round reconnects.
+                log.warning("webhook round failed: %s", str(exc).splitlines()[0])
             except Exception:
                 log.exception("webhook round failed")
             self._wake.wait(self.poll)
