@@ -8,6 +8,7 @@ import re
 import pytest
 import testinfra
 
+from pbx_infra.node_config import ctd_sip_port
 from pbx_infra.topology import ServiceKind
 
 from .checks import listening, processes, where
@@ -127,6 +128,15 @@ def test_app_is_healthy_against_its_database(host, target, platform) -> None:
     )
     assert probe.rc == 0, where(target, f"/healthz failed: {probe.stderr.strip()[-300:]}")
     assert json.loads(probe.stdout)["database"] == "ok", where(target, probe.stdout)
+
+
+@by_kind(ServiceKind.PBX_APP)
+def test_click_to_dial_agent_only_on_the_internal_network(host, target, platform) -> None:
+    # A production host runs several app nodes: each has its own port (node_config.ctd_sip_port).
+    sip = {a for a, p in listening(host, "udp") if p == ctd_sip_port(platform, target.instance)}
+    assert sip == {str(target.instance.reach)}, where(
+        target, f"click-to-dial's SIP agent listens on {sorted(sip) or 'nothing'}, want internal"
+    )
 
 
 @by_kind(ServiceKind.DNS)
