@@ -30,7 +30,7 @@ from tests.sip.site_drills import login
 
 RESULT = Path(__file__).resolve().parent / "results" / "cti_events.json"
 FRA1 = SITES["fra"]["proxies"][0]
-CALLER, CALLEE = 6, 67  # the other customer's device 6, demo device 67: no test leases them
+CALLER, CALLEE = 6, 96  # the other customer's device 6, demo device 96: no test leases them
 PORT_CALLEE, PORT_CALLER = 5170, 5171
 
 

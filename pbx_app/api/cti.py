@@ -211,6 +211,7 @@ class ClickToDial(BaseModel):
     response_model=ClickToDial,
     responses=error_responses(
         JSON_BODY,
+        NOT_FOUND,
         {
             403: "cti_not_booked; permission_denied (not your extension)",
             409: "no_device: the extension has no device; click_to_dial_in_progress",
@@ -259,7 +260,9 @@ class CtiSettingsIn(BaseModel):
     )
 
 
-@router.get("/customers/{customer_id}/cti", response_model=CtiSettings)
+@router.get(
+    "/customers/{customer_id}/cti", response_model=CtiSettings, responses=error_responses(NOT_FOUND)
+)
 def get_settings(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     with ctx.db.snapshot() as conn:
         return service.settings(conn, actor, customer_id, now())
@@ -268,7 +271,9 @@ def get_settings(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, An
 @router.put(
     "/customers/{customer_id}/cti",
     response_model=CtiSettings,
-    responses=error_responses(JSON_BODY, {403: "cti_premium_required", 422: "url_refused"}),
+    responses=error_responses(
+        JSON_BODY, NOT_FOUND, {403: "cti_premium_required", 422: "url_refused"}
+    ),
 )
 def put_settings(
     customer_id: Id, body: CtiSettingsIn, actor: CurrentActor, ctx: Ctx
@@ -302,7 +307,11 @@ def _webhook(row: Any) -> dict[str, Any]:
     }
 
 
-@router.get("/customers/{customer_id}/webhooks", response_model=Items[Webhook])
+@router.get(
+    "/customers/{customer_id}/webhooks",
+    response_model=Items[Webhook],
+    responses=error_responses(NOT_FOUND),
+)
 def list_webhooks(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:
     with ctx.db.snapshot() as conn:
         return {"items": [_webhook(r) for r in service.webhooks(conn, actor, customer_id, now())]}
@@ -313,7 +322,9 @@ def list_webhooks(customer_id: Id, actor: CurrentActor, ctx: Ctx) -> dict[str, A
     status_code=201,
     response_model=NewWebhook,
     responses=error_responses(
-        JSON_BODY, {403: "cti_premium_required", 409: "conflict: 10 webhooks", 422: "url_refused"}
+        JSON_BODY,
+        NOT_FOUND,
+        {403: "cti_premium_required", 409: "conflict: 10 webhooks", 422: "url_refused"},
     ),
 )
 def add_webhook(customer_id: Id, body: WebhookIn, actor: CurrentActor, ctx: Ctx) -> dict[str, Any]:

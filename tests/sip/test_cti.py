@@ -29,7 +29,7 @@ from tests.sip.site_drills import healthy_pair, kill_site, login, site_container
 
 pytestmark = pytest.mark.lab
 
-DEVICES = lease("cti", callee=60, colleague=61, phone=62, target=63, ber_caller=64, ber_callee=65)
+DEVICES = lease("cti", callee=90, colleague=91, phone=92, target=93, ber_caller=94, ber_callee=95)
 OTHER = lease("cti other customer", key="other_devices", caller=5)
 FRA1 = SITES["fra"]["proxies"][0]
 BER1 = SITES["ber"]["proxies"][0]
