@@ -73,7 +73,7 @@ lint: venv
 # Tests that need neither Docker nor the lab: topology, the Pulumi program under mocks, the app.
 test-unit: venv portal
 	@scripts/install-test-tools.sh
-	@$(PYTEST) tests -m "not lab" -n 2 --dist loadfile
+	@$(PYTEST) tests -m "not lab"
 
 # Tests against real containers: images, the running lab, Ansible roles on stand-in hosts.
 # A test run owns the lab: one left on this Docker Engine by another checkout (other secrets)
