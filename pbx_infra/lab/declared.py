@@ -8,6 +8,7 @@ order is a valid creation order.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import runpy
@@ -69,6 +70,9 @@ def declare(stack: str, config: dict[str, str], recorder: Recorder | None = None
     """Run the Pulumi program for `stack` with `config`; return what it declares, in order."""
     os.environ["PULUMI_CONFIG"] = json.dumps(config)
     recorder = recorder or Recorder()
+    # The SDK expects the thread to have an event loop; asyncio.run() elsewhere in the same process
+    # (a test client, a WebSocket test) leaves the main thread with none.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.set_mocks(recorder, project=PROJECT, stack=stack, preview=False)
     cwd = Path.cwd()
     os.chdir(REPO)  # build contexts are relative to the project, as under `pulumi up`

@@ -609,6 +609,10 @@ def test_reconnects_back_off_up_to_fifteen_seconds(browser: Browser, premium_a: 
     login(page, w, w.a.admin_email)
     goto_route(page, w, cti_route(w.a.customer_id))
     status = page.locator(".cti-conn")
+    stream.wait_for(1, page)
+    # An installed clock still follows real time; paused, it moves only by run_for (a loaded
+    # machine would otherwise bring the next attempt early).
+    page.clock.pause_at(page.evaluate("Date.now()") + 10)
     for n, seconds in enumerate((1, 2, 4, 8, 15, 15), start=1):
         stream.wait_for(n, page).close(code=1011, reason="busy")
         expect(status).to_have_text(f"Verbindung unterbrochen; neuer Versuch in {seconds} s.")
