@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 
 from pbx_app.addressing import (
+    AOR_PATTERN,
     CARRIER_CALLER,
     EMERGENCY_NUMBERS,
     PRIVACY_PREFIX,
@@ -143,6 +144,7 @@ def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
         "emergency_numbers": sorted(EMERGENCY_NUMBERS),
         "privacy_prefix": PRIVACY_PREFIX,
         "sip_username_pattern": SIP_USERNAME_PATTERN,
+        "aor_pattern": AOR_PATTERN,
         "site_area_code": platform.site(inst.site).area_code,
         "site_city": platform.site(inst.site).city,
         # DSCP CS3 on every SIP packet (R11), numeric.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pbx_app.addressing import (
+    AOR_PATTERN,
     CARRIER_CALLER,
     EMERGENCY_NUMBERS,
     PRIVACY_PREFIX,
@@ -42,6 +43,7 @@ KAMAILIO_FRA_1: dict[str, Any] = {
     "emergency_numbers": sorted(EMERGENCY_NUMBERS),
     "privacy_prefix": PRIVACY_PREFIX,
     "sip_username_pattern": SIP_USERNAME_PATTERN,
+    "aor_pattern": AOR_PATTERN,
     "site_area_code": "069",
     "site_city": "Frankfurt am Main",
     "sip_tos": TOS_CS3,

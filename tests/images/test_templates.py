@@ -10,6 +10,7 @@ import jinja2
 import pytest
 
 from pbx_app.addressing import (
+    AOR_PATTERN,
     CARRIER_CALLER,
     EMERGENCY_NUMBERS,
     PRIVACY_PREFIX,
@@ -58,6 +59,7 @@ def test_kamailio_node_cfg_places_every_value(render):
     assert substdef(text, "PBX_EMERGENCY_NUMBERS").split("|") == sorted(EMERGENCY_NUMBERS)
     assert substdef(text, "PBX_PRIVACY_PREFIX") == PRIVACY_PREFIX
     assert substdef(text, "PBX_SIP_USERNAME_PATTERN") == SIP_USERNAME_PATTERN
+    assert substdef(text, "PBX_AOR_PATTERN") == AOR_PATTERN
     assert substdef(text, "PBX_SITE_AREA_CODE") == "069"
     assert substdef(text, "PBX_SITE_CITY") == "Frankfurt am Main"
     assert re.search(rf"^tos={TOS_CS3}$", text, re.M)  # numeric CS3, never a symbolic name
