@@ -1,6 +1,7 @@
 """Operator CLI: python -m pbx_app <command>.
 
-Commands: serve, migrate, healthcheck, import-extensions, seed-demo, create-operator.
+Commands: serve, migrate, healthcheck, import-extensions, seed-demo, create-operator, rekey,
+invoice-run.
 """
 
 from __future__ import annotations
@@ -48,11 +49,15 @@ def _healthcheck(settings: Settings) -> int:
     urls: list[tuple[str, ssl.SSLContext | None]] = [
         (f"http://127.0.0.1:{settings.listen_port}/healthz", None)
     ]
-    if settings.https_listen:
-        unverified = ssl.create_default_context()
-        unverified.check_hostname = False
-        unverified.verify_mode = ssl.CERT_NONE
-        urls.append((f"https://127.0.0.1:{settings.https_port}/healthz", unverified))
+    unverified = ssl.create_default_context()
+    unverified.check_hostname = False
+    unverified.verify_mode = ssl.CERT_NONE
+    # The phones' listener too (a client certificate is optional there).
+    for listen in (settings.https_listen, settings.provisioning_listen):
+        if listen:
+            host, _, port = listen.rpartition(":")
+            host = "127.0.0.1" if host in ("0.0.0.0", "") else host.strip("[]")
+            urls.append((f"https://{host}:{port}/healthz", unverified))
     for url, context in urls:
         try:
             with urllib.request.urlopen(url, timeout=5, context=context) as response:  # noqa: S310
@@ -162,6 +167,19 @@ def _create_operator(settings: Settings, email: str) -> int:
     return 0
 
 
+def _rekey(settings: Settings) -> int:
+    from pbx_app.db import Database
+    from pbx_app.provisioning import rekey
+    from pbx_app.vault import Vault
+
+    vault = Vault.from_setting(settings.effective_credential_keys)
+    db = Database(settings.database_url)
+    changed = rekey(db, vault)
+    db.dispose()
+    print(json.dumps({"key": vault.current, "devices_resealed": changed}))
+    return 0
+
+
 def _month(text: str) -> str:
     if len(text) != 7 or text[4] != "-" or not (text[:4] + text[5:]).isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a month (YYYY-MM)")
@@ -183,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--out", type=Path, required=True)
     op = sub.add_parser("create-operator", help="create an operator, print a new password")
     op.add_argument("--email", required=True)
+    sub.add_parser(
+        "rekey", help="seal stored device secrets again under the first PBX_CREDENTIAL_KEYS key"
+    )
     inv = sub.add_parser("invoice-run", help="issue a month's invoices (default: last month)")
     inv.add_argument("--period", help="YYYY-MM", type=_month)
     args = parser.parse_args(argv)
@@ -198,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         return _import_extensions(settings, args.customer, args.file)
     if args.command == "seed-demo":
         return _seed_demo(settings, args.out)
+    if args.command == "rekey":
+        return _rekey(settings)
     if args.command == "invoice-run":
         return _invoice_run(settings, args.period)
     return _create_operator(settings, args.email)

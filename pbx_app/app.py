@@ -31,6 +31,7 @@ from pbx_app.api import (
     locations,
     porting,
     price_lists,
+    provisioning,
     users,
 )
 from pbx_app.api import errors as api_errors
@@ -42,6 +43,7 @@ from pbx_app.mail import Mailer, SmtpMailer
 from pbx_app.outbox import OutboxSender, Retry
 from pbx_app.porting_scheduler import PortingScheduler
 from pbx_app.settings import Settings
+from pbx_app.vault import Vault
 
 API_PREFIX = "/api/v1"
 # Routes that stream their request body to disk: their limit is PBX_MAX_IMPORT_BYTES.
@@ -119,13 +121,13 @@ class RedactSecretsInAccessLog(logging.Filter):
     """The access log names every request's path and query; a set-password link carries its
     single-use token there. Whoever reads the log must not be able to use it."""
 
-    _SECRET = re.compile(r"((?:^|[?&])token=)[^&\s]*")
+    _SECRET = re.compile(r"((?:^|[?&])token=|/prov/t/)[^&/\s]*")
 
     def filter(self, record: logging.LogRecord) -> bool:
         # uvicorn.access: (client, method, full path, HTTP version, status)
         if isinstance(record.args, tuple) and len(record.args) >= 3:
             args = list(record.args)
-            if isinstance(args[2], str) and "token=" in args[2]:
+            if isinstance(args[2], str) and ("token=" in args[2] or "/prov/t/" in args[2]):
                 args[2] = self._SECRET.sub(r"\1[redacted]", args[2])
                 record.args = tuple(args)
         return True
@@ -219,7 +221,12 @@ def create_app(
         redoc_url=None,
     )
     app.state.ctx = AppContext(
-        settings=settings, db=db, outbox=sender, porting=scheduler, cti=cti_runtime
+        settings=settings,
+        db=db,
+        outbox=sender,
+        porting=scheduler,
+        cti=cti_runtime,
+        vault=Vault.from_setting(settings.effective_credential_keys),
     )
     api_errors.install(app)
     every_operation = api_errors.error_responses(api_errors.EVERY_OPERATION)
@@ -239,6 +246,7 @@ def create_app(
         price_lists,
         invoices,
         cti,
+        provisioning,
     ):
         app.include_router(
             module.router,
@@ -246,6 +254,8 @@ def create_app(
             responses=every_operation,
             dependencies=[Depends(no_unknown_query_parameters)],
         )
+    # Phones fetching their configuration: their firmware may add query parameters of its own.
+    app.include_router(provisioning.phone_router)
     # WebSocket routes: no HTTP dependencies (they read the Request); they check their own.
     app.include_router(cti.ws_router, prefix=API_PREFIX)
     app.include_router(internal.router, dependencies=[Depends(no_unknown_query_parameters)])

@@ -174,6 +174,15 @@ class DeviceNotCertified(DomainError):
     rule = "R10"
 
 
+class DeviceHasNoMac(DomainError):
+    code = "device_has_no_mac"
+    rule = "R10"
+
+
+class DeviceModelInUse(DomainError):
+    code = "device_model_in_use"
+
+
 class PortingTransitionInvalid(DomainError):
     code = "porting_transition_invalid"
     rule = "R12"

@@ -73,6 +73,15 @@ customers = Table(
     Column("billing_starts_on", Date, nullable=True),
     Column("notice_given_on", Date, nullable=True),
     Column("contract_ends_on", Date, nullable=True),
+    # What the customer's phones are provisioned with (pbx_app.provisioning).
+    Column(
+        "time_zone",
+        String(64),
+        nullable=False,
+        default="Europe/Berlin",
+        server_default="Europe/Berlin",
+    ),
+    Column("language", String(2), nullable=False, default="de", server_default="de"),
 )
 
 locations = Table(
@@ -148,6 +157,13 @@ devices = Table(
     # browser phone of one user on one extension, its credentials handed out by the app.
     Column("kind", String(16), nullable=False, default="phone", server_default="phone"),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    # The SIP password and the phone's provisioning password, sealed (pbx_app.vault): a phone
+    # provisioned again gets the same ones. NULL: set before sealing existed (or a browser phone).
+    Column("sip_secret", Text, nullable=True),
+    Column("prov_secret", Text, nullable=True),
+    # The outstanding one-time claim token (its HMAC) of a phone without a vendor certificate.
+    Column("claim_hash", String(64), nullable=True),
+    Column("claim_expires_at", DateTime, nullable=True),
     Index("ix_devices_extension", "extension_id"),
     # One browser phone per user and extension; phones have no user (NULLs never collide).
     Index("uq_devices_user_extension", "user_id", "extension_id", unique=True),
@@ -560,4 +576,39 @@ click_to_dial = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Index("ix_click_to_dial_customer", "customer_id", "id"),
+)
+
+
+# Phone models the operator keeps: certified ones are provisioned (zero touch) in their vendor's
+# format; others ("hardware only") are configured by hand and get nothing (R10).
+device_models = Table(
+    "device_models",
+    metadata,
+    Column("model", String(64), primary_key=True),
+    Column("vendor", String(32), nullable=False),
+    Column("label", String(100), nullable=False),
+    # pbx_app.provisioning_formats.FORMATS: yealink | snom | grandstream | generic
+    Column("format", String(16), nullable=False),
+    Column("certified", Boolean, nullable=False),
+    Column("firmware_url", String(2000), nullable=True),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# Every request a phone makes to the provisioning service, served or refused, and why.
+provisioning_log = Table(
+    "provisioning_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime, nullable=False),
+    Column("mac", String(12), nullable=True),
+    Column("path", String(200), nullable=False),
+    Column("remote", String(45), nullable=False),
+    Column("user_agent", String(300), nullable=False),
+    Column("auth", String(12), nullable=False),  # certificate | token | password | none
+    Column("outcome", String(8), nullable=False),  # served | refused
+    Column("reason", String(40), nullable=False),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=True),
+    Column("device_id", Integer, nullable=True),
+    Index("ix_provisioning_log_customer", "customer_id", "id"),
+    Index("ix_provisioning_log_at", "at"),
 )

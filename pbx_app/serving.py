@@ -2,9 +2,11 @@
 
 Plain HTTP (PBX_LISTEN) for the platform's own clients on the internal network (Kamailio's
 http_client, the CDR shipper); HTTPS (PBX_HTTPS_LISTEN) for people, because browsers give
-microphones and WebSockets to the proxies only to secure pages. Both are uvicorn servers in one
-event loop over the same ASGI app: no second process, no proxy in front, and the outbox sender
-and porting scheduler (the lifespan) run once per node whichever port a request takes.
+microphones and WebSockets to the proxies only to secure pages; and HTTPS for phones
+(PBX_PROVISIONING_LISTEN), which asks for a client certificate and checks it against the vendor
+CAs (zero-touch provisioning, pbx_app.provisioning). All are uvicorn servers in one event loop
+over the same ASGI app: no second process, no proxy in front, and the outbox sender and porting
+scheduler (the lifespan) run once per node whichever port a request takes.
 
 uvicorn runs a lifespan per server and catches the process's signals per server; both are
 taken out of the servers' hands here and done once for the process.
@@ -16,14 +18,16 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.lifespan.on import LifespanOn
 
+from pbx_app.provisioning import CLIENT_CERTIFICATE
 from pbx_app.settings import Settings
 
 log = logging.getLogger("pbx_app.serving")
@@ -35,6 +39,10 @@ class Listener:
     port: int
     certfile: str = ""  # empty: plain HTTP
     keyfile: str = ""
+    # Phones: a client certificate is asked for (not required) and, when sent, verified against
+    # these CAs; its subject reaches the app as the scope extension CLIENT_CERTIFICATE.
+    client_ca_file: str = ""
+    phones: bool = False
 
     @property
     def scheme(self) -> str:
@@ -53,7 +61,63 @@ def listeners(settings: Settings) -> list[Listener]:
                 settings.tls_private_key_file,
             )
         )
+    if settings.provisioning_listen:
+        host, port = _listen_parts(settings.provisioning_listen)
+        found.append(
+            Listener(
+                host,
+                port,
+                settings.tls_certificate_file,
+                settings.tls_private_key_file,
+                client_ca_file=settings.vendor_ca_file,
+                phones=True,
+            )
+        )
     return found
+
+
+def _listen_parts(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def certificate_fields(cert: dict[str, Any]) -> tuple[str, ...]:
+    """The subject's common names and serial numbers and the alternative names of a verified
+    peer certificate (ssl.SSLSocket.getpeercert()): where vendors put the device's MAC."""
+    fields = [
+        value
+        for rdn in cert.get("subject", ())
+        for key, value in rdn
+        if key in ("commonName", "serialNumber")
+    ]
+    fields += [value for _, value in cert.get("subjectAltName", ())]
+    return tuple(fields)
+
+
+def _with_client_certificate(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol, handing each request of a connection the subject of the client
+    certificate the TLS handshake verified (none sent: no extension)."""
+
+    class WithClientCertificate(base):  # type: ignore[valid-type,misc]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            ssl_object = transport.get_extra_info("ssl_object")
+            cert = ssl_object.getpeercert() if ssl_object is not None else None
+            if not cert:
+                return
+            fields = certificate_fields(cert)
+            inner: ASGIApp = self.app  # type: ignore[has-type]
+
+            async def app(scope: Scope, receive: Receive, send: Send) -> None:
+                scope["extensions"] = {
+                    **(scope.get("extensions") or {}),
+                    CLIENT_CERTIFICATE: fields,
+                }
+                await inner(scope, receive, send)
+
+            self.app = app
+
+    return WithClientCertificate
 
 
 class _Server(uvicorn.Server):
@@ -73,6 +137,8 @@ def _config(app: ASGIApp, listener: Listener, lifespan: Literal["on", "off"]) ->
         port=listener.port,
         ssl_certfile=listener.certfile or None,
         ssl_keyfile=listener.keyfile or None,
+        ssl_cert_reqs=ssl.CERT_OPTIONAL if listener.client_ca_file else ssl.CERT_NONE,
+        ssl_ca_certs=listener.client_ca_file or None,
         lifespan=lifespan,
         log_level="info",
         # X-Forwarded-* only from the loopback (uvicorn's default forwarded_allow_ips): a
@@ -85,8 +151,10 @@ async def serve(app: ASGIApp, where: Sequence[Listener]) -> int:
     """Start the lifespan, then every listener; on SIGTERM/SIGINT, or when one listener stops
     (a port it could not bind, say), stop them all, then end the lifespan."""
     configs = [_config(app, listener, "off") for listener in where]
-    for config in configs:
+    for config, listener in zip(configs, where, strict=True):
         config.load()  # reads the certificate and key now: a bad one fails before anything runs
+        if listener.phones:
+            config.http_protocol_class = _with_client_certificate(config.http_protocol_class)
     lifespan = LifespanOn(_config(app, where[0], "on"))
     await lifespan.startup()
     if lifespan.should_exit:

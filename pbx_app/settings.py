@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import re
@@ -75,6 +76,20 @@ class Settings:
     sip_proxies: tuple[str, ...] = ()
     # Call events are kept this long for clients that resume.
     event_retention_days: int = 7
+    # Zero-touch provisioning (pbx_app.provisioning): the phones' HTTPS listener (host:port,
+    # the platform certificate; a client certificate is asked for and checked against the vendor
+    # CAs in vendor_ca_file), the URL configurations point phones back at, and how long an
+    # admin's one-time claim token stays usable.
+    provisioning_listen: str = ""
+    vendor_ca_file: str = ""
+    provisioning_url: str = ""
+    claim_token_ttl_hours: int = 168
+    # The sites phones register at, "name:area code" in the topology's order: a phone's home
+    # site is the one of its location's area code, else one chosen by its customer.
+    sip_sites: tuple[str, ...] = ()
+    # The stack's credential keys (pbx_app.vault); empty: one derived from secret_key (tests
+    # and development only; the platform always sets them).
+    credential_keys: str = ""
 
     @property
     def listen_host(self) -> str:
@@ -89,6 +104,17 @@ class Settings:
         if self.public_url:
             return self.public_url.rstrip("/")
         return f"http://{self.listen_host}:{self.listen_port}"
+
+    @property
+    def effective_credential_keys(self) -> str:
+        if self.credential_keys:
+            return self.credential_keys
+        digest = hashlib.sha256(self.secret_key.encode()).hexdigest()
+        return f"dev:{digest}"
+
+    @property
+    def effective_provisioning_url(self) -> str:
+        return (self.provisioning_url or self.effective_public_url).rstrip("/")
 
     @property
     def https_host(self) -> str:
@@ -108,6 +134,10 @@ class Settings:
             _listen(https_listen, "PBX_HTTPS_LISTEN")
             if not (e.get("PBX_TLS_CERT_FILE") and e.get("PBX_TLS_KEY_FILE")):
                 raise ValueError("PBX_HTTPS_LISTEN needs PBX_TLS_CERT_FILE and PBX_TLS_KEY_FILE")
+        if e.get("PBX_PROVISIONING_LISTEN") and not (
+            e.get("PBX_TLS_CERT_FILE") and e.get("PBX_TLS_KEY_FILE")
+        ):
+            raise ValueError("PBX_PROVISIONING_LISTEN needs PBX_TLS_CERT_FILE and PBX_TLS_KEY_FILE")
         wss_urls = tuple(u.strip() for u in e.get("PBX_WSS_URLS", "").split(",") if u.strip())
         for url in wss_urls:
             if not re.fullmatch(r"wss://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~/-]*)?", url):
@@ -150,6 +180,16 @@ class Settings:
             event_retention_days=int(
                 e.get("PBX_EVENT_RETENTION_DAYS", str(cls.event_retention_days))
             ),
+            provisioning_listen=_optional_listen(
+                e.get("PBX_PROVISIONING_LISTEN", ""), "PBX_PROVISIONING_LISTEN"
+            ),
+            vendor_ca_file=e.get("PBX_VENDOR_CA_FILE", ""),
+            provisioning_url=e.get("PBX_PROVISIONING_URL", ""),
+            claim_token_ttl_hours=int(
+                e.get("PBX_CLAIM_TOKEN_TTL_HOURS", str(cls.claim_token_ttl_hours))
+            ),
+            sip_sites=_sites(e.get("PBX_SIP_SITES", "")),
+            credential_keys=e.get("PBX_CREDENTIAL_KEYS", ""),
         )
 
 
@@ -167,3 +207,11 @@ def _cidrs(value: str) -> tuple[str, ...]:
         except ValueError:
             raise ValueError(f"PBX_OUTBOUND_DENY: {cidr!r} is not a network") from None
     return cidrs
+
+
+def _sites(value: str) -> tuple[str, ...]:
+    sites = tuple(x.strip() for x in value.split(",") if x.strip())
+    for site in sites:
+        if not re.fullmatch(r"[a-z][a-z0-9]{1,9}:0[1-9][0-9]{1,4}", site):
+            raise ValueError(f"PBX_SIP_SITES: {site!r} is not <site>:<area code>")
+    return sites

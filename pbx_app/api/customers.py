@@ -24,6 +24,7 @@ from pbx_app.api.deps import (
 from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
 from pbx_app.api.models import Body, Customer, Items, LicenceChange
 from pbx_app.pricing import CtiLevel, DiscountName, TariffName
+from pbx_app.provisioning_formats import LanguageCode, TimeZoneName
 from pbx_app.services import customers as service
 
 router = APIRouter(tags=["customers"], responses=error_responses(AUTHENTICATED))
@@ -85,6 +86,8 @@ class CustomerUpdate(Body):
         default=None, description="a flat rate of the price list in force; null cancels it"
     )
     service_numbers_allowed: Strict | None = None
+    time_zone: TimeZoneName | None = None
+    language: LanguageCode | None = None
 
 
 class Notice(Body):

@@ -34,6 +34,7 @@ from pbx_app.services import users as users_service
 from pbx_app.services.access import Actor
 from pbx_app.settings import Settings
 from pbx_app.text import require_no_control, require_printable
+from pbx_app.vault import Vault
 
 SESSION_COOKIE = "pbx_session"
 # Readable by the portal's script (not HttpOnly), sent back as the X-CSRF-Token header.
@@ -49,6 +50,7 @@ class AppContext:
     outbox: OutboxSender
     porting: PortingScheduler | None = None
     cti: Cti | None = None
+    vault: Vault | None = None
 
 
 def context(request: Request) -> AppContext:

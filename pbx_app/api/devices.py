@@ -1,17 +1,18 @@
-"""Devices of an extension (R4) and zero-touch provisioning by MAC (R10)."""
+"""Devices of an extension (R4); what phones fetch by MAC is pbx_app.api.provisioning (R10)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from pydantic import Field
 
 from pbx_app.addressing import AOR_SHAPE, CARRIER_CALLER, SIP_USERNAME_PATTERN, anchored
 from pbx_app.api.deps import Ctx, CurrentActor, Id, SafeText, now
 from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
-from pbx_app.api.models import Body, Device, DeviceCredentials, Items, ProvisioningConfig
+from pbx_app.api.models import Body, Device, DeviceCredentials, Items
 from pbx_app.limits import devices_phrase, max_devices_per_extension
+from pbx_app.repositories import provisioning as provisioning_repo
 from pbx_app.services import devices as service
 
 router = APIRouter(tags=["devices"], responses=error_responses(AUTHENTICATED, NOT_FOUND))
@@ -43,9 +44,10 @@ class PasswordReset(Body):
     sip_password: GeneratedIfAbsent = None
 
 
-def _with_secret(creds: service.DeviceCredentials) -> dict[str, Any]:
-    # The plain SIP password is shown once; only HA1 is stored.
-    return {**service.public(creds.device), "sip_password": creds.sip_password}
+def _with_secret(creds: service.DeviceCredentials, certified: frozenset[str]) -> dict[str, Any]:
+    # The plain SIP password is shown here once; the platform keeps HA1 and the sealed password
+    # it hands only to the phone itself (provisioning).
+    return {**service.public(creds.device, certified), "sip_password": creds.sip_password}
 
 
 @router.post(
@@ -74,8 +76,10 @@ def create_device(
             service.NewDevice(**body.model_dump()),
             now(),
             ctx.settings.sip_domain,
+            ctx.vault,
         )
-    return _with_secret(creds)
+        certified = provisioning_repo.certified_models(conn)
+    return _with_secret(creds, certified)
 
 
 @router.get(
@@ -86,7 +90,8 @@ def list_devices(
 ) -> dict[str, Any]:
     with ctx.db.snapshot() as conn:
         rows = service.list_(conn, actor, customer_id, extension_id, now())
-    return {"items": [service.public(r) for r in rows]}
+        certified = provisioning_repo.certified_models(conn)
+    return {"items": [service.public(r, certified) for r in rows]}
 
 
 @router.post(
@@ -104,9 +109,10 @@ def reset_device_password(
 ) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
         creds = service.reset_password(
-            conn, actor, customer_id, extension_id, device_id, now(), body.sip_password
+            conn, actor, customer_id, extension_id, device_id, now(), body.sip_password, ctx.vault
         )
-    return _with_secret(creds)
+        certified = provisioning_repo.certified_models(conn)
+    return _with_secret(creds, certified)
 
 
 @router.delete(
@@ -119,22 +125,3 @@ def delete_device(
 ) -> None:
     with ctx.db.transaction() as conn:
         service.delete(conn, actor, customer_id, extension_id, device_id, now())
-
-
-@router.post(
-    "/provisioning/{mac}",
-    response_model=ProvisioningConfig,
-    responses=error_responses(
-        {
-            404: "not_found: no device has this MAC",
-            409: "device_not_certified: hardware-only devices are configured by hand (R10)",
-        }
-    ),
-)
-def provision(
-    mac: Annotated[str, Path(pattern=MAC_TEXT)],
-    actor: CurrentActor,
-    ctx: Ctx,
-) -> dict[str, Any]:
-    with ctx.db.transaction() as conn:
-        return service.provisioning_config(conn, actor, mac, now(), ctx.settings.sip_tls_port)

@@ -53,6 +53,8 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.OptionUnknown: 422,
     errors.InvoicePeriodOpen: 409,
     errors.DeviceNotCertified: 409,
+    errors.DeviceHasNoMac: 409,
+    errors.DeviceModelInUse: 409,
     errors.NumberAreaMismatch: 422,
     errors.NumberNotOwned: 422,
     errors.InvalidAreaCode: 422,

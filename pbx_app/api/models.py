@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from pbx_app.pricing import CtiLevel, DiscountName, TariffName
+from pbx_app.provisioning_formats import LanguageCode, TimeZoneName
 
 RoleName = Literal["operator", "customer_admin", "user"]
 PortingState = Literal["draft", "submitted", "confirmed", "completed", "rejected", "cancelled"]
@@ -120,6 +121,8 @@ class Customer(BaseModel):
     contract_ends_on: date | None = Field(
         description="the last contract day after a notice (R18): the end of a term"
     )
+    time_zone: TimeZoneName = Field(description="what the customer's phones show (provisioning)")
+    language: LanguageCode = Field(description="the language of the customer's phones")
 
 
 class LicenceChange(BaseModel):
@@ -245,20 +248,6 @@ class Device(BaseModel):
 
 class DeviceCredentials(Device):
     sip_password: str = Field(description="shown once: only a hash is stored")
-
-
-class ProvisioningConfig(BaseModel):
-    mac: str
-    model: str
-    extension: str
-    display_name: str
-    sip_username: str
-    sip_password: str = Field(description="fresh: each provisioning run rotates it")
-    sip_domain: str
-    registrar: str
-    transport: Literal["tls"]
-    port: int
-    srtp: bool
 
 
 class User(BaseModel):

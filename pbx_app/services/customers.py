@@ -89,6 +89,8 @@ def public(conn: Connection, customer: RowMapping, now: datetime) -> dict[str, A
         "cti": customer["cti"],
         "efax": customer["efax"],
         "flat_rate": customer["flat_rate"],
+        "time_zone": customer["time_zone"],
+        "language": customer["language"],
         "service_numbers_allowed": customer["service_numbers_allowed"],
         "billing_starts_on": _iso(customer["billing_starts_on"]),
         "notice_given_on": _iso(customer["notice_given_on"]),
@@ -213,7 +215,15 @@ def list_visible(
 
 # What a customer's admin may change on its own customer (every other field is the operator's).
 ADMIN_FIELDS = frozenset(
-    {"default_caller_id", "cti", "efax", "flat_rate", "service_numbers_allowed"}
+    {
+        "default_caller_id",
+        "cti",
+        "efax",
+        "flat_rate",
+        "service_numbers_allowed",
+        "time_zone",
+        "language",
+    }
 )
 
 
@@ -248,7 +258,7 @@ def update(
     if "flat_rate" in changes:
         _check_flat_rate(prices, changes["flat_rate"])
         values["flat_rate"] = changes["flat_rate"]
-    for option in ("cti", "efax", "service_numbers_allowed"):
+    for option in ("cti", "efax", "service_numbers_allowed", "time_zone", "language"):
         if option in changes:
             values[option] = changes[option]
     if "business_option" in changes:

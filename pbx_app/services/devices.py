@@ -1,5 +1,7 @@
-"""Devices: SIP credentials per device stored as HA1 (never the password), 1 per extension or
-up to 3 with the Business Option (R4); provisioning data by MAC for certified phones (R10)."""
+"""Devices: SIP credentials per device, 1 per extension or up to 3 with the Business Option (R4).
+Kamailio checks HA1 hashes; the password itself is kept only sealed (pbx_app.vault), so that a
+phone provisioned again (pbx_app.provisioning) gets the same one. MAC and model say which phone
+it is (R10)."""
 
 from __future__ import annotations
 
@@ -19,19 +21,8 @@ from pbx_app.repositories import extensions as extensions_repo
 from pbx_app.security import generate_password, sip_ha1, sip_ha1b
 from pbx_app.services import extensions as extensions_service
 from pbx_app.services.access import Actor, authorize
+from pbx_app.vault import Vault
 
-# R10: certified phones arrive pre-configured (zero-touch by MAC); others are "hardware only".
-CERTIFIED_MODELS = frozenset(
-    {
-        "yealink-t54w",
-        "yealink-t58w",
-        "snom-d785",
-        "snom-d865",
-        "gigaset-maxwell-4",
-        "grandstream-grp2615",
-        "fanvil-x6u",
-    }
-)
 SIP_USERNAME = re.compile(SIP_USERNAME_PATTERN)
 # The address of record of an extension: (customer id, extension number).
 AOR = re.compile(AOR_PATTERN)
@@ -60,10 +51,10 @@ class DeviceCredentials:
     sip_password: str
 
 
-def public(row: RowMapping) -> dict[str, Any]:
+def public(row: RowMapping, certified_models: frozenset[str]) -> dict[str, Any]:
     out = {k: row[k] for k in ("id", "extension_id", "sip_username", "realm", "mac", "model")}
     out["sip_domain"] = row["realm"]
-    out["certified"] = row["model"] in CERTIFIED_MODELS
+    out["certified"] = row["model"] in certified_models
     return out
 
 
@@ -71,11 +62,21 @@ def realm_of(customer: RowMapping, platform_sip_domain: str) -> str:
     return str(customer["sip_domain"] or platform_sip_domain)
 
 
-def credential_values(username: str, realm: str, password: str) -> dict[str, str]:
-    return {
+def credential_values(
+    username: str, realm: str, password: str, vault: Vault | None = None
+) -> dict[str, str]:
+    """The hashes Kamailio checks, and with a vault the password sealed for provisioning."""
+    values = {
         "ha1": sip_ha1(username, realm, password),
         "ha1b": sip_ha1b(username, realm, realm, password),
     }
+    if vault is not None:
+        values["sip_secret"] = vault.seal(password, sip_secret_context(username))
+    return values
+
+
+def sip_secret_context(username: str) -> str:
+    return f"device:{username}:sip"
 
 
 def check_limit(extension: RowMapping, adding: int = 1) -> None:
@@ -98,6 +99,7 @@ def create(
     new: NewDevice,
     now: datetime,
     platform_sip_domain: str,
+    vault: Vault | None = None,
 ) -> DeviceCredentials:
     customer = authorize(conn, actor, customer_id, now, write=True)
     ext = extensions_service.get_owned(conn, customer_id, extension_id, for_update=True)
@@ -125,7 +127,7 @@ def create(
             "extension_id": extension_id,
             "sip_username": username,
             "realm": realm,
-            **credential_values(username, realm, password),
+            **credential_values(username, realm, password, vault),
             "mac": mac,
             "model": new.model,
             "created_at": now,
@@ -160,12 +162,15 @@ def reset_password(
     device_id: int,
     now: datetime,
     password: str | None = None,
+    vault: Vault | None = None,
 ) -> DeviceCredentials:
+    """Rotation is this explicit action: the old password stops working at once, and the next
+    provisioning fetch hands the phone the new one."""
     authorize(conn, actor, customer_id, now, write=True)
     row = _owned(conn, customer_id, extension_id, device_id)
     password = password or generate_password()
     repo.update_fields(
-        conn, device_id, credential_values(row["sip_username"], row["realm"], password)
+        conn, device_id, credential_values(row["sip_username"], row["realm"], password, vault)
     )
     fresh = repo.get(conn, customer_id, device_id)
     assert fresh is not None
@@ -185,40 +190,3 @@ def delete(
     _owned(conn, customer_id, extension_id, device_id)
     repo.delete_one(conn, device_id)
     extensions_repo.add_device_count(conn, extension_id, -1)
-
-
-def provisioning_config(
-    conn: Connection, actor: Actor, mac: str, now: datetime, sip_tls_port: int
-) -> dict[str, Any]:
-    """Zero-touch provisioning (R10) for a certified phone. Only HA1 is stored, so handing the
-    phone a password means issuing a fresh one: each provisioning run rotates the credential.
-    Phones register over TLS on the platform's SIP/TLS port (Settings.sip_tls_port)."""
-    device = repo.get_by_mac(conn, normalise_mac(mac))
-    # Another customer's MAC answers exactly like an unknown one: whether a MAC is registered
-    # on this platform is nobody else's business.
-    if device is None or not (actor.is_operator or actor.customer_id == device["customer_id"]):
-        raise errors.NotFound("no device with this MAC")
-    authorize(conn, actor, device["customer_id"], now, write=True)
-    if device["model"] not in CERTIFIED_MODELS:
-        raise errors.DeviceNotCertified(
-            f"model {device['model']!r} is not certified; hardware-only devices are configured by "
-            "hand (R10)"
-        )
-    ext = extensions_service.get_owned(conn, device["customer_id"], device["extension_id"])
-    password = generate_password()
-    repo.update_fields(
-        conn, device["id"], credential_values(device["sip_username"], device["realm"], password)
-    )
-    return {
-        "mac": device["mac"],
-        "model": device["model"],
-        "extension": ext["number"],
-        "display_name": ext["display_name"],
-        "sip_username": device["sip_username"],
-        "sip_password": password,
-        "sip_domain": device["realm"],
-        "registrar": device["realm"],
-        "transport": "tls",
-        "port": sip_tls_port,
-        "srtp": True,
-    }

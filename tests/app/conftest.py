@@ -170,6 +170,7 @@ def silent_port() -> Iterator[str]:
 # --- application -------------------------------------------------------------------------------
 def make_settings(db: Database, smtp_port: int = 1, **kw: Any) -> Settings:
     kw.setdefault("database_read_url", "" if db.read_url == db.url else db.read_url)
+    kw.setdefault("sip_sites", ("fra:069", "ber:030"))
     return Settings(
         database_url=db.url,
         smtp_host="127.0.0.1",
