@@ -21,6 +21,7 @@ import signal
 import ssl
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import uvicorn
@@ -69,11 +70,19 @@ def listeners(settings: Settings) -> list[Listener]:
                 port,
                 settings.tls_certificate_file,
                 settings.tls_private_key_file,
-                client_ca_file=settings.vendor_ca_file,
+                client_ca_file=_with_certificates(settings.vendor_ca_file),
                 phones=True,
             )
         )
     return found
+
+
+def _with_certificates(path: str) -> str:
+    """The vendor CA file when it holds any certificate; else "" (no client certificates asked
+    for: phones then prove themselves by claim token or password alone)."""
+    if path and Path(path).is_file() and "BEGIN CERTIFICATE" in Path(path).read_text():
+        return path
+    return ""
 
 
 def _listen_parts(value: str) -> tuple[str, int]:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .lab.declared import REPO, stack_config
-from .node_config import app_https_port
+from .node_config import app_https_port, provisioning_port
 from .topology import Platform, ServiceKind, Site, load
 
 # The lab's stand-ins for the two sites' hosts: Debian containers the host roles run against
@@ -56,11 +56,13 @@ def ansible_inventory(platform: Platform) -> tuple[dict[str, Any], dict[str, Any
         else:
             name, address = LAB_STAND_INS[site.name]
             host_vars = _site_vars(site, [address])
-        # HTTPS for people (the portal, the browser phone): open to everyone like SIP.
+        # HTTPS for people (the portal, the browser phone) and for phones fetching their
+        # configuration: open to everyone like SIP.
         host_vars["pbx_app_https_ports"] = sorted(
             {
-                app_https_port(platform, a)
+                port(platform, a)
                 for a in platform.instances(ServiceKind.PBX_APP, site.name)
+                for port in (app_https_port, provisioning_port)
             }
         )
         hosts[name] = host_vars

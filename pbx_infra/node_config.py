@@ -39,17 +39,36 @@ class ConfigFile:
     content: str
 
 
-def app_port(platform: Platform, inst: Instance) -> int:
+def node_port(platform: Platform, inst: Instance, base: int) -> int:
     """Lab apps have an address each; on a production host they share one, so ports differ."""
-    return platform.ports.app + (inst.ordinal - 1 if platform.mode == "production" else 0)
+    return base + (inst.ordinal - 1 if platform.mode == "production" else 0)
+
+
+def app_port(platform: Platform, inst: Instance) -> int:
+    return node_port(platform, inst, platform.ports.app)
 
 
 def app_https_port(platform: Platform, inst: Instance) -> int:
-    return platform.ports.app_https + (inst.ordinal - 1 if platform.mode == "production" else 0)
+    return node_port(platform, inst, platform.ports.app_https)
 
 
 def ctd_sip_port(platform: Platform, inst: Instance) -> int:
-    return platform.ports.sip_uac + (inst.ordinal - 1 if platform.mode == "production" else 0)
+    return node_port(platform, inst, platform.ports.sip_uac)
+
+
+def provisioning_port(platform: Platform, inst: Instance) -> int:
+    return node_port(platform, inst, platform.ports.provisioning)
+
+
+def provisioning_url(platform: Platform) -> str:
+    """Where configurations point phones back to: the name every app node answers to (in
+    production the operator publishes it for the hosts' first app nodes, which hold the port)."""
+    return f"https://{platform.provisioning_name}:{platform.ports.provisioning}"
+
+
+def sip_sites(platform: Platform) -> list[str]:
+    """The sites phones register at, with their area codes: a phone's home site (the app)."""
+    return [f"{s.name}:{s.area_code}" for s in platform.sites]
 
 
 def site_proxies(platform: Platform, site: str) -> list[str]:
@@ -240,15 +259,22 @@ def rtpengine_node(platform: Platform, inst: Instance) -> dict[str, Any]:
 
 
 def dns_node(platform: Platform, inst: Instance) -> dict[str, Any]:
-    a_records = [
-        {"name": other.fqdn(platform), "address": str(other.address)}
-        for other in platform.instances()
-        if other.kind is not ServiceKind.DNS
-    ] + [
-        {"name": platform.sip_vip_name(s.name), "address": str(platform.sip_vip(s.name))}
-        for s in platform.sites
-    ]
-    srv = platform.srv_records(home_site=inst.site)
+    a_records = (
+        [
+            {"name": other.fqdn(platform), "address": str(other.address)}
+            for other in platform.instances()
+            if other.kind is not ServiceKind.DNS
+        ]
+        + [
+            {"name": platform.sip_vip_name(s.name), "address": str(platform.sip_vip(s.name))}
+            for s in platform.sites
+        ]
+        + [
+            {"name": platform.provisioning_name, "address": str(app.address)}
+            for app in platform.instances(ServiceKind.PBX_APP)
+        ]
+    )
+    srv = platform.srv_records(home_site=inst.site) + platform.site_srv_records()
     return {
         "listen": str(inst.address),
         "domain": platform.sip_domain,

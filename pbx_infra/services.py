@@ -15,6 +15,9 @@ from .node_config import (
     ctd_sip_port,
     outbound_deny,
     portal_url,
+    provisioning_port,
+    provisioning_url,
+    sip_sites,
     site_proxies,
     wss_urls,
 )
@@ -35,6 +38,10 @@ class Secrets:
     internal_api_token: pulumi.Input[str]
     sip_auth_secret: pulumi.Input[str]  # digest nonce secret, shared by every proxy
     db_rewind_password: pulumi.Input[str]  # pg_rewind's role: a returning leader rejoins
+    # pbx_app.vault: "k2:<secret>,k1:<secret>", the first seals the devices' passwords.
+    credential_keys: pulumi.Input[str]
+    # The vendor CAs whose device certificates prove a phone's MAC (PEM; public, optional).
+    vendor_ca_certificates: pulumi.Input[str] = ""
 
 
 @dataclass
@@ -286,12 +293,14 @@ class PbxApp(ServiceGroup):
             smtp = f"{sink.reach}:{platform.ports.smtp}"
             listen = f"0.0.0.0:{app_port(platform, inst)}"
             https_listen = f"0.0.0.0:{app_https_port(platform, inst)}"
+            phones_listen = f"0.0.0.0:{provisioning_port(platform, inst)}"
         else:
             assert platform.smtp_relay is not None
             smtp = platform.smtp_relay
             # Plain HTTP on the internal address only; HTTPS for people on the public one.
             listen = f"{inst.reach}:{app_port(platform, inst)}"
             https_listen = f"{inst.address}:{app_https_port(platform, inst)}"
+            phones_listen = f"{inst.address}:{provisioning_port(platform, inst)}"
         smtp_host, _, smtp_port = smtp.partition(":")
         first_app = platform.instances(ServiceKind.PBX_APP, inst.site)[0]
         tls = self.TLS_DIR
@@ -321,8 +330,21 @@ class PbxApp(ServiceGroup):
                 f"PBX_SIP_UAC_LISTEN={inst.reach}:{ctd_sip_port(platform, inst)}",
                 f"PBX_SIP_PROXIES={','.join(site_proxies(platform, inst.site))}",
                 f"PBX_OUTBOUND_DENY={','.join(outbound_deny(platform))}",
+                # Zero-touch provisioning: phones fetch here (a vendor certificate checked
+                # against the vendor CAs), configurations point them back at the shared name,
+                # and their home site is chosen among these.
+                f"PBX_PROVISIONING_LISTEN={phones_listen}",
+                f"PBX_PROVISIONING_URL={provisioning_url(platform)}",
+                f"PBX_VENDOR_CA_FILE={tls}/vendor-ca.pem",
+                f"PBX_SIP_SITES={','.join(sip_sites(platform))}",
+                pulumi.Output.concat("PBX_CREDENTIAL_KEYS=", self.secrets.credential_keys),
             ],
-            uploads=_server_tls(self.secrets, tls),
+            uploads=[
+                *_server_tls(self.secrets, tls),
+                docker.ContainerUploadArgs(
+                    file=f"{tls}/vendor-ca.pem", content=self.secrets.vendor_ca_certificates
+                ),
+            ],
             start_period="60s",
         )
 

@@ -24,6 +24,8 @@ def main() -> None:
         internal_api_token=config.require_secret("internalApiToken"),
         sip_auth_secret=config.require_secret("sipAuthSecret"),
         db_rewind_password=config.require_secret("dbRewindPassword"),
+        credential_keys=config.require_secret("credentialKeys"),
+        vendor_ca_certificates=config.get("vendorCaCertificates") or "",
     )
     PbxPlatform(platform, secrets)
     pulumi.export("mode", platform.mode)

@@ -33,9 +33,14 @@ class TlsMaterial:
 
 def server_names(platform: Platform) -> tuple[list[str], list[str]]:
     """DNS names and IP addresses a client may use to reach any proxy (SRV target or address),
-    or an app node over HTTPS (a browser on the portal: it checks the name like any client)."""
+    or an app node over HTTPS (a browser on the portal, a phone fetching its configuration: they
+    check the name like any client)."""
     nodes = platform.instances(ServiceKind.SIP_PROXY) + platform.instances(ServiceKind.PBX_APP)
-    names = [platform.sip_domain, *(n.fqdn(platform) for n in nodes)]
+    names = [
+        platform.sip_domain,
+        platform.provisioning_name,
+        *(n.fqdn(platform) for n in nodes),
+    ]
     addresses = [str(n.address) for n in nodes]
     return names, addresses
 
@@ -78,16 +83,29 @@ def lab_material(platform: Platform, directory: Path) -> TlsMaterial:
     return TlsMaterial(_pem(cert), _key_pem(key), _pem(ca_cert))
 
 
+def lab_vendor_ca(directory: Path) -> str:
+    """A stand-in phone vendor's CA (PEM), made once: the lab's test phones carry device
+    certificates it signs (CN = the MAC, as Snom's and Yealink's factory certificates do)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return _pem(_ca(directory, "vendor-ca", "pbx lab phone vendor CA")[1])
+
+
 def _lab_ca(
     platform: Platform, directory: Path
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key_path, cert_path = directory / "ca.key", directory / "ca.pem"
+    return _ca(directory, "ca", f"{platform.name} lab CA")
+
+
+def _ca(
+    directory: Path, stem: str, common_name: str
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key_path, cert_path = directory / f"{stem}.key", directory / f"{stem}.pem"
     if key_path.exists() and cert_path.exists():
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         return key, x509.load_pem_x509_certificate(cert_path.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{platform.name} lab CA")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()

@@ -87,6 +87,7 @@ class Ports(BaseModel):
     app: int = 8000  # plain HTTP: the platform's own clients on the internal network
     app_https: int = 9443  # HTTPS for people: the portal, the API, the browser phone
     sip_uac: int = 5070  # the app nodes' click-to-dial SIP user agent, internal networks only
+    provisioning: int = 9543  # HTTPS for phones fetching their configuration (mTLS optional)
     db: int = 5432
     patroni: int = 8008  # Patroni's REST API (leader, members, lag), internal networks only
     etcd_client: int = 2379
@@ -342,6 +343,30 @@ class Platform(BaseModel):
 
     def sip_vip_name(self, site: str) -> str:
         return f"{site}.{self.sip_domain}"
+
+    @property
+    def provisioning_name(self) -> str:
+        """The name phones fetch their configuration from: every app node answers to it."""
+        return f"provisioning.{self.sip_domain}"
+
+    def site_srv_records(self) -> list[SrvRecord]:
+        """SRV records under each site's SIP name: that site first (10), the other second (20).
+        Provisioned phones name their home site this way, so the order holds wherever the phone
+        resolves it (public DNS cannot answer per site the way the lab's site resolvers do)."""
+        records = []
+        for home in self.sites:
+            for proto, port in (("_sip._udp", self.ports.sip), ("_sips._tcp", self.ports.sip_tls)):
+                for site in self.sites:
+                    records.append(
+                        SrvRecord(
+                            f"{proto}.{self.sip_vip_name(home.name)}",
+                            self.sip_vip_name(site.name),
+                            port,
+                            10 if site.name == home.name else 20,
+                            50,
+                        )
+                    )
+        return records
 
     def network_name(self, site: str | None) -> str:
         """Docker network of a site (lab); None names the backbone."""

@@ -20,7 +20,7 @@ import docker
 
 from .. import topology
 from ..platform import endpoints
-from ..tls import lab_material
+from ..tls import lab_material, lab_vendor_ca
 from ..topology import Platform, ServiceKind
 from .declared import REPO, declare, stack_config
 from .realise import Realiser, StaleData, health_of
@@ -35,6 +35,7 @@ SECRET_KEYS = (
     "appSecretKey",
     "internalApiToken",
     "sipAuthSecret",
+    "credentialKeys",
 )
 
 
@@ -49,7 +50,7 @@ def lab_secrets(platform: Platform) -> dict[str, str]:
     current: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     missing = [k for k in SECRET_KEYS if k not in current]
     if missing:
-        current.update({k: secrets.token_urlsafe(24) for k in missing})
+        current.update({k: _new_secret(k) for k in missing})
         path.write_text(json.dumps(current, indent=2))
         path.chmod(0o600)
     tls = lab_material(platform, LAB_DIR / "tls")
@@ -57,7 +58,15 @@ def lab_secrets(platform: Platform) -> dict[str, str]:
         "tlsCertificate": tls.certificate,
         "tlsPrivateKey": tls.private_key,
         "tlsCaCertificate": tls.ca_certificate,
+        # A stand-in phone vendor's CA: the lab's test phones carry device certificates it signs.
+        "vendorCaCertificates": lab_vendor_ca(LAB_DIR / "tls"),
     }
+
+
+def _new_secret(key: str) -> str:
+    if key == "credentialKeys":  # pbx_app.vault: <key id>:<secret>
+        return f"k1:{secrets.token_urlsafe(32)}"
+    return secrets.token_urlsafe(24)
 
 
 def data_fingerprint(values: dict[str, str]) -> str:

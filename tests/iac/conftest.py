@@ -19,6 +19,7 @@ SECRETS = {
     "dbRewindPassword": "rewind-pw",
     "internalApiToken": "int-token",
     "sipAuthSecret": "sip-auth",
+    "credentialKeys": "k1:credential-key-of-at-least-32-chars",
 }
 
 

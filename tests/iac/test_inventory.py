@@ -41,8 +41,9 @@ def test_production_inventory_has_one_ssh_host_per_site(production_config) -> No
     ]
     assert group_vars["pbx_ports"]["dmq"] == 5090
     assert group_vars["pbx_ports"]["etcd_peer"] == 2380
-    # Two app nodes on the host: the firewall opens both HTTPS ports to everyone.
-    assert fra["pbx_app_https_ports"] == [9443, 9444]
+    # Two app nodes on the host: the firewall opens both HTTPS ports (people) and both
+    # provisioning ports (phones) to everyone.
+    assert fra["pbx_app_https_ports"] == [9443, 9444, 9543, 9544]
     assert group_vars["pbx_ports"]["app_https"] == 9443
 
 

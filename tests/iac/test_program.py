@@ -376,3 +376,46 @@ def test_app_nodes_serve_https_for_people_with_the_platform_certificate(
                 settings = Settings.from_env(env)
                 assert settings.wss_urls == tuple(wss)
                 assert settings.https_port == ports.app_https + offset
+
+
+def test_app_nodes_serve_phones_their_configuration(lab: Stack, production: Stack) -> None:
+    """Phones fetch over HTTPS on a port of their own, with the vendor CAs of the stack config;
+    configurations point them back at the name every app node answers to; both sites are
+    candidates for a phone's home site; the credential keys come from the stack's secret."""
+    for name, stack in (("lab", lab), ("production", production)):
+        platform = topology.load(json.loads(stack_config(name)["pbx:platform"]))
+        ports = platform.ports
+        assert ports.provisioning not in {ports.app, ports.app_https, ports.sip_wss}
+        for site in SITES:
+            for ordinal, app in enumerate(stack.by_service(site, "pbx-app"), start=1):
+                env = stack.env(app)
+                inst = platform.instances(ServiceKind.PBX_APP, site)[ordinal - 1]
+                offset = ordinal - 1 if name == "production" else 0
+                host = "0.0.0.0" if name == "lab" else str(inst.address)  # public side
+                assert env["PBX_PROVISIONING_LISTEN"] == f"{host}:{ports.provisioning + offset}"
+                name_ = f"provisioning.{platform.sip_domain}"
+                assert env["PBX_PROVISIONING_URL"] == f"https://{name_}:{ports.provisioning}"
+                assert env["PBX_CREDENTIAL_KEYS"] == SECRETS["credentialKeys"]
+                assert env["PBX_SIP_SITES"] == ",".join(
+                    f"{s.name}:{s.area_code}" for s in platform.sites
+                )
+                files = {u["file"]: u for u in app["uploads"]}
+                assert env["PBX_VENDOR_CA_FILE"] in files
+                settings = Settings.from_env(env)
+                assert settings.provisioning_listen == env["PBX_PROVISIONING_LISTEN"]
+                assert settings.sip_sites == tuple(env["PBX_SIP_SITES"].split(","))
+        names, _ = server_names(platform)
+        assert f"provisioning.{platform.sip_domain}" in names  # the certificate covers it
+
+
+def test_each_sites_sip_name_has_srv_records_listing_it_first(lab: Stack) -> None:
+    """What provisioned phones are told to use: the home site's name, whose SRV records list
+    that site, then the other; and the provisioning name resolves to every app node."""
+    platform = topology.load(json.loads(stack_config("lab")["pbx:platform"]))
+    records = platform.site_srv_records()
+    for home in SITES:
+        tls = [r for r in records if r.name == f"_sips._tcp.{home}.{platform.sip_domain}"]
+        ordered = [r.target for r in sorted(tls, key=lambda r: r.priority)]
+        other = next(s for s in SITES if s != home)
+        assert ordered == [f"{home}.{platform.sip_domain}", f"{other}.{platform.sip_domain}"]
+        assert {r.port for r in tls} == {platform.ports.sip_tls}
