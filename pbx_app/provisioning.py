@@ -90,16 +90,17 @@ def certificate_macs(fields: tuple[str, ...]) -> set[str]:
 _MAC_SEP = re.compile(r"[:-]")
 
 
+def _auth(req: Request) -> str:
+    """How the request tries to prove itself (the strongest it offers)."""
+    if req.token:
+        return "token"
+    if req.certificate is not None:
+        return "certificate"
+    return "password" if req.basic else "none"
+
+
 def serve(db: Database, vault: Vault, settings: Settings, req: Request, now: datetime) -> Served:
-    auth = (
-        "token"
-        if req.token
-        else "certificate"
-        if req.certificate
-        else "password"
-        if req.basic
-        else "none"
-    )
+    auth = _auth(req)
     entry = {
         "at": now,
         "path": req.file[:200],
@@ -160,7 +161,11 @@ def _serve(
     fmt, mac = asked
     device = repo.device_by_mac_for_update(conn, mac)
     if device is None:
-        raise Refused(404, "unknown_mac", mac=mac)
+        # Answered like a failed proof: whether a MAC is registered here is told only to the
+        # phone whose certificate names it.
+        if req.certificate is not None and mac in certificate_macs(req.certificate):
+            raise Refused(404, "unknown_mac", mac=mac)
+        raise Refused(401 if _auth(req) == "none" else 403, "unknown_mac", mac=mac)
     where = {"mac": mac, "customer_id": device["customer_id"], "device_id": device["id"]}
     model = repo.model(conn, device["model"] or "")
     if model is None or not model["certified"]:

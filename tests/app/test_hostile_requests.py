@@ -63,18 +63,38 @@ def test_set_password_token_never_reaches_the_access_log(
 
 
 def test_another_customers_mac_answers_like_an_unknown_one(api: Api) -> None:
-    """Provisioning by MAC must not tell tenant A which MACs tenant B has registered."""
-    base = f"/api/v1/customers/{api.b}/extensions"
-    ext = api.admin_b.post(base, json={"location_id": api.loc_b, "number": "100"}).json()["id"]
-    r = api.admin_b.post(
-        f"{base}/{ext}/devices", json={"mac": "00:15:65:aa:bb:cc", "model": "yealink-t54w"}
+    """Provisioning by MAC tells nobody which MACs are registered on the platform: with
+    customer A's claim token, customer B's phone and a MAC nobody has answer alike, and so
+    they do without any credentials."""
+    made: list[tuple[int, int]] = []
+    for client, cid, loc, mac in (
+        (api.admin_a, api.a, api.loc_a, "00:15:65:aa:bb:01"),
+        (api.admin_b, api.b, api.loc_b, "00:15:65:aa:bb:cc"),
+    ):
+        base = f"/api/v1/customers/{cid}/extensions"
+        ext = client.post(base, json={"location_id": loc, "number": "100"}).json()["id"]
+        r = client.post(f"{base}/{ext}/devices", json={"mac": mac, "model": "yealink-t54w"})
+        assert r.status_code == 201, r.text
+        made.append((ext, r.json()["id"]))
+    (ext_a, device_a), _ = made
+    claim = api.admin_a.post(
+        f"/api/v1/customers/{api.a}/extensions/{ext_a}/devices/{device_a}/claim-token"
     )
-    assert r.status_code == 201, r.text
-    theirs = api.admin_a.post("/api/v1/provisioning/00:15:65:aa:bb:cc")
-    unknown = api.admin_a.post("/api/v1/provisioning/00:15:65:aa:bb:cd")
-    assert (theirs.status_code, unknown.status_code) == (404, 404)
-    assert theirs.json() == unknown.json()
-    assert api.admin_b.post("/api/v1/provisioning/00:15:65:aa:bb:cc").status_code == 200
+    assert claim.status_code == 201, claim.text
+    token = claim.json()["token"]
+    phone = api.operator  # any client: the phone-facing paths ignore sessions
+    theirs = phone.get(f"/prov/t/{token}/001565aabbcc.cfg")
+    unknown = phone.get(f"/prov/t/{token}/001565aabbcd.cfg")
+    assert (
+        (theirs.status_code, theirs.text)
+        == (unknown.status_code, unknown.text)
+        == (
+            403,
+            "refused\n",
+        )
+    )
+    bare = [phone.get(f"/prov/{m}.cfg") for m in ("001565aabbcc", "001565aabbcd")]
+    assert {(r.status_code, r.text) for r in bare} == {(401, "credentials required\n")}
 
 
 @pytest.mark.parametrize(
