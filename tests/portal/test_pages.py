@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -458,3 +459,37 @@ def test_call_records_are_listed_and_exported_as_csv(
     page.get_by_role("button", name="Anzeigen").click()
     expect(page.get_by_text("Keine Einträge.")).to_be_visible()
     page.context.close()
+
+
+def test_an_admin_gets_a_phones_one_time_provisioning_link(
+    browser: Browser, portal_world: World
+) -> None:
+    """For a certified phone without a vendor certificate: the link it fetches its file from,
+    shown once; the phone's first fetch works, the second is refused."""
+    a = portal_world.a
+    with portal_world.api(a.admin_email) as api:
+        base = f"/customers/{a.customer_id}/extensions"
+        location = api.get(f"/customers/{a.customer_id}/locations").json()["items"][0]["id"]
+        r = api.post(base, json={"location_id": location, "number": "150"})
+        assert r.status_code == 201, r.text
+        ext = r.json()["id"]
+        r = api.post(
+            f"{base}/{ext}/devices", json={"mac": "00:15:65:12:34:56", "model": "yealink-t54w"}
+        )
+        assert r.status_code == 201, r.text
+    page = new_page(browser)
+    login(page, portal_world, a.admin_email)
+    goto_route(page, portal_world, f"{base}/{ext}")
+    page.get_by_role("button", name=re.compile("^Provisionierungs-Link für")).click()
+    link = page.locator(".secret code")
+    expect(link).to_contain_text("/prov/t/")
+    url = link.inner_text().strip()
+    page.context.close()
+    with httpx.Client(timeout=10) as phone:
+        first = phone.get(url.replace("https://", "http://", 1) + "001565123456.cfg")
+        second = phone.get(url.replace("https://", "http://", 1) + "001565123456.cfg")
+    with portal_world.api(a.admin_email) as api:
+        assert api.delete(f"{base}/{ext}").status_code == 204
+    assert first.status_code == 200, first.text
+    assert "account.1.password = " in first.text
+    assert second.status_code == 403

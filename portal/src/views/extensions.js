@@ -55,6 +55,9 @@ const t = translator('extensions', {
     secret: 'SIP-Zugangsdaten – das Passwort wird nur jetzt angezeigt:',
     newPassword: 'Neues Passwort',
     newPasswordFor: 'Neues Passwort für {{user}}',
+    claim: 'Provisionierungs-Link',
+    claimFor: 'Provisionierungs-Link für {{user}}',
+    claimed: 'Einmal-Link für das Telefon (gültig bis {{until}}); das Telefon hängt seinen Dateinamen an. Ins Telefon, den DHCP-Server oder den Umleitungsdienst des Herstellers eintragen:',
     removeDevice: '{{user}} löschen',
     deleteExt: 'Nebenstelle {{number}} löschen',
     importTitle: 'Nebenstellen importieren',
@@ -110,6 +113,9 @@ const t = translator('extensions', {
     newPassword: 'New password',
     newPasswordFor: 'New password for {{user}}',
     removeDevice: 'Delete {{user}}',
+    claim: 'Provisioning link',
+    claimFor: 'Provisioning link for {{user}}',
+    claimed: 'One-time link for the phone (valid until {{until}}); the phone appends its file name. Enter it in the phone, the DHCP server or the vendor\'s redirection service:',
     deleteExt: 'Delete extension {{number}}',
     importTitle: 'Import extensions',
     importFile: 'File (CSV or JSON)',
@@ -280,6 +286,7 @@ function Devices({ cid, ext, admin, onChanged }) {
   const list = useLoad(() => get(base), [base]);
   const f = useForm({ sip_username: '', sip_password: '', mac: '', model: '' });
   const [secret, setSecret] = useState(null);
+  const [claim, setClaim] = useState(null);
   const [error, setError] = useState(null);
   const business = ext.business_option;
   const max = maxDevices(business);
@@ -297,6 +304,11 @@ function Devices({ cid, ext, admin, onChanged }) {
     setError(null);
     await post(`${base}/${d.id}/password`, {}).then(setSecret, setError);
   };
+  // Phones without a vendor certificate prove themselves once with this link (issue 18).
+  const provision = async (d) => {
+    setError(null);
+    await post(`${base}/${d.id}/claim-token`, {}).then(setClaim, setError);
+  };
   const remove = (d) => {
     if (!confirmDelete(d.sip_username)) return;
     setError(null);
@@ -307,6 +319,8 @@ function Devices({ cid, ext, admin, onChanged }) {
     <${ErrorAlert} error=${error} />
     ${secret && html`<div class="secret" role="status"><p>${t('secret')}</p>
       <code>${secret.sip_username} / ${secret.sip_password} @ ${secret.sip_domain}</code></div>`}
+    ${claim && html`<div class="secret" role="status"><p>${t('claimed', { until: new Date(`${claim.expires_at}Z`).toLocaleString() })}</p>
+      <code>${claim.url}</code></div>`}
     <${Loaded} state=${list}>${(d) => {
       const full = d.items.length >= max;
       return html`
@@ -314,6 +328,7 @@ function Devices({ cid, ext, admin, onChanged }) {
         <${Table} caption=${t('deviceList')} head=${[t('sipUser'), t('mac'), t('model'), t('certified'), common('actions')]}
           rows=${d.items.map((x) => [x.sip_username, x.mac ?? '–', x.model ?? '–', yesNo(x.certified), admin && html`
             <button type="button" class="secondary" onClick=${() => reset(x)} aria-label=${t('newPasswordFor', { user: x.sip_username })}>${t('newPassword')}</button>
+            ${x.certified && x.mac && html`<button type="button" class="secondary" onClick=${() => provision(x)} aria-label=${t('claimFor', { user: x.sip_username })}>${t('claim')}</button>`}
             <button type="button" class="secondary" onClick=${() => remove(x)} aria-label=${t('removeDevice', { user: x.sip_username })}>${common('delete')}</button>`])} />
         ${admin && html`<form onSubmit=${submit} class="form" aria-labelledby="add-device">
           <h3 id="add-device">${t('addDevice')}</h3>
