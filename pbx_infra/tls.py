@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -38,6 +39,8 @@ def server_names(platform: Platform) -> tuple[list[str], list[str]]:
     nodes = platform.instances(ServiceKind.SIP_PROXY) + platform.instances(ServiceKind.PBX_APP)
     names = [
         platform.sip_domain,
+        # Each site's SIP name: provisioned phones use it as their outbound proxy (and check it).
+        *(platform.sip_vip_name(s.name) for s in platform.sites),
         platform.provisioning_name,
         *(n.fqdn(platform) for n in nodes),
     ]
@@ -53,7 +56,7 @@ def lab_material(platform: Platform, directory: Path) -> TlsMaterial:
     cert_path, key_path = directory / "server.pem", directory / "server.key"
     if cert_path.exists() and key_path.exists():
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        if _covers(cert, names, addresses) and _fresh(cert):
+        if _covers(cert, names, addresses) and _fresh(cert) and _issued_by(cert, ca_cert):
             return TlsMaterial(cert_path.read_text(), key_path.read_text(), _pem(ca_cert))
     key = ec.generate_private_key(ec.SECP256R1())
     san = [x509.DNSName(n) for n in names] + [
@@ -74,6 +77,13 @@ def lab_material(platform: Platform, directory: Path) -> TlsMaterial:
             x509.ExtendedKeyUsage(
                 [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
             ),
+            critical=False,
+        )
+        # Key identifiers: strict verifiers (Python 3.13's default context, OpenSSL's
+        # X509_STRICT) refuse a chain without them.
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())
@@ -103,7 +113,10 @@ def _ca(
     if key_path.exists() and cert_path.exists():
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         assert isinstance(key, ec.EllipticCurvePrivateKey)
-        return key, x509.load_pem_x509_certificate(cert_path.read_bytes())
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        if _has(cert, x509.SubjectKeyIdentifier):
+            return key, cert
+        # A CA made before key identifiers were added: made again (its certificates follow).
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
@@ -116,6 +129,7 @@ def _ca(
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + CA_LIFETIME)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=False,
@@ -142,6 +156,23 @@ def _covers(cert: x509.Certificate, names: list[str], addresses: list[str]) -> b
     have_names = set(san.get_values_for_type(x509.DNSName))
     have_ips = {str(a) for a in san.get_values_for_type(x509.IPAddress)}
     return set(names) <= have_names and set(addresses) <= have_ips
+
+
+def _has(cert: x509.Certificate, extension: type[x509.ExtensionType]) -> bool:
+    try:
+        cert.extensions.get_extension_for_class(extension)
+    except x509.ExtensionNotFound:
+        return False
+    return True
+
+
+def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Signed by this CA's key, and saying so (an authority key identifier)."""
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return _has(cert, x509.AuthorityKeyIdentifier)
 
 
 def _fresh(cert: x509.Certificate) -> bool:
