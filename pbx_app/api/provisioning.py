@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -28,6 +28,11 @@ router = APIRouter(tags=["provisioning"], responses=error_responses(AUTHENTICATE
 phone_router = APIRouter(include_in_schema=False)
 
 ModelName = Annotated[str, Field(strict=True, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+
+
+def _utc(naive: datetime) -> datetime:
+    """Stored naive UTC; answered with its zone (RFC 3339 date-time)."""
+    return naive.replace(tzinfo=UTC)
 
 
 # --- phones ----------------------------------------------------------------------------------
@@ -105,7 +110,7 @@ def issue_claim_token(
         claim = service.issue_claim(
             conn, actor, customer_id, extension_id, device_id, ctx.settings, now()
         )
-    return {"token": claim.token, "url": claim.url, "expires_at": claim.expires_at}
+    return {"token": claim.token, "url": claim.url, "expires_at": _utc(claim.expires_at)}
 
 
 # --- the operator: certified models ----------------------------------------------------------
@@ -209,4 +214,4 @@ def provisioning_log(
         else:
             authorize(conn, actor, customer_id, now(), write=True, lock=False)  # admins
         rows = repo.log_entries(conn, customer_id, before, limit)
-    return {"items": [dict(r) for r in rows]}
+    return {"items": [{**r, "at": _utc(r["at"])} for r in rows]}

@@ -31,7 +31,6 @@ from pbx_app.services import (
     porting,
 )
 from pbx_app.services.access import SYSTEM, Actor, Role
-from pbx_app.settings import Settings
 from tests.app.conftest import new_customer
 
 # The most licences a customer may book on top of the base package (R14, R16).
@@ -259,45 +258,6 @@ def test_sip_credentials_are_stored_as_ha1_only(db: Database) -> None:
     assert creds.device["ha1"] == expected
     assert creds.device["realm"] == "acme.sip.test"
     assert "s3cret-password-1" not in {str(v) for v in creds.device.values()}
-
-
-def test_provisioning_only_for_certified_phones(db: Database) -> None:
-    cid = new_customer(db, business_option=True)
-    ext = create_ext(db, cid, add_location(db, cid), "100")
-    with db.transaction() as conn:
-        devices.create(
-            conn,
-            SYSTEM,
-            cid,
-            ext,
-            devices.NewDevice(mac="00:15:65:AA:BB:CC", model="yealink-t54w"),
-            utcnow(),
-            "sip.test",
-        )
-        devices.create(
-            conn,
-            SYSTEM,
-            cid,
-            ext,
-            devices.NewDevice(mac="00:15:65:AA:BB:CD", model="noname-1"),
-            utcnow(),
-            "sip.test",
-        )
-    port = Settings().sip_tls_port
-    with db.transaction() as conn:
-        config = devices.provisioning_config(conn, SYSTEM, "001565aabbcc", utcnow(), port)
-    assert config["extension"] == "100"
-    assert (config["transport"], config["port"]) == ("tls", port)
-    username, realm, password = config["sip_username"], config["sip_domain"], config["sip_password"]
-    with db.transaction() as conn:
-        row = (
-            conn.execute(select(devices_table).where(devices_table.c.sip_username == username))
-            .mappings()
-            .one()
-        )
-    assert row["ha1"] == hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
-    with pytest.raises(errors.DeviceNotCertified), db.transaction() as conn:
-        devices.provisioning_config(conn, SYSTEM, "00-15-65-aa-bb-cd", utcnow(), port)
 
 
 # --- scope and trial -------------------------------------------------------------------------

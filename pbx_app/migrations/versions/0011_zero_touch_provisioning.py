@@ -34,20 +34,21 @@ _SEED = (
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("devices", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("sip_secret", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("prov_secret", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("claim_hash", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("claim_expires_at", sa.DateTime(), nullable=True))
-    with op.batch_alter_table("customers", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "time_zone", sa.String(length=64), nullable=False, server_default="Europe/Berlin"
-            )
-        )
-        batch_op.add_column(
-            sa.Column("language", sa.String(length=2), nullable=False, server_default="de")
-        )
+    # Plain ALTER TABLE (no batch copy on SQLite): the kamailio_subscriber view reads both.
+    op.add_column("devices", sa.Column("sip_secret", sa.Text(), nullable=True))
+    op.add_column("devices", sa.Column("prov_secret", sa.Text(), nullable=True))
+    op.add_column("devices", sa.Column("claim_hash", sa.String(length=64), nullable=True))
+    op.add_column("devices", sa.Column("claim_expires_at", sa.DateTime(), nullable=True))
+    op.add_column(
+        "customers",
+        sa.Column(
+            "time_zone", sa.String(length=64), nullable=False, server_default="Europe/Berlin"
+        ),
+    )
+    op.add_column(
+        "customers",
+        sa.Column("language", sa.String(length=2), nullable=False, server_default="de"),
+    )
     models = op.create_table(
         "device_models",
         sa.Column("model", sa.String(length=64), nullable=False),
@@ -103,11 +104,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("provisioning_log")
     op.drop_table("device_models")
-    with op.batch_alter_table("customers", schema=None) as batch_op:
-        batch_op.drop_column("language")
-        batch_op.drop_column("time_zone")
-    with op.batch_alter_table("devices", schema=None) as batch_op:
-        batch_op.drop_column("claim_expires_at")
-        batch_op.drop_column("claim_hash")
-        batch_op.drop_column("prov_secret")
-        batch_op.drop_column("sip_secret")
+    for column in ("language", "time_zone"):
+        op.drop_column("customers", column)
+    for column in ("claim_expires_at", "claim_hash", "prov_secret", "sip_secret"):
+        op.drop_column("devices", column)

@@ -319,7 +319,7 @@ function Devices({ cid, ext, admin, onChanged }) {
     <${ErrorAlert} error=${error} />
     ${secret && html`<div class="secret" role="status"><p>${t('secret')}</p>
       <code>${secret.sip_username} / ${secret.sip_password} @ ${secret.sip_domain}</code></div>`}
-    ${claim && html`<div class="secret" role="status"><p>${t('claimed', { until: new Date(`${claim.expires_at}Z`).toLocaleString() })}</p>
+    ${claim && html`<div class="secret" role="status"><p>${t('claimed', { until: new Date(claim.expires_at).toLocaleString() })}</p>
       <code>${claim.url}</code></div>`}
     <${Loaded} state=${list}>${(d) => {
       const full = d.items.length >= max;
