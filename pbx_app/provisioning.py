@@ -38,6 +38,7 @@ from pbx_app.repositories import locations as locations_repo
 from pbx_app.repositories import provisioning as repo
 from pbx_app.security import generate_password, token_hash
 from pbx_app.services import devices as devices_service
+from pbx_app.services import login_throttle
 from pbx_app.services.access import Actor, authorize
 from pbx_app.settings import Settings
 from pbx_app.vault import Vault, VaultError
@@ -79,6 +80,7 @@ class Refused(Exception):
         self.mac: str | None = where.get("mac")
         self.customer_id: int | None = where.get("customer_id")
         self.device_id: int | None = where.get("device_id")
+        self.retry_after: int = where.get("retry_after", 0)
 
 
 def certificate_macs(fields: tuple[str, ...]) -> set[str]:
@@ -88,6 +90,18 @@ def certificate_macs(fields: tuple[str, ...]) -> set[str]:
 
 
 _MAC_SEP = re.compile(r"[:-]")
+
+
+# Refusals per source (an IPv4 address, an IPv6 /64), counted on every node of both sites: a
+# few misconfigured phones behind one NAT stay well below; past it, each further refusal blocks
+# the source for twice as long, up to 15 minutes.
+REFUSALS = login_throttle.Rule("provisioning_source", 20, timedelta(minutes=15))
+# How long the provisioning log keeps its entries.
+LOG_RETENTION = timedelta(days=90)
+
+
+def _throttle_keys(remote: str) -> dict[str, login_throttle.Rule]:
+    return {f"{REFUSALS.kind}:{login_throttle.source_of(remote)}": REFUSALS}
 
 
 def _auth(req: Request) -> str:
@@ -101,6 +115,14 @@ def _auth(req: Request) -> str:
 
 def serve(db: Database, vault: Vault, settings: Settings, req: Request, now: datetime) -> Served:
     auth = _auth(req)
+    throttle = _throttle_keys(req.remote)
+    with db.snapshot() as conn:
+        wait = login_throttle.retry_after(conn, throttle, now)
+    if wait:
+        # A source refused again and again (a scanner, a brute force): answered without
+        # looking, and without a log row per request (the log must not be the attack's disk).
+        log.warning("provisioning: %s throttled for %d s", req.remote, wait)
+        raise Refused(429, "throttled", retry_after=wait)
     entry = {
         "at": now,
         "path": req.file[:200],
@@ -111,6 +133,7 @@ def serve(db: Database, vault: Vault, settings: Settings, req: Request, now: dat
     try:
         with db.transaction() as conn:
             served, device = _serve(conn, vault, settings, req, now)
+            repo.prune_log(conn, now - LOG_RETENTION)
             repo.log(
                 conn,
                 entry
@@ -130,6 +153,7 @@ def serve(db: Database, vault: Vault, settings: Settings, req: Request, now: dat
             # asks for some on each boot; the access log has them.
             raise
         with db.transaction() as conn:
+            login_throttle.record_failure(conn, throttle, now)
             repo.log(
                 conn,
                 entry

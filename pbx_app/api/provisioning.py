@@ -64,9 +64,14 @@ async def _fetch(request: Request, ctx: Ctx, file: str, token: str | None) -> Re
     except service.Refused as r:
         # The same few words whatever the reason: the log says which, the phone learns nothing.
         headers = {"www-authenticate": f'Basic realm="{service.REALM}"'} if r.status == 401 else {}
-        text = {401: "credentials required", 403: "refused", 404: "not found"}.get(
-            r.status, "unavailable"
-        )
+        if r.status == 429:
+            headers = {"retry-after": str(r.retry_after)}
+        text = {
+            401: "credentials required",
+            403: "refused",
+            404: "not found",
+            429: "too many refusals; try later",
+        }.get(r.status, "unavailable")
         return PlainTextResponse(text + "\n", status_code=r.status, headers=headers)
     return Response(served.body, media_type=served.content_type)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, insert, select, update
@@ -53,6 +54,10 @@ def device_by_mac_for_update(conn: Connection, mac: str) -> RowMapping | None:
 
 def log(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(provisioning_log).values(**values))
+
+
+def prune_log(conn: Connection, before: datetime) -> None:
+    conn.execute(delete(provisioning_log).where(provisioning_log.c.at < before))
 
 
 def log_entries(

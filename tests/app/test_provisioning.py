@@ -14,13 +14,14 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from pbx_app import provisioning
 from pbx_app.app import RedactSecretsInAccessLog
 from pbx_app.db import Database, utcnow
 from pbx_app.provisioning_formats import parse_file, posix_tz
 from pbx_app.schema import devices as devices_table
+from pbx_app.schema import login_throttle
 from pbx_app.services import devices
 from pbx_app.services.access import SYSTEM
 from pbx_app.settings import Settings
@@ -443,3 +444,34 @@ def test_home_site_is_the_locations_else_spread_by_customer() -> None:
     assert hosts("030", 2) == ["ber.sip.lab.test", "fra.sip.lab.test"]
     assert hosts("089", 2) == ["fra.sip.lab.test", "ber.sip.lab.test"]
     assert hosts("089", 3) == ["ber.sip.lab.test", "fra.sip.lab.test"]
+
+
+def test_a_source_refused_again_and_again_is_throttled_without_filling_the_log(
+    api: Api, phone_client: TestClient, db: Database
+) -> None:
+    phone = add_phone(api, api.admin_a, api.a, api.loc_a, "00:15:65:aa:bb:01", "yealink-t54w")
+    free = provisioning.REFUSALS.free_failures
+    statuses = []
+    for n in range(free + 40):
+        r = phone_client.get("/prov/001565aabb01.cfg", headers=basic("001565aabb01", f"g{n}"))
+        statuses.append(r.status_code)
+        if r.status_code == 429:
+            assert int(r.headers["retry-after"]) >= 1
+            break
+    assert statuses[: free + 1] == [401] * (free + 1)
+    assert statuses[-1] == 429
+    # The log holds the refusals that were looked at, not a row per throttled request.
+    assert len(log_of(api, api.a)) == statuses.count(401)
+    # While the source is blocked, not even the right credentials are looked at.
+    token = claim(api.admin_a, api.a, phone)
+    with db.snapshot() as conn:
+        blocked_until = conn.execute(select(func.max(login_throttle.c.blocked_until))).scalar()
+    assert blocked_until is not None
+    settings = make_settings(db)
+    vault = Vault.from_setting(settings.effective_credential_keys)
+    req = provisioning.Request("001565aabb01.cfg", "testclient", YEALINK_UA, token=token)
+    with pytest.raises(provisioning.Refused) as refused:
+        provisioning.serve(db, vault, settings, req, blocked_until - timedelta(milliseconds=100))
+    assert refused.value.status == 429
+    served = provisioning.serve(db, vault, settings, req, blocked_until + timedelta(seconds=1))
+    assert phone.sip_password in served.body
