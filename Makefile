@@ -73,7 +73,7 @@ lint: venv
 # Tests that need neither Docker nor the lab: topology, the Pulumi program under mocks, the app.
 test-unit: venv portal
 	@scripts/install-test-tools.sh
-	@$(PYTEST) tests -m "not lab"
+	@$(PYTEST) tests -m "not lab" --durations=25
 
 # Tests against real containers: images, the running lab, Ansible roles on stand-in hosts.
 # A test run owns the lab: one left on this Docker Engine by another checkout (other secrets)
@@ -81,7 +81,7 @@ test-unit: venv portal
 test-lab: LAB_UP_FLAGS := --afresh-if-stale
 test-lab: lab
 	@scripts/install-test-tools.sh
-	@$(PYTEST) tests -m "lab and not teardown"
+	@$(PYTEST) tests -m "lab and not teardown" --durations=25
 	@$(PYTEST) tests -m teardown
 
 test: lint test-unit test-lab
