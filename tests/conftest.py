@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from argon2 import PasswordHasher
 
 from labkit.hosts import STAND_INS
+from pbx_app import security
 
 # The lab, the demo tenant and the test device pool: one instance per run for every suite.
 pytest_plugins = ["tests.lab_fixtures"]
@@ -23,6 +25,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Tests that stop parts of the lab (a whole site, a proxy) run after everything that needs
     # the lab whole, so their after-effects (relays marked down, stale bindings) touch no one.
     items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Argon2 at its production cost (a few tenths of a second per hash on this machine) in
+    every fixture's users and logins was most of the unit phase; what the tests check of
+    passwords does not depend on the cost. Tests that measure logins keep it (`real_argon2`)."""
+    if request.node.get_closest_marker("real_argon2") is not None:
+        return
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(security, "_hasher", cheap)
+    monkeypatch.setattr(security, "_DUMMY_HASH", cheap.hash("not a password"))
 
 
 @pytest.fixture(scope="session")

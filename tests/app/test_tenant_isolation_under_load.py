@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from pbx_app.db import Database
 from pbx_app.services.access import Role
@@ -50,6 +51,7 @@ def timed(call: Callable[[], httpx.Response], expect: int) -> float:
     return elapsed
 
 
+@pytest.mark.real_argon2  # the flood's cost is the point
 def test_a_login_flood_and_a_hung_mail_relay_do_not_stall_other_tenants(
     db: Database, silent_port: str
 ) -> None:
