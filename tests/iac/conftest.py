@@ -34,7 +34,10 @@ class Stack:
 
     @property
     def containers(self) -> dict[str, dict[str, Any]]:
-        return {d.inputs["name"]: d.inputs for d in self.of_type("container:Container")}
+        """By name, which carries the ordinal: the order the mocks declare them in depends on
+        when their outputs resolve, which differs from run to run."""
+        found = {d.inputs["name"]: d.inputs for d in self.of_type("container:Container")}
+        return dict(sorted(found.items()))
 
     def labels(self, container: dict[str, Any]) -> dict[str, str]:
         return {item["label"]: item["value"] for item in container["labels"]}
