@@ -40,6 +40,7 @@ from pbx_app.api.models import Health
 from pbx_app.cti import Cti
 from pbx_app.db import Database
 from pbx_app.mail import Mailer, SmtpMailer
+from pbx_app.metrics import RequestMetrics
 from pbx_app.outbox import OutboxSender, Retry
 from pbx_app.porting_scheduler import PortingScheduler
 from pbx_app.settings import Settings
@@ -301,4 +302,5 @@ def create_app(
         larger=[(path, settings.max_import_bytes) for path in STREAMED_BODY_PATHS],
     )
     app.add_middleware(SecurityHeaders, wss_urls=settings.wss_urls)
+    app.add_middleware(RequestMetrics)  # outermost: times everything, refusals included
     return app

@@ -28,6 +28,7 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.lifespan.on import LifespanOn
 
+from pbx_app.metrics import with_metrics_endpoint
 from pbx_app.provisioning import CLIENT_CERTIFICATE
 from pbx_app.settings import Settings
 
@@ -159,7 +160,11 @@ def _config(app: ASGIApp, listener: Listener, lifespan: Literal["on", "off"]) ->
 async def serve(app: ASGIApp, where: Sequence[Listener]) -> int:
     """Start the lifespan, then every listener; on SIGTERM/SIGINT, or when one listener stops
     (a port it could not bind, say), stop them all, then end the lifespan."""
-    configs = [_config(app, listener, "off") for listener in where]
+    # Metrics only where the platform's own clients connect: the plain, internal listener.
+    configs = [
+        _config(app if listener.certfile else with_metrics_endpoint(app), listener, "off")
+        for listener in where
+    ]
     for config, listener in zip(configs, where, strict=True):
         config.load()  # reads the certificate and key now: a bad one fails before anything runs
         if listener.phones:

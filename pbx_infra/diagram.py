@@ -23,6 +23,7 @@ _STYLE = {
     ServiceKind.DNS: ("dnsmasq (lab)", "#eeeeee"),
     ServiceKind.SMTP: ("SMTP sink (lab)", "#eeeeee"),
     ServiceKind.CARRIER: ("simulated carrier (lab)", "#f8d7da"),
+    ServiceKind.MONITOR: ("Prometheus + Alertmanager + HEP capture", "#dee2e6"),
 }
 
 

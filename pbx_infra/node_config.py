@@ -31,6 +31,19 @@ _env = jinja2.Environment(
     keep_trailing_newline=True,
     autoescape=False,  # noqa: S701 - these are config files, not HTML
 )
+# Prometheus and Alertmanager files carry Go templates ({{ $labels.site }}) of their own.
+_monitor_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(REPO)),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,  # noqa: S701 - these are config files, not HTML
+    variable_start_string="[[",
+    variable_end_string="]]",
+    block_start_string="[%",
+    block_end_string="%]",
+    comment_start_string="[#",
+    comment_end_string="#]",
+)
 
 
 @dataclass(frozen=True)
@@ -170,7 +183,16 @@ def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
         "sip_tos": TOS_CS3,
         # The operator's trusted sources: exempt from the flood limit (pike) alone.
         "trusted_sources": [str(n) for n in platform.trusted_sources],
+        "metrics_port": platform.ports.sip_metrics,
+        # Every SIP message, mirrored to the site's collector (HEP).
+        "hep_uri": f"sip:{monitor_of(platform, inst.site).reach}:{platform.ports.hep}",
+        # The lab's alert drills inject faults through the proxies (route[LAB_BALLAST]).
+        "lab_faults": platform.mode == "lab",
     }
+
+
+def monitor_of(platform: Platform, site: str) -> Instance:
+    return platform.instances(ServiceKind.MONITOR, site)[0]
 
 
 def carrier_socket(platform: Platform, site: str) -> str:
@@ -252,9 +274,99 @@ def rtpengine_node(platform: Platform, inst: Instance) -> dict[str, Any]:
         "advertise": str(inst.address),
         "ng_listen": f"{inst.reach}:{platform.ports.rtpengine_ng}",
         "cli_listen": f"{RTPENGINE_CLI[0]}:{RTPENGINE_CLI[1]}",
+        "http_listen": f"{inst.reach}:{platform.ports.relay_metrics}",
         "port_min": site.rtp_ports[0],
         "port_max": site.rtp_ports[1],
         "tos": TOS_EF,
+    }
+
+
+def scrape_targets(platform: Platform) -> dict[str, list[dict[str, Any]]]:
+    """Prometheus job -> its targets (address, labels), every site's: each site's Prometheus
+    scrapes both, so either one alone still sees the whole platform."""
+    ports = platform.ports
+
+    def of(kind: ServiceKind, port: int | None = None) -> list[dict[str, Any]]:
+        return [
+            {
+                "address": f"{i.reach}:{port or app_port(platform, i)}",
+                "labels": {"site": i.site, "instance": i.name, "service": kind.value},
+            }
+            for i in platform.instances(kind)
+        ]
+
+    jobs = {
+        "sip-proxy": of(ServiceKind.SIP_PROXY, ports.sip_metrics),
+        "media-relay": of(ServiceKind.MEDIA_RELAY, ports.relay_metrics),
+        "pbx-app": of(ServiceKind.PBX_APP),
+        "db": of(ServiceKind.DB, ports.db_metrics),
+        "patroni": of(ServiceKind.DB, ports.patroni),
+        "etcd": of(ServiceKind.ETCD, ports.etcd_client),
+        "prometheus": of(ServiceKind.MONITOR, ports.prometheus),
+        "alertmanager": of(ServiceKind.MONITOR, ports.alertmanager),
+    }
+    if platform.mode == "production":
+        # Each Docker host's node exporter (roles/node_exporter), by its internal address.
+        hosts = [(s.name, s.internal_addresses[0]) for s in platform.sites]
+        assert platform.witness.internal_address is not None
+        hosts.append((platform.witness.name, platform.witness.internal_address))
+        jobs["node"] = [
+            {
+                "address": f"{address}:{ports.node_metrics}",
+                "labels": {"site": site, "instance": f"{site}-host", "service": "host"},
+            }
+            for site, address in hosts
+        ]
+    return jobs
+
+
+def tls_probes(platform: Platform, site: str) -> list[dict[str, str]]:
+    """What the site's monitor checks certificates on: every TLS listener people and phones
+    use at its own site, by the address they connect to (the other site's monitor checks its)."""
+    probes = []
+    for proxy in platform.instances(ServiceKind.SIP_PROXY, site):
+        for port in (platform.ports.sip_tls, platform.ports.sip_wss):
+            probes.append({"target": f"{proxy.address}:{port}", "instance": proxy.name})
+    for app in platform.instances(ServiceKind.PBX_APP, site):
+        for port in (app_https_port(platform, app), provisioning_port(platform, app)):
+            probes.append({"target": f"{app.address}:{port}", "instance": app.name})
+    return probes
+
+
+def monitor_node(platform: Platform, inst: Instance) -> dict[str, Any]:
+    ports, watch = platform.ports, platform.monitoring
+    monitors = platform.instances(ServiceKind.MONITOR)
+    if platform.mode == "lab":
+        sink = platform.instances(ServiceKind.SMTP, inst.site)[0]
+        smarthost = f"{sink.reach}:{ports.smtp}"
+        alert_email = watch.alert_email or f"oncall@{platform.sip_domain}"
+    else:
+        assert platform.smtp_relay is not None
+        assert watch.alert_email is not None
+        smarthost, alert_email = platform.smtp_relay, watch.alert_email
+    return {
+        "name": inst.name,
+        "site": inst.site,
+        "listen": str(inst.reach),
+        "ports": ports.model_dump(),
+        "scrape_interval_s": watch.scrape_interval_s,
+        "alert_after_s": watch.alert_after_s,
+        "replication_lag_s": watch.replication_lag_s,
+        "shm_used_ratio": watch.shm_used_ratio,
+        "certificate_days": watch.certificate_days,
+        "retention_days": watch.retention_days,
+        "capture_hours": watch.capture_hours,
+        "jobs": scrape_targets(platform),
+        "tls_probes": tls_probes(platform, inst.site),
+        # Every name the platform certificate covers includes the SIP domain: one name checks
+        # the chain of every listener.
+        "tls_server_name": platform.sip_domain,
+        "alertmanagers": [f"{m.reach}:{ports.alertmanager}" for m in monitors],
+        "cluster_peers": [f"{m.reach}:{ports.alertmanager_cluster}" for m in monitors if m != inst],
+        "smarthost": smarthost,
+        "mail_from": f"alerts@{platform.sip_domain}",
+        "alert_email": alert_email,
+        "sites": [s.name for s in platform.sites],
     }
 
 
@@ -304,12 +416,30 @@ _TEMPLATES = {
     ServiceKind.DNS: [(dns_node, "labdns/dnsmasq.conf.j2", "/etc/dnsmasq.d/pbx.conf")],
     ServiceKind.ETCD: [(etcd_node, "etcd/etcd.conf.yml.j2", "/etc/etcd/etcd.conf.yml")],
     ServiceKind.DB: [(patroni_node, "postgres/patroni.yml.j2", "/etc/patroni/patroni.yml")],
+    ServiceKind.MONITOR: [
+        (monitor_node, f"monitor/{template}.j2", f"/etc/monitor/{destination}")
+        for template, destination in (
+            ("prometheus.yml", "prometheus.yml"),
+            ("alerts.yml", "alerts.yml"),
+            ("alertmanager.yml", "alertmanager.yml"),
+            ("blackbox.yml", "blackbox.yml"),
+            ("capture.cfg", "capture.cfg"),
+            ("monitor.env", "monitor.env"),
+            ("dashboard.html", "consoles/pbx.html"),
+        )
+    ],
 }
 
 
 def config_files(platform: Platform, inst: Instance) -> list[ConfigFile]:
     """The rendered per-node files a container of `inst` needs (empty when it needs none)."""
     return [
-        ConfigFile(destination, _env.get_template(template).render(node=build(platform, inst)))
+        ConfigFile(
+            destination, _env_of(template).get_template(template).render(node=build(platform, inst))
+        )
         for build, template, destination in _TEMPLATES.get(inst.kind, [])
     ]
+
+
+def _env_of(template: str) -> jinja2.Environment:
+    return _monitor_env if template.startswith("monitor/") else _env

@@ -15,6 +15,7 @@ from .services import (
     Etcd,
     LabDns,
     MediaRelay,
+    Monitor,
     PbxApp,
     Secrets,
     ServiceGroup,
@@ -46,6 +47,7 @@ IMAGE_SOURCES = {
     ServiceKind.DNS: ImageSource("labdns", "labdns", "labdns/Dockerfile"),
     ServiceKind.SMTP: ImageSource("smtpsink", "smtpsink", "smtpsink/Dockerfile"),
     ServiceKind.CARRIER: ImageSource("carrier", "carrier", "carrier/Dockerfile"),
+    ServiceKind.MONITOR: ImageSource("monitor", "monitor", "monitor/Dockerfile"),
 }
 
 # The app image carries the web portal's bundle, which is built (`make portal`), not committed.
@@ -106,6 +108,7 @@ class Site(pulumi.ComponentResource):
         self.smtp = group(SmtpSink, ServiceKind.SMTP)
         self.dns = group(LabDns, ServiceKind.DNS)
         self.carrier = group(Carrier, ServiceKind.CARRIER)
+        self.monitor = group(Monitor, ServiceKind.MONITOR)
         before_app = [*self.database.containers.values()]
         if self.smtp is not None:
             before_app += self.smtp.containers.values()
@@ -232,6 +235,11 @@ def endpoints(platform: Platform) -> list[dict[str, object]]:
         ServiceKind.DNS: [f"dns:{{a}}:{ports.dns}"],
         ServiceKind.SMTP: [f"smtp:{{i}}:{ports.smtp}"],
         ServiceKind.CARRIER: [f"sip:{{a}}:{ports.sip}"],
+        ServiceKind.MONITOR: [
+            f"prometheus:http://{{i}}:{ports.prometheus}/consoles/pbx.html",
+            f"alertmanager:http://{{i}}:{ports.alertmanager}",
+            f"hep:{{i}}:{ports.hep}",
+        ],
     }
     rows: list[dict[str, object]] = []
     for inst in platform.instances():

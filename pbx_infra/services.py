@@ -190,6 +190,40 @@ class SmtpSink(ServiceGroup):
     kind = ServiceKind.SMTP
 
 
+class Monitor(ServiceGroup):
+    """Prometheus, Alertmanager and the SIP capture collector of one site (monitor/)."""
+
+    kind = ServiceKind.MONITOR
+
+    def __init__(
+        self,
+        name: str,
+        platform: Platform,
+        site: str,
+        image: docker.Image,
+        secrets: Secrets,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        inst = platform.instances(ServiceKind.MONITOR, site)[0]
+        self.volume = DataVolume.declare(name, platform, inst, opts)
+        super().__init__(name, platform, site, image, secrets, opts)
+
+    def spec(self, inst: Instance) -> ContainerSpec:
+        return ContainerSpec(
+            volumes=[
+                docker.ContainerVolumeArgs(
+                    volume_name=self.volume.name, container_path="/var/lib/monitor"
+                )
+            ],
+            # The certificate checks verify the chain against the platform's CA.
+            uploads=[
+                docker.ContainerUploadArgs(
+                    file="/etc/monitor/tls/ca.pem", content=self.secrets.tls_ca_certificate
+                )
+            ],
+        )
+
+
 class DataVolume:
     """A named volume for one place's stateful service, labelled like its container."""
 
@@ -266,6 +300,9 @@ class Database(ServiceGroup):
                     "PATRONI_REPLICATION_PASSWORD=", self.secrets.db_replication_password
                 ),
                 pulumi.Output.concat("PATRONI_REWIND_PASSWORD=", self.secrets.db_rewind_password),
+                # prometheus-postgres-exporter, beside Patroni: internal address only.
+                f"PBX_DB_METRICS_LISTEN={inst.reach}:{self.platform.ports.db_metrics}",
+                f"PBX_DB_PORT={self.platform.ports.db}",
             ],
             volumes=[
                 docker.ContainerVolumeArgs(

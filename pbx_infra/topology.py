@@ -53,6 +53,8 @@ class ServiceKind(StrEnum):
     DNS = "dns"
     SMTP = "smtp"
     CARRIER = "carrier"  # lab only: a simulated PSTN carrier behind the trunk
+    # Prometheus, Alertmanager and the SIP capture collector: one per site, each watching both
+    MONITOR = "monitor"
 
 
 # Host offset of each service inside a lab site subnet (instance n adds n-1). The backbone address
@@ -66,6 +68,7 @@ _LAB_HOST_OFFSET = {
     ServiceKind.SMTP: 25,
     ServiceKind.DNS: 53,
     ServiceKind.CARRIER: 5,
+    ServiceKind.MONITOR: 61,
 }
 BACKBONE_SITE_STRIDE = 100
 _LAB_SIP_VIP_OFFSET = 10  # the site's shared SIP address, just below its proxies (11, 12, ...)
@@ -94,6 +97,33 @@ class Ports(BaseModel):
     etcd_peer: int = 2380
     smtp: int = 25
     dns: int = 53
+    # Observability; every one on internal addresses only, like the RPC.
+    sip_metrics: int = 9070  # Kamailio's Prometheus endpoint (xhttp_prom)
+    relay_metrics: int = 9103  # rtpengine's HTTP listener (/metrics)
+    db_metrics: int = 9187  # prometheus-postgres-exporter
+    node_metrics: int = 9100  # node exporter on each production host
+    prometheus: int = 9090
+    alertmanager: int = 9093
+    alertmanager_cluster: int = 9094  # the two sites' Alertmanagers gossip (TCP and UDP)
+    hep: int = 9060  # SIP capture: the proxies mirror every message here (HEP over UDP)
+
+
+class Monitoring(BaseModel):
+    """How closely the platform watches itself: what Prometheus scrapes how often, when a fault
+    becomes an alert, and how long SIP capture keeps messages."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scrape_interval_s: Annotated[int, Field(ge=1, le=300)] = 15
+    # How long a fault lasts before it alerts (a restart or a scrape missed does not page).
+    alert_after_s: Annotated[int, Field(ge=1, le=3600)] = 60
+    replication_lag_s: Annotated[int, Field(ge=1, le=3600)] = 30
+    shm_used_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.9
+    certificate_days: Annotated[int, Field(ge=1, le=365)] = 30
+    retention_days: Annotated[int, Field(ge=1, le=3650)] = 15  # metrics
+    capture_hours: Annotated[int, Field(ge=1, le=24 * 90)] = 72  # SIP messages
+    # Who gets the alerts by e-mail (the operator's on-call address).
+    alert_email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")] | None = None
 
 
 class ServiceCounts(BaseModel):
@@ -204,6 +234,7 @@ class Platform(BaseModel):
     # the proxies' flood limit (pike, and the ban it triggers) and from nothing else: digest
     # auth, the failed-auth ban, scanner bans, sanity checks and an existing ban still apply.
     trusted_sources: tuple[ipaddress.IPv4Network, ...] = ()
+    monitoring: Monitoring = Monitoring()
 
     @model_validator(mode="after")
     def _check(self) -> Platform:
@@ -272,6 +303,8 @@ class Platform(BaseModel):
     def _check_production(self) -> None:
         if self.smtp_relay is None:
             raise _KeyError("smtp_relay", "is required in production (onboarding e-mail, fax)")
+        if self.monitoring.alert_email is None:
+            raise _KeyError("monitoring.alert_email", "is required in production (who is paged)")
         if self.carrier_trunk is None:
             raise _KeyError(
                 "carrier_trunk", "is required in production (calls to external numbers)"
@@ -464,6 +497,7 @@ def _derive_instances(platform: Platform) -> list[Instance]:
             ServiceKind.PBX_APP: site.services.pbx_app,
             ServiceKind.DB: 1,
             ServiceKind.ETCD: 1,
+            ServiceKind.MONITOR: 1,
         }
         if platform.mode == "lab":
             # Each site has its own DNS, mail sink and carrier interconnect: losing one site

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pbx_app import errors
+from pbx_app import errors, metrics
 from pbx_app.api.models import ErrorResponse
 
 log = logging.getLogger("pbx_app.api")
@@ -161,6 +161,7 @@ def status_for(exc: errors.DomainError) -> int:
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.DomainError)
     async def _domain(_: Request, exc: errors.DomainError) -> JSONResponse:
+        metrics.refused(exc)
         extra: dict[str, Any] = dict(exc.extra)
         headers: dict[str, str] = {}
         if isinstance(exc, errors.ImportInvalid):

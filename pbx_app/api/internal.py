@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import APIKeyHeader
 from sqlalchemy.exc import SQLAlchemyError
 
-from pbx_app import errors
+from pbx_app import errors, metrics
 from pbx_app.api.deps import AppContext, Ctx, now
 from pbx_app.api.errors import EVERY_OPERATION, error_responses
 from pbx_app.repositories import routing as routing_repo
@@ -85,6 +85,7 @@ def route(
     )
     with ctx.db.read_snapshot() as conn:
         answer = routing.decide(conn, caller, target, decision, from_user[:MAX_TEXT])
+    metrics.decided(answer)
     prefetch = answer.pop(routing.CRM_PREFETCH, None)
     if prefetch is not None and prefetch[1] and ctx.cti is not None:
         ctx.cti.crm.prefetch(*prefetch)

@@ -171,6 +171,7 @@ def test_lab_images_are_built_locally_once_each(lab: Stack) -> None:
             "labdns",
             "smtpsink",
             "carrier",
+            "monitor",
         )
     }
     for image in images.values():
@@ -213,7 +214,7 @@ def test_production_app_nodes_on_one_host_use_distinct_ports(production: Stack) 
 
 def test_production_has_no_lab_helpers(production: Stack) -> None:
     services = {production.labels(c)["pbx.service"] for c in production.containers.values()}
-    assert services == {"sip-proxy", "media-relay", "pbx-app", "db", "etcd"}
+    assert services == {"sip-proxy", "media-relay", "pbx-app", "db", "etcd", "monitor"}
 
 
 def test_bad_config_declares_nothing(lab_config: dict) -> None:
