@@ -215,6 +215,8 @@ class Monitor(ServiceGroup):
                     volume_name=self.volume.name, container_path="/var/lib/monitor"
                 )
             ],
+            # Alertmanager is ready once its cluster settles (up to a minute alone).
+            start_period="90s",
             # The certificate checks verify the chain against the platform's CA.
             uploads=[
                 docker.ContainerUploadArgs(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Host packages the tests drive as real peers: PostgreSQL binaries for the app's throwaway
-# clusters; Debian's Chromium (with certutil, to trust the lab CA) for the browser tests.
+# clusters; Debian's Chromium (with certutil, to trust the lab CA) for the browser tests; promtool
+# for the alert rules' unit tests (tests/iac/test_alert_rules.py).
 # Installed only when missing, so warm runs cost nothing.
 set -euo pipefail
 need=()
@@ -16,4 +17,14 @@ if ((${#need[@]})); then
   command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
     pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
   done
+fi
+# promtool alone, from Debian's prometheus package unpacked (installing it would start a server).
+if ! command -v promtool >/dev/null; then
+  echo "==> fetching promtool (Debian's prometheus package, unpacked)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get download prometheus >/dev/null; }; })
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/unpacked"
+  install -m 0755 "$tmp/unpacked/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$tmp"
 fi
