@@ -47,12 +47,24 @@ class Case:
     firing: list[tuple[dict[str, str], str]] = field(default_factory=list)  # labels, summary
 
 
+def _series(metric: str, **labels: str) -> str:
+    return metric + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+def _up(service: str, site: str, instance: str) -> str:
+    return _series("up", job=service, service=service, site=site, instance=instance)
+
+
 def _site(site: str, proxy: str, relay: str, app: str) -> dict[str, str]:
     return {
-        f'up{{job="sip-proxy",service="sip-proxy",site="{site}",instance="{site}-sip-proxy-1"}}': proxy,
-        f'up{{job="media-relay",service="media-relay",site="{site}",instance="{site}-media-relay-1"}}': relay,
-        f'up{{job="pbx-app",service="pbx-app",site="{site}",instance="{site}-pbx-app-1"}}': app,
-    }  # fmt: skip
+        _up("sip-proxy", site, f"{site}-sip-proxy-1"): proxy,
+        _up("media-relay", site, f"{site}-media-relay-1"): relay,
+        _up("pbx-app", site, f"{site}-pbx-app-1"): app,
+    }
+
+
+PROXY_TLS = {"endpoint": "192.0.2.10:5061", "instance": "fra-sip-proxy-1"}
+LEADERLESS = "No database member leads: writes (portal, API, call records) fail"
 
 
 UP, DOWN_AFTER_30S = "1x40", "1 1 0x38"
@@ -204,14 +216,14 @@ CASES = [
         },
         "2m",
         "NoDatabaseLeader",
-        [({"severity": "critical"}, "No database member leads: writes (portal, API, call records) fail")],
+        [({"severity": "critical"}, LEADERLESS)],
     ),
     Case(
         "both members unreachable",
         {'up{job="patroni",instance="fra-db"}': "0x40"},
         "2m",
         "NoDatabaseLeader",
-        [({"severity": "critical"}, "No database member leads: writes (portal, API, call records) fail")],
+        [({"severity": "critical"}, LEADERLESS)],
     ),
     Case(
         "a failover within 30 s",
@@ -269,7 +281,7 @@ CASES = [
         # promtool's clock starts at the epoch: the certificate ends ten days after it.
         "a certificate ending in ten days",
         {
-            'probe_ssl_earliest_cert_expiry{endpoint="192.0.2.10:5061",instance="fra-sip-proxy-1"}': "864000x20"
+            _series("probe_ssl_earliest_cert_expiry", **PROXY_TLS): "864000x20"
         },
         "2m",
         "CertificateExpiresSoon",
@@ -287,14 +299,14 @@ CASES = [
     Case(
         "a certificate ending in 90 days",
         {
-            'probe_ssl_earliest_cert_expiry{endpoint="192.0.2.10:5061",instance="fra-sip-proxy-1"}': "7776000x20"
+            _series("probe_ssl_earliest_cert_expiry", **PROXY_TLS): "7776000x20"
         },
         "2m",
         "CertificateExpiresSoon",
     ),
     Case(
         "a TLS handshake failing",
-        {'probe_success{service="tls",endpoint="192.0.2.10:5061",instance="fra-sip-proxy-1"}': "0x20"},
+        {_series("probe_success", service="tls", **PROXY_TLS): "0x20"},
         "2m",
         "TlsHandshakeFailing",
         [
