@@ -11,7 +11,7 @@ PYTEST := $(PY) -m pytest
 # Machines with local package mirrors configured make pip warn about each absent one.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: help venv portal portal-screenshots lab lab-hosts down status test test-unit test-lab lint host verify bench diagram callflow phone-screenshot inventories clean-venv
+.PHONY: help venv portal portal-screenshots lab lab-hosts down status test test-unit test-lab lint host verify bench diagram callflow capture phone-screenshot inventories clean-venv
 
 help:
 	@echo "make lab     bring up both sites on the local Docker Engine, print endpoints + demo tenant"
@@ -20,6 +20,7 @@ help:
 	@echo "make status  the lab's table: site, service, container, health, endpoints"
 	@echo "make verify  testinfra checks against the running lab"
 	@echo "make bench   benchmarks, results in bench/results/"
+	@echo "make capture CALL_ID=... [SVG=f.svg]  a call from the SIP capture (NUMBER=... lists calls)"
 	@echo "make phone-screenshot  the browser phone in a call (German): docs/portal/phone.png"
 	@echo "make portal  bundle the web portal (portal/) into pbx_app/web/static/"
 	@echo "make portal-screenshots  pictures of the portal (German) in docs/portal/"
@@ -105,6 +106,11 @@ clean-venv:
 # A real call between the sites, captured at every proxy and drawn message by message.
 callflow: lab
 	@$(PY) -m labkit.callflow docs/call-flow.svg
+
+# A call from the sites' SIP capture: CALL_ID=... [SVG=call.svg], or NUMBER=... to list calls.
+capture: venv
+	@$(PY) -m pbx_infra.capture --stack $(STACK) $(if $(CALL_ID),--call-id '$(CALL_ID)') \
+	  $(if $(NUMBER),--number '$(NUMBER)') $(if $(SVG),--svg '$(SVG)')
 
 # The browser phone in a call (German), for the README: a call needs the lab.
 phone-screenshot: lab

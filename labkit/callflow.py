@@ -20,11 +20,12 @@ import re
 import socket
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dpkt
+
+from pbx_infra.ladder import Message, Trace, render, sip_message
 
 from .control import kamcmd
 from .devices import Device, Devices, device_creds, extension_of
@@ -37,26 +38,6 @@ CALLER_PROXY, CALLEE_PROXY = SITES["ber"]["proxies"][0], SITES["fra"]["proxies"]
 CALLER_PROXY_CONTAINER = SITES["ber"]["proxy_containers"][0]
 SIP_PORT, NG_PORT, APP_PORT = PORTS.sip, PORTS.rtpengine_ng, PORTS.app
 CAPTURE_FILTER = f"port {SIP_PORT} or port {NG_PORT} or port {APP_PORT}"
-
-
-@dataclass(frozen=True)
-class Message:
-    time: float
-    src: str
-    dst: str
-    kind: str  # "sip", "http" (route lookup at the app) or "ng" (rtpengine control)
-    label: str
-    call_id: str = ""
-    sdp_address: str = ""  # c= of an SDP body, where there is one
-
-
-@dataclass
-class Trace:
-    messages: list[Message]
-    names: dict[str, str]  # address -> participant
-    caller: str  # the caller phone's address
-    callee: str
-    status: str  # the caller's final answer to its INVITE
 
 
 # ---- capture ----------------------------------------------------------------------------------
@@ -100,32 +81,6 @@ def read_pcap(path: Path) -> list[tuple[float, str, int, str, int, bytes]]:
 
 
 # ---- decoding ---------------------------------------------------------------------------------
-
-
-def _header(text: str, *names: str) -> str:
-    for name in names:
-        m = re.search(rf"^{name}\s*:\s*(.+?)\r?$", text, re.I | re.M)
-        if m:
-            return m.group(1).strip()
-    return ""
-
-
-def sip_message(text: str) -> tuple[str, str, str]:
-    """(label, Call-ID, SDP connection address) of one SIP message."""
-    first = text.split("\r\n", 1)[0]
-    if first.startswith("SIP/2.0"):
-        code, _, reason = first[8:].partition(" ")
-        label = f"{code} {reason}" if len(reason) <= 20 else f"{code} {reason[:18]}…"
-        method = _header(text, "CSeq").split(" ")[-1]
-        label += f" ({method})"
-    else:
-        method, uri = first.split(" ")[:2]
-        target = re.match(r"sips?:(?:([^@;>]+)@)?([^;>]+)", uri)
-        label = f"{method} {(target.group(1) or target.group(2)) if target else uri}"
-        if _header(text, "Proxy-Authorization", "Authorization"):
-            label += " +auth"
-    sdp = re.search(r"^c=IN IP4 (\S+)", text, re.M)
-    return label, _header(text, "Call-ID", "i"), sdp.group(1) if sdp else ""
 
 
 def _bencoded(text: str, key: str) -> str:
@@ -245,80 +200,10 @@ def trace(
         packets = [p for pcap in sorted(directory.glob("*.pcap")) for p in read_pcap(pcap)]
     names = participants() | {caller_dev.ip: "phone (ber)", callee_dev.ip: "phone (fra)"}
     flow = the_call(decode(packets), caller_dev.ip, extension)
-    return Trace(flow, names, caller_dev.ip, callee_dev.ip, status)
+    return Trace(flow, names, caller_dev.ip, callee_dev.ip, status, site_order=("ber", "fra"))
 
 
 # ---- the picture ------------------------------------------------------------------------------
-
-COLOURS = {"sip": "#1f4e9c", "http": "#2e7d32", "ng": "#c25e00"}
-LEGEND = {"sip": "SIP", "http": "route lookup (app, HTTP)", "ng": "rtpengine control (ng)"}
-
-
-def columns(t: Trace) -> dict[str, list[str]]:
-    """Participant -> its addresses in the call, left to right: the caller, its site's proxies,
-    app and relay, then the callee's site, the callee. A node on two networks is one column."""
-    used: dict[str, list[str]] = {}
-    for m in t.messages:
-        for address in (m.src, m.dst):
-            addresses = used.setdefault(t.names.get(address, address), [])
-            if address not in addresses:
-                addresses.append(address)
-    kinds = ("sip-proxy", "pbx-app", "media-relay")
-
-    def rank(name: str) -> tuple[int, int, str]:
-        if used[name] == [t.caller]:
-            return (0, 0, "")
-        if used[name] == [t.callee]:
-            return (9, 0, "")
-        site = 1 if name.startswith("ber ") else 2
-        kind = next((i for i, k in enumerate(kinds) if k in name), len(kinds))
-        return (site, kind, name)
-
-    return {name: used[name] for name in sorted(used, key=rank)}
-
-
-def render(t: Trace, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.fonttype"] = "none"  # text stays text: searchable, and smaller
-    plt.rcParams["svg.hashsalt"] = "pbx-callflow"  # stable element ids
-    cols = columns(t)
-    x = {address: i for i, addresses in enumerate(cols.values()) for address in addresses}
-    rows = len(t.messages)
-    fig, ax = plt.subplots(figsize=(1.8 * len(cols) + 1.6, 0.3 * rows + 1.8))
-    for i, (name, addresses) in enumerate(cols.items()):
-        ax.plot([i, i], [-0.6, rows], color="#b0b0b0", linewidth=1, zorder=0)
-        header = "\n".join([*name.split(" ", 1), *addresses])
-        ax.text(i, -0.8, header, ha="center", va="bottom", fontsize=8, weight="bold")
-    start = t.messages[0].time if t.messages else 0.0
-    for row, m in enumerate(t.messages):
-        colour = COLOURS[m.kind]
-        ax.annotate(
-            "",
-            xy=(x[m.dst], row),
-            xytext=(x[m.src], row),
-            arrowprops={"arrowstyle": "-|>", "color": colour, "linewidth": 1.1},
-        )
-        label = m.label + (f"  [SDP c={m.sdp_address}]" if m.sdp_address else "")
-        ax.text(
-            (x[m.src] + x[m.dst]) / 2, row - 0.08, label,
-            ha="center", va="bottom", fontsize=7, color=colour,
-        )  # fmt: skip
-        ax.text(-0.45, row, f"{(m.time - start) * 1000:7.1f} ms", ha="right", va="center",
-                fontsize=7, family="monospace")  # fmt: skip
-    for kind, text in LEGEND.items():
-        ax.plot([], [], color=COLOURS[kind], label=text)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=8, frameon=False)
-    ax.set_xlim(-1.3, len(cols) - 0.4)
-    ax.set_ylim(rows, -3.2)
-    ax.axis("off")
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Date": None})
-    plt.close(fig)
 
 
 def main(out: str) -> int:
