@@ -8,12 +8,18 @@ from .wait import wait_for
 
 
 def docker(
-    *args: str, timeout: float = 60, check: bool = False
+    *args: str, timeout: float = 60, check: bool = False, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`docker <args>`; a timeout, or a failure with `check`, is an AssertionError."""
+    """`docker <args>` (`input` on its stdin); a timeout, or a failure with `check`, is an
+    AssertionError."""
     try:
         result = subprocess.run(
-            ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+            ["docker", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            input=input,
         )
     except subprocess.TimeoutExpired as e:
         raise AssertionError(f"docker {' '.join(args)} timed out after {timeout}s") from e

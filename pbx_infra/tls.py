@@ -59,18 +59,41 @@ def lab_material(platform: Platform, directory: Path) -> TlsMaterial:
         if _covers(cert, names, addresses) and _fresh(cert) and _issued_by(cert, ca_cert):
             return TlsMaterial(cert_path.read_text(), key_path.read_text(), _pem(ca_cert))
     key = ec.generate_private_key(ec.SECP256R1())
+    cert = _server_certificate(platform, ca_key, ca_cert, key.public_key(), SERVER_LIFETIME)
+    _write(key_path, _key_pem(key), 0o600)
+    _write(cert_path, _pem(cert), 0o644)
+    return TlsMaterial(_pem(cert), _key_pem(key), _pem(ca_cert))
+
+
+def lab_certificate_ending_in(platform: Platform, directory: Path, lifetime: dt.timedelta) -> str:
+    """The lab's server certificate again (same key, names and CA), but ending after `lifetime`
+    (PEM): the certificate alert's drill (tests/sip/test_alerts.py)."""
+    ca_key, ca_cert = _lab_ca(platform, directory)
+    key = serialization.load_pem_private_key((directory / "server.key").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return _pem(_server_certificate(platform, ca_key, ca_cert, key.public_key(), lifetime))
+
+
+def _server_certificate(
+    platform: Platform,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    public_key: ec.EllipticCurvePublicKey,
+    lifetime: dt.timedelta,
+) -> x509.Certificate:
+    names, addresses = server_names(platform)
     san = [x509.DNSName(n) for n in names] + [
         x509.IPAddress(ipaddress.IPv4Address(a)) for a in addresses
     ]
     now = dt.datetime.now(dt.UTC)
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, platform.sip_domain)]))
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + SERVER_LIFETIME)
+        .not_valid_after(now + lifetime)
         .add_extension(x509.SubjectAlternativeName(san), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
@@ -81,16 +104,13 @@ def lab_material(platform: Platform, directory: Path) -> TlsMaterial:
         )
         # Key identifiers: strict verifiers (Python 3.13's default context, OpenSSL's
         # X509_STRICT) refuse a chain without them.
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())
     )
-    _write(key_path, _key_pem(key), 0o600)
-    _write(cert_path, _pem(cert), 0o644)
-    return TlsMaterial(_pem(cert), _key_pem(key), _pem(ca_cert))
 
 
 def lab_vendor_ca(directory: Path) -> str:

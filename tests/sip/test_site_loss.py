@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from labkit import monitoring
 from labkit.control import bindings, clear_bindings, location_contacts
 from labkit.devices import Devices, aor_for, device_creds, extension_of, unique_call_id
 from labkit.docker import docker, wait_healthy
@@ -110,7 +111,10 @@ def test_whole_site_loss_and_return(
     time.sleep(2)  # writers under way at both sites
 
     result: dict[str, Any] = {"lost": lost, "leader_before": leader()}
+    # The survivor's monitor (each watches both sites) raises the site's loss.
+    site_down = monitoring.AlertWatch(survivor, "SiteDown", site=lost)
     killed_at = kill_site(lost)
+    site_down.start(killed_at)
     try:
         result["kill_s"] = round(time.monotonic() - killed_at, 1)
         # The survivor's phones: a new call between them, then one to the carrier.
@@ -134,8 +138,15 @@ def test_whole_site_loss_and_return(
             what="the running call to end",
         )
         assert "EXIT 0" in running, f"the call in progress failed across the loss: {running}"
-        time.sleep(1)
+        wait_for(lambda: site_down.fired_s is not None, 60, 1, f"SiteDown {lost} at {survivor}")
+        result["site_down_alert_s"] = site_down.stop()
+        # The survivor's metrics outlive the lost site, its history of the lost site included.
+        history = f'max_over_time(kamailio_usrloc_registered_users{{site="{lost}"}}[10m])'
+        assert monitoring.values(survivor, history), f"{survivor} lost {lost}'s history"
+        now = f'kamailio_usrloc_registered_users{{site="{survivor}"}}'
+        assert len(monitoring.values(survivor, now)) == len(survivor_proxies)
     finally:
+        site_down.stop()
         for writer in writers.values():
             writer.finish()
         start_site(lost)
@@ -159,7 +170,12 @@ def test_whole_site_loss_and_return(
     assert result["survivor_slowest_answer_s"] < 8, result
 
     # The site returns: its member rejoins as the synchronous replica by itself.
+    returned = time.monotonic()
     wait_healthy(SITES[lost]["proxy_containers"], timeout=120)
+    result["site_down_cleared_s"] = monitoring.wait_cleared(
+        survivor, "SiteDown", returned, 60, site=lost
+    )
+    request.config.cache.set(f"pbx/site_loss/{lost}", result)
     members = wait_for(healthy_pair, 120, 1, f"{DBS[lost].name} back as a replica")
     assert members[DBS[lost].name]["role"] == "sync_standby", members
     assert stored_names(lost, tag) == stored, "the returning site reads another history"
