@@ -98,8 +98,17 @@ def ansible_inventory(platform: Platform) -> tuple[dict[str, Any], dict[str, Any
             "patroni": ports.patroni,
             "etcd_client": ports.etcd_client,
             "etcd_peer": ports.etcd_peer,
+            "sip_metrics": ports.sip_metrics,
+            "relay_metrics": ports.relay_metrics,
+            "db_metrics": ports.db_metrics,
+            "node_metrics": ports.node_metrics,
+            "prometheus": ports.prometheus,
+            "alertmanager": ports.alertmanager,
+            "alertmanager_cluster": ports.alertmanager_cluster,
+            "hep": ports.hep,
         },
-        # DMQ, database, Patroni, etcd, management RPC and the app accept traffic only from these.
+        # DMQ, database, Patroni, etcd, management RPC, the app's plain HTTP, metrics, the
+        # monitors and SIP capture accept traffic only from these.
         "pbx_platform_addresses": sorted(platform_addresses),
     }
     return {"all": {"children": groups}}, group_vars

@@ -306,10 +306,8 @@ def scrape_targets(platform: Platform) -> dict[str, list[dict[str, Any]]]:
         "alertmanager": of(ServiceKind.MONITOR, ports.alertmanager),
     }
     if platform.mode == "production":
-        # Each Docker host's node exporter (roles/node_exporter), by its internal address.
+        # Each site host's node exporter (roles/node_exporter, voice hosts), internal address.
         hosts = [(s.name, s.internal_addresses[0]) for s in platform.sites]
-        assert platform.witness.internal_address is not None
-        hosts.append((platform.witness.name, platform.witness.internal_address))
         jobs["node"] = [
             {
                 "address": f"{address}:{ports.node_metrics}",

@@ -205,3 +205,21 @@ def test_time_sync_ber_follows_fra(converged: tuple[PlaybookRun, PlaybookRun]) -
             return
         time.sleep(3)
     pytest.fail(f"ber never selected fra as its time source:\n{sources}")
+
+
+_FETCH = """
+import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())
+"""
+
+
+def test_node_exporter_answers_the_platform_hosts_only(
+    converged: tuple[PlaybookRun, PlaybookRun],
+) -> None:
+    """The host's metrics for the sites' Prometheus, on the internal address, firewalled."""
+    url = f"http://{FRA_ADDRESS}:{PORTS.node_metrics}/metrics"
+    fetched = in_host(BER_HOST, "python3", "-c", _FETCH, url)
+    assert fetched.returncode == 0, fetched.stderr
+    assert "node_cpu_seconds_total" in fetched.stdout
+    assert "node_memory_MemAvailable_bytes" in fetched.stdout
+    assert _verdict_from_here(FRA_ADDRESS, PORTS.node_metrics) == "dropped"
