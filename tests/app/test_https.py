@@ -194,6 +194,16 @@ def test_one_process_serves_both_ports_with_one_lifespan(node: Node) -> None:
     assert f"listening on {node.http}, {node.https}" in log, log
 
 
+def test_metrics_are_served_on_the_plain_internal_port_only(node: Node) -> None:
+    with httpx.Client(base_url=node.http, timeout=10) as plain:
+        assert plain.get("/healthz").status_code == 200
+        r = plain.get("/metrics")
+        assert r.status_code == 200, r.text
+        assert 'pbx_http_requests_total{method="GET",route="/healthz",status="200"}' in r.text
+    with httpx.Client(base_url=node.https, timeout=10, verify=_chain_only(node.ca)) as secure:
+        assert secure.get("/metrics").status_code == 404
+
+
 def test_healthcheck_asks_both_ports(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
     from pbx_app.__main__ import main
 
