@@ -8,7 +8,7 @@ import re
 import pytest
 import testinfra
 
-from pbx_infra.node_config import ctd_sip_port
+from pbx_infra.node_config import ctd_sip_port, scrape_targets, tls_probes
 from pbx_infra.topology import ServiceKind
 
 from .checks import listening, processes, where
@@ -188,3 +188,71 @@ def test_sites_sip_address_is_held_by_exactly_one_proxy(host, target, platform) 
     assert f"{vip}:" in " ".join(f"{a}:{p}" for a, p in listening(host, "udp")), where(
         target, f"Kamailio does not listen on the site's SIP address {vip}"
     )
+
+
+# ---- observability: exporters on internal addresses, the monitors' view of the platform ----
+
+
+@pytest.mark.parametrize(
+    ("kind", "port"),
+    [
+        (ServiceKind.SIP_PROXY, "sip_metrics"),
+        (ServiceKind.MEDIA_RELAY, "relay_metrics"),
+        (ServiceKind.DB, "db_metrics"),
+    ],
+    ids=["sip-proxy", "media-relay", "db"],
+)
+def test_exporters_listen_on_the_internal_address_only(kind, port, platform) -> None:
+    for target in targets(kind):
+        host = testinfra.get_host(target.testinfra_spec)
+        wanted = getattr(platform.ports, port)
+        bound = {a for a, p in listening(host, "tcp") if p == wanted}
+        assert bound == {str(target.instance.reach)}, where(
+            target, f"metrics port {wanted} on {sorted(bound) or 'nothing'}, want internal only"
+        )
+
+
+def _monitor_get(host, target, port: int, path: str):
+    url = f"http://{target.instance.reach}:{port}{path}"
+    out = host.run(f"curl -fsS --max-time 5 '{url}'")
+    assert out.rc == 0, where(target, f"{url} does not answer: {out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+
+@by_kind(ServiceKind.MONITOR)
+def test_monitor_sees_every_scrape_target_up(host, target, platform) -> None:
+    found = _monitor_get(host, target, platform.ports.prometheus, "/api/v1/targets")
+    active = found["data"]["activeTargets"]
+    expected = sum(len(t) for t in scrape_targets(platform).values()) + len(
+        tls_probes(platform, target.instance.site)
+    )
+    assert len(active) == expected, where(target, f"{len(active)} targets, want {expected}")
+    down = [f"{t['labels']['job']}/{t['labels']['instance']}: {t['lastError']}"
+            for t in active if t["health"] != "up"]  # fmt: skip
+    assert not down, where(target, f"targets down: {down}")
+
+
+@by_kind(ServiceKind.MONITOR)
+def test_monitor_loads_every_alert_rule(host, target, platform) -> None:
+    rules = host.file("/etc/monitor/alerts.yml").content_string
+    wanted = set(re.findall(r"^\s+- alert: (\w+)$", rules, re.M))
+    found = _monitor_get(host, target, platform.ports.prometheus, "/api/v1/rules?type=alert")
+    loaded = {r["name"]: r for g in found["data"]["groups"] for r in g["rules"]}
+    assert set(loaded) == wanted, where(target, f"rules loaded {sorted(loaded)}, want {wanted}")
+    broken = [n for n, r in loaded.items() if r["health"] != "ok"]
+    assert not broken, where(target, f"rules failing to evaluate: {broken}")
+
+
+@by_kind(ServiceKind.MONITOR)
+def test_alertmanagers_form_one_cluster(host, target, platform) -> None:
+    status = _monitor_get(host, target, platform.ports.alertmanager, "/api/v2/status")
+    peers = status["cluster"]["peers"]
+    wanted = len(platform.instances(ServiceKind.MONITOR))
+    assert len(peers) == wanted, where(target, f"{len(peers)} Alertmanager peers, want {wanted}")
+
+
+@by_kind(ServiceKind.MONITOR)
+def test_capture_collector_listens_for_hep_internally(host, target, platform) -> None:
+    assert "kamailio" in processes(host), where(target, "the capture collector is not running")
+    hep = {a for a, p in listening(host, "udp") if p == platform.ports.hep}
+    assert hep == {str(target.instance.reach)}, where(target, f"HEP listener on {sorted(hep)}")
