@@ -11,7 +11,7 @@ PYTEST := $(PY) -m pytest
 # Machines with local package mirrors configured make pip warn about each absent one.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: help venv portal portal-screenshots lab lab-hosts down status test test-unit test-lab lint host verify bench diagram callflow capture phone-screenshot inventories clean-venv
+.PHONY: help venv portal portal-screenshots lab lab-hosts down status test test-unit test-lab lint host verify bench diagram callflow capture dashboard-screenshot phone-screenshot inventories clean-venv
 
 help:
 	@echo "make lab     bring up both sites on the local Docker Engine, print endpoints + demo tenant"
@@ -21,6 +21,7 @@ help:
 	@echo "make verify  testinfra checks against the running lab"
 	@echo "make bench   benchmarks, results in bench/results/"
 	@echo "make capture CALL_ID=... [SVG=f.svg]  a call from the SIP capture (NUMBER=... lists calls)"
+	@echo "make dashboard-screenshot  the operator's dashboard: docs/observability/dashboard.png"
 	@echo "make phone-screenshot  the browser phone in a call (German): docs/portal/phone.png"
 	@echo "make portal  bundle the web portal (portal/) into pbx_app/web/static/"
 	@echo "make portal-screenshots  pictures of the portal (German) in docs/portal/"
@@ -113,6 +114,10 @@ capture: venv
 	  $(if $(NUMBER),--number '$(NUMBER)') $(if $(SVG),--svg '$(SVG)')
 
 # The browser phone in a call (German), for the README: a call needs the lab.
+dashboard-screenshot: lab
+	@scripts/install-test-tools.sh
+	@$(PY) -m labkit.dashboard_screenshot docs/observability/dashboard.png
+
 phone-screenshot: lab
 	@scripts/install-test-tools.sh
 	@$(PY) -m labkit.phone_screenshot docs/portal/phone.png
