@@ -48,6 +48,9 @@ KAMAILIO_FRA_1: dict[str, Any] = {
     "site_city": "Frankfurt am Main",
     "sip_tos": TOS_CS3,
     "trusted_sources": ["10.231.1.180/30", "10.231.1.184/29", "198.51.100.0/24"],
+    "metrics_port": 9070,
+    "hep_uri": "sip:10.231.0.61:9060",
+    "lab_faults": True,
 }
 
 # The second fra proxy: the peer that probes the first one in the proofs.
@@ -75,6 +78,7 @@ KAMAILIO_MINIMAL: dict[str, Any] = {
     "apps": ["http://10.231.9.31:8000"],
     "app_addresses": ["10.231.9.31"],
     "trusted_sources": [],
+    "lab_faults": False,
 }
 
 RTPENGINE_FRA: dict[str, Any] = {
@@ -84,6 +88,7 @@ RTPENGINE_FRA: dict[str, Any] = {
     "advertise": "10.231.1.21",
     "ng_listen": "10.231.1.21:2223",
     "cli_listen": "127.0.0.1:9900",
+    "http_listen": "10.231.1.21:9103",
     "port_min": 30000,
     "port_max": 30999,
     "tos": 184,
