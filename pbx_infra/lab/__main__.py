@@ -19,6 +19,7 @@ from typing import Any
 import docker
 
 from .. import topology
+from ..node_config import provisioning_url
 from ..platform import endpoints
 from ..tls import lab_material, lab_vendor_ca
 from ..topology import Platform, ServiceKind
@@ -110,6 +111,7 @@ def up(stack: str, timeout: float, afresh_if_stale: bool = False) -> int:
     print(f"\nLab up in {time.monotonic() - started:.0f}s.")
     if demo:
         print_demo(demo)
+    print_operator(platform)
     return 0
 
 
@@ -197,6 +199,20 @@ Demo tenant (also in .lab/demo-tenant.json):
                domain {device["sip_domain"]}  proxy {fra["udp"][0]} (UDP/TCP), {fra["tls"][0]} (TLS)
                extension {device["extension"]}; {len(demo["devices"])} demo devices in all"""
     )
+
+
+def print_operator(platform: Platform) -> None:
+    """Where phones fetch their configuration and where an SRE looks (docs/observability.md)."""
+    monitors = platform.instances(ServiceKind.MONITOR)
+    print(f"""
+Operator:
+  Provisioning {provisioning_url(platform)}/prov/<file>  (phones; docs/provisioning.md)""")
+    for m in monitors:
+        print(
+            f"  Dashboard    http://{m.reach}:{platform.ports.prometheus}/consoles/pbx.html"
+            f"  ({m.site}; alerts http://{m.reach}:{platform.ports.alertmanager})"
+        )
+    print("  SIP capture  make capture NUMBER=<number>  |  make capture CALL_ID=<id> SVG=call.svg")
 
 
 def down(stack: str) -> int:
