@@ -45,6 +45,16 @@ _LIMITS = (
 )
 
 
+# The method is the client's to choose: anything else is counted as "other", so that nobody can
+# make the app (and Prometheus) hold a series per invented method.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _method(scope: Scope) -> str:
+    method = str(scope["method"])
+    return method if method in _METHODS else "other"
+
+
 def refused(exc: errors.DomainError) -> None:
     if isinstance(exc, _LIMITS):
         LIMITS_HIT.labels(exc.code, exc.rule).inc()
@@ -71,15 +81,13 @@ class RequestMetrics:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                LATENCY.labels(scope["method"], _route(scope)).observe(
-                    time.perf_counter() - started
-                )
+                LATENCY.labels(_method(scope), _route(scope)).observe(time.perf_counter() - started)
             await send(message)
 
         try:
             await self.app(scope, receive, observed)
         finally:
-            REQUESTS.labels(scope["method"], _route(scope), str(status)).inc()
+            REQUESTS.labels(_method(scope), _route(scope), str(status)).inc()
 
 
 def _route(scope: Scope) -> str:

@@ -105,9 +105,8 @@ def test_every_alert_rule_is_loaded(site: str) -> None:
     loaded = {r["name"]: r for r in monitoring.rules(site)}
     assert {"SiteDown", "SharedMemoryNearlyFull", "CertificateExpiresSoon"} <= set(loaded)
     assert all(r["health"] == "ok" for r in loaded.values()), loaded
-    assert all(r["state"] == "inactive" for r in loaded.values()), [
-        (n, r["state"]) for n, r in loaded.items() if r["state"] != "inactive"
-    ]
+    # A healthy lab fires nothing (a rule may pend for a moment, on a brief lag spike).
+    assert not [n for n, r in loaded.items() if r["state"] == "firing"], loaded
 
 
 def _refused(address: str, port: int) -> bool:
