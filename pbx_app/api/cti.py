@@ -137,6 +137,11 @@ async def events_ws(ws: WebSocket) -> None:
     except errors.TargetInvalid as exc:
         await ws.close(code=4400, reason=exc.code)
         return
+    except errors.DatabaseUnavailable as exc:
+        # No leader for a moment (a failover): 1013 "try again later", which clients retry;
+        # a 44xx would tell them to give up.
+        await ws.close(code=1013, reason=exc.code)
+        return
     except errors.DomainError as exc:
         await ws.close(code=4403, reason=exc.code)
         return

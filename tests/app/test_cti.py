@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pbx_app import outbound
+from pbx_app import errors, outbound
 from pbx_app.app import create_app
 from pbx_app.click_to_dial import Dialer, Request
 from pbx_app.crm import CrmLookup
@@ -323,6 +323,29 @@ def test_a_websocket_without_cti_or_credentials_is_closed(api: Api, world: dict[
         ):
             ws.receive_json()
         assert closed.value.code == 4401
+
+
+def test_a_websocket_opened_while_no_database_member_leads_is_told_to_retry(
+    api: Api, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failover's seconds without a leader: close code 1013 (try again later), which the
+    portal and desktop clients retry, never a 44xx refusal that makes them give up."""
+    from starlette.websockets import WebSocketDisconnect
+
+    app = create_app(make_settings(api.db), api.db, SmtpMailer("127.0.0.1", 1, "x@y.z"))
+    headers = {"Authorization": f"Bearer {api.token_a}"}
+    with TestClient(app) as client:
+
+        def no_leader() -> None:
+            raise errors.DatabaseUnavailable("no database member leads")
+
+        monkeypatch.setattr(app.state.ctx.db, "snapshot", no_leader)
+        with (
+            pytest.raises(WebSocketDisconnect) as closed,
+            client.websocket_connect("/api/v1/call-events/ws", headers=headers) as ws,
+        ):
+            ws.receive_json()
+        assert (closed.value.code, closed.value.reason) == (1013, "database_unavailable")
 
 
 def test_proxy_reports_need_the_internal_token(api: Api) -> None:

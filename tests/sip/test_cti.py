@@ -280,33 +280,46 @@ def test_click_to_dial_connects_the_users_phone_to_the_target(
     target_user, target_pw = device_creds(tenant, DEVICES["target"])
     for user in (phone_user, target_user):
         clear_bindings(aor_of(user))
-    desk = devices.start("cti-desk", "fra")
     target = devices.start("cti-target", "fra")
     assert target.register(target_user, target_pw, FRA1, port=CALLEE_PORT).startswith("200")
-    # The target hangs up after a while: the call ends and its record is written.
-    target.answer(CALLEE_PORT, scenario="answer_hangup")
-    desk_log = start_baresip(
-        desk, phone_user, phone_pw, f"sip:{SIP_DOMAIN};transport=tls", seconds=40
-    )
-    wait_for(lambda: "200 OK" in desk.sh(f"cat {desk_log}").stdout, 15, what="baresip registered")
     ext = {
         e["number"]: e["id"]
         for e in admin.get(f"/customers/{cid}/extensions", params={"limit": 1000}).json()["items"]
     }
     target_ext = extension_of(tenant, DEVICES["target"])
-    r = admin.post(
-        "/click-to-dial",
-        json={"target": target_ext, "extension_id": ext[extension_of(tenant, DEVICES["phone"])]},
-    )
-    assert r.status_code == 202, r.text
-    ctd = r.json()
-    with logs_on_failure((desk, desk_log)):
+
+    def click_to_dial(attempt: int) -> tuple[dict[str, Any], Device, str]:
+        desk = devices.start(f"cti-desk-{attempt}", "fra")
+        # The target hangs up after a while: the call ends and its record is written.
+        target.answer(CALLEE_PORT, scenario="answer_hangup")
+        desk_log = start_baresip(
+            desk, phone_user, phone_pw, f"sip:{SIP_DOMAIN};transport=tls", seconds=40
+        )
+        wait_for(lambda: "200 OK" in desk.sh(f"cat {desk_log}").stdout, 15, what="registered")
+        r = admin.post(
+            "/click-to-dial",
+            json={
+                "target": target_ext,
+                "extension_id": ext[extension_of(tenant, DEVICES["phone"])],
+            },
+        )
+        assert r.status_code == 202, r.text
+        ctd = r.json()
 
         def final() -> dict[str, Any] | None:
             state = admin.get(f"/click-to-dial/{ctd['id']}").json()
             return state if state["status"] in ("connected", "failed") else None
 
-        state = wait_for(final, 45, what="click-to-dial to connect")
+        with logs_on_failure((desk, desk_log)):
+            return wait_for(final, 45, what="click-to-dial to connect"), desk, desk_log
+
+    state, desk, desk_log = click_to_dial(1)
+    if state["status"] != "connected" and "dumped core" in desk.sh(f"cat {desk_log}").stdout:
+        # baresip 1.1 crashes now and then in its audio file player (labkit/baresip.py): the
+        # phone's fault, not the platform's. Once more with a fresh phone.
+        clear_bindings(aor_of(phone_user))
+        state, desk, desk_log = click_to_dial(2)
+    with logs_on_failure((desk, desk_log)):
         assert state["status"] == "connected", state
         # The phone placed the call itself, as its own extension.
         answered = target.answered(CALLEE_PORT)
@@ -371,10 +384,19 @@ def test_a_client_resumes_on_the_other_site_after_its_site_is_killed(
         missed = call()
 
         def resumed() -> EventStream | None:
+            """A stream the other site greeted: until its database has a leader again, it
+            closes new streams with 1013 (try again later), as clients expect."""
             try:
-                return EventStream(ws_base("ber"), token, after=acked)
+                stream = EventStream(ws_base("ber"), token, after=acked)
             except Exception:
                 return None
+            greeted = wait_for(lambda: stream.hello or stream.closed, 10, what="an answer")
+            if stream.hello is None:
+                assert stream.closed is not None
+                assert stream.closed[0] == 1013, greeted
+                stream.close()
+                return None
+            return stream
 
         second = wait_for(resumed, 90, what="the stream at ber")
         second.wait(lambda: len(second.of_call(missed)) >= 3, 60, what="the missed call's events")
