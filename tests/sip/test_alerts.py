@@ -137,30 +137,45 @@ def _psql(db_container: str, sql: str, database: str = "postgres") -> str:
     return r.stdout.strip()
 
 
-def test_a_replica_that_stops_replaying_alerts_and_clears(request: pytest.FixtureRequest) -> None:
+def test_a_replica_whose_replay_stalls_alerts_and_clears(
+    request: pytest.FixtureRequest,
+) -> None:
     wait_for(healthy_pair, 120, 1, "a leader and a synchronous standby")
     lead = leader()
     replica = next(d for d in DBS.values() if d.name != lead)
     primary = next(d for d in DBS.values() if d.name == lead)
     replica_c, primary_c = replica.container_name(PLATFORM), primary.container_name(PLATFORM)
-    _psql(replica_c, "SELECT pg_wal_replay_pause()")
-    paused = time.monotonic()
+    # The replica's replay stalls (its startup process stopped, as a stuck disk would stop it)
+    # while its WAL receiver goes on receiving.
+    replay = _startup_process(replica_c)
+    docker("exec", replica_c, "kill", "-STOP", replay, check=True)
+    stalled = time.monotonic()
     try:
-        # One commit the replica receives but does not apply (committed locally: the platform
-        # waits for the standby's apply, this drill does not).
+        # One commit the replica receives but cannot apply (committed locally: the platform's
+        # own commits wait for the standby's apply, this drill's does not).
         _psql(
             primary_c,
             "SET synchronous_commit = local; "
             "CREATE TABLE IF NOT EXISTS lab_replication_drill (at timestamptz); "
             "INSERT INTO lab_replication_drill VALUES (now())",
         )
-        times = _fires_everywhere("ReplicationLagging", paused, instance=replica.name)
+        times = _fires_everywhere("ReplicationLagging", stalled, instance=replica.name)
     finally:
-        _psql(replica_c, "SELECT pg_wal_replay_resume()")
-        resumed = time.monotonic()
-    times |= _clears_everywhere("ReplicationLagging", resumed, instance=replica.name)
+        docker("exec", replica_c, "kill", "-CONT", replay, check=True)
+        repaired = time.monotonic()
+    times |= _clears_everywhere("ReplicationLagging", repaired, instance=replica.name)
     _psql(primary_c, "DROP TABLE IF EXISTS lab_replication_drill")
     _record(request, "ReplicationLagging", times)
+
+
+def _startup_process(db_container: str) -> str:
+    """The PID of PostgreSQL's startup process (WAL replay) in a replica's container."""
+    script = (
+        'for p in /proc/[0-9]*; do case "$(tr "\\0" " " < $p/cmdline 2>/dev/null)" in '
+        '"postgres: "*"startup recovering"*) echo "${p#/proc/}";; esac; done'
+    )
+    (pid,) = shell(db_container, script, check=True).stdout.split()
+    return pid
 
 
 TLS_FILE = "/etc/kamailio/tls/server.pem"
@@ -183,15 +198,21 @@ def test_a_certificate_ending_within_the_window_alerts_and_clears(
     swapped = time.monotonic()
     _serve_certificate(name, ending)
     try:
-        times = _fires_everywhere("CertificateExpiresSoon", swapped, instance=proxy.name)
-        (alert,) = monitoring.firing(
-            "fra", "CertificateExpiresSoon", endpoint=f"{proxy.address}:{PORTS.sip_tls}"
-        )
+        # Each site's monitor checks its own site's listeners.
+        times = {
+            "fired_s": monitoring.wait_firing(
+                proxy.site, "CertificateExpiresSoon", swapped, instance=proxy.name
+            )
+        }
+        endpoint = f"{proxy.address}:{PORTS.sip_tls}"
+        (alert,) = monitoring.firing(proxy.site, "CertificateExpiresSoon", endpoint=endpoint)
         assert f"expires in {days - 1}d" in alert["annotations"]["summary"], alert
     finally:
         _serve_certificate(name, original)
         restored = time.monotonic()
-    times |= _clears_everywhere("CertificateExpiresSoon", restored, instance=proxy.name)
+    times["cleared_s"] = monitoring.wait_cleared(
+        proxy.site, "CertificateExpiresSoon", restored, instance=proxy.name
+    )
     _record(request, "CertificateExpiresSoon", times)
 
 
