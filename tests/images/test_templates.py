@@ -85,6 +85,7 @@ def test_kamailio_node_cfg_places_every_value(render):
         f"tls:{node['vip']}:5061",
         f"tls:{node['vip']}:8443",
         f"udp:{internal}:5090",
+        f"tcp:{internal}:9070",  # Prometheus metrics, internal only
     ]
     assert substdef(text, "PBX_VIP") == node["vip"]
 
@@ -95,7 +96,7 @@ def test_kamailio_node_cfg_renders_empty_lists(render):
     assert substdef(text, "PBX_RTPENGINE_REMOTE") == ""
     assert "notification_address" not in text
     assert '"1 == ' not in text
-    assert len(re.findall(r"^listen=", text, re.M)) == 9  # 5 own, 4 on the site's address
+    assert len(re.findall(r"^listen=", text, re.M)) == 10  # 6 own, 4 on the site's address
     # No trusted sources: the check is compiled out (route[TRUSTED_SOURCE] is never true).
     assert "PBX_TRUSTED_SOURCES" not in text
 
