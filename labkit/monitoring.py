@@ -54,9 +54,9 @@ def rules(site: str) -> list[dict[str, Any]]:
     return [r for g in groups for r in g["rules"]]
 
 
-def firing(site: str, alert: str, **labels: str) -> list[dict[str, Any]]:
-    """The site's Prometheus's firing alerts of that name whose labels include `labels`."""
-    found = _get(f"{prometheus_url(site)}/api/v1/alerts")["data"]["alerts"]
+def firing(at: str, alert: str, **labels: str) -> list[dict[str, Any]]:
+    """Site `at`'s Prometheus's firing alerts of that name whose labels include `labels`."""
+    found = _get(f"{prometheus_url(at)}/api/v1/alerts")["data"]["alerts"]
     return [
         a
         for a in found
@@ -66,9 +66,9 @@ def firing(site: str, alert: str, **labels: str) -> list[dict[str, Any]]:
     ]
 
 
-def notified(site: str, alert: str, **labels: str) -> list[dict[str, Any]]:
-    """The alerts of that name the site's Alertmanager holds as active (not inhibited)."""
-    found = _get(f"{alertmanager_url(site)}/api/v2/alerts", active="true", inhibited="false")
+def notified(at: str, alert: str, **labels: str) -> list[dict[str, Any]]:
+    """The alerts of that name site `at`'s Alertmanager holds as active (not inhibited)."""
+    found = _get(f"{alertmanager_url(at)}/api/v2/alerts", active="true", inhibited="false")
     return [
         a
         for a in found
@@ -77,31 +77,31 @@ def notified(site: str, alert: str, **labels: str) -> list[dict[str, Any]]:
     ]
 
 
-def wait_firing(site: str, alert: str, since: float, timeout: float = 90, **labels: str) -> float:
-    """Seconds from `since` (time.monotonic()) until the alert fires at `site`'s Prometheus."""
+def wait_firing(at: str, alert: str, since: float, timeout: float = 90, **labels: str) -> float:
+    """Seconds from `since` (time.monotonic()) until the alert fires at site `at`'s Prometheus."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if firing(site, alert, **labels):
+        if firing(at, alert, **labels):
             return round(time.monotonic() - since, 1)
         time.sleep(1)
-    raise AssertionError(f"{alert} {labels} did not fire at {site} within {timeout} s")
+    raise AssertionError(f"{alert} {labels} did not fire at {at} within {timeout} s")
 
 
-def wait_cleared(site: str, alert: str, since: float, timeout: float = 90, **labels: str) -> float:
+def wait_cleared(at: str, alert: str, since: float, timeout: float = 90, **labels: str) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not firing(site, alert, **labels):
+        if not firing(at, alert, **labels):
             return round(time.monotonic() - since, 1)
         time.sleep(1)
-    raise AssertionError(f"{alert} {labels} still firing at {site} {timeout} s after the repair")
+    raise AssertionError(f"{alert} {labels} still firing at {at} {timeout} s after the repair")
 
 
 class AlertWatch:
     """Polls one site's Prometheus every second from `start()`: when the alert first fired,
     while the test does other things (a site-loss drill waits on promotions and calls)."""
 
-    def __init__(self, site: str, alert: str, **labels: str) -> None:
-        self.site, self.alert, self.labels = site, alert, labels
+    def __init__(self, at: str, alert: str, **labels: str) -> None:
+        self.at, self.alert, self.labels = at, alert, labels
         self.since = 0.0
         self.fired_s: float | None = None
         self._stop = threading.Event()
@@ -114,7 +114,7 @@ class AlertWatch:
     def _run(self) -> None:
         while not self._stop.is_set() and self.fired_s is None:
             try:
-                if firing(self.site, self.alert, **self.labels):
+                if firing(self.at, self.alert, **self.labels):
                     self.fired_s = round(time.monotonic() - self.since, 1)
             except httpx.HTTPError:
                 pass  # the monitor itself may be briefly unreachable
