@@ -99,15 +99,22 @@ def proxy_stopped() -> Iterator[None]:
         wait_healthy(proxy.name)
 
 
+# Each site's Prometheus scrapes every target of both sites: either sees what stopped.
+MONITORS_SEE_A_TARGET_DOWN = {
+    f"test_monitor_sees_every_scrape_target_up[{site}/monitor/pbx-lab-{site}-monitor]"
+    for site in ("fra", "ber")
+}
+
 CASES: dict[str, tuple[Callable[[], object], set[str], str]] = {
     # The quorum survives (two of three), so the database checks pass; the etcd checks of both
-    # sites and of the witness itself say the witness is gone.
+    # sites and of the witness itself say the witness is gone, and so do both monitors.
     "witness stopped": (
         witness_stopped,
         {
             "test_etcd_member_sees_all_members_and_a_quorum[fra/etcd/pbx-lab-fra-etcd]",
             "test_etcd_member_sees_all_members_and_a_quorum[ber/etcd/pbx-lab-ber-etcd]",
             "test_etcd_member_sees_all_members_and_a_quorum[witness/etcd/pbx-lab-witness-etcd]",
+            *MONITORS_SEE_A_TARGET_DOWN,
         },
         "witness",
     ),
@@ -124,8 +131,10 @@ CASES: dict[str, tuple[Callable[[], object], set[str], str]] = {
             "test_management_rpc_only_on_the_internal_network[ber/sip-proxy/pbx-lab-ber-sip-proxy-2]",
             "test_dmq_knows_every_other_proxy_once[ber/sip-proxy/pbx-lab-ber-sip-proxy-2]",
             "test_sites_sip_address_is_held_by_exactly_one_proxy[ber/sip-proxy/pbx-lab-ber-sip-proxy-2]",
+            "test_proxy_metrics_only_on_the_internal_address[ber/sip-proxy/pbx-lab-ber-sip-proxy-2]",
+            *MONITORS_SEE_A_TARGET_DOWN,
         },
-        "pbx-lab-ber-sip-proxy-2",
+        "ber-sip-proxy-2",  # the monitors name it by its instance
     ),
 }
 

@@ -193,23 +193,26 @@ def test_sites_sip_address_is_held_by_exactly_one_proxy(host, target, platform) 
 # ---- observability: exporters on internal addresses, the monitors' view of the platform ----
 
 
-@pytest.mark.parametrize(
-    ("kind", "port"),
-    [
-        (ServiceKind.SIP_PROXY, "sip_metrics"),
-        (ServiceKind.MEDIA_RELAY, "relay_metrics"),
-        (ServiceKind.DB, "db_metrics"),
-    ],
-    ids=["sip-proxy", "media-relay", "db"],
-)
-def test_exporters_listen_on_the_internal_address_only(kind, port, platform) -> None:
-    for target in targets(kind):
-        host = testinfra.get_host(target.testinfra_spec)
-        wanted = getattr(platform.ports, port)
-        bound = {a for a, p in listening(host, "tcp") if p == wanted}
-        assert bound == {str(target.instance.reach)}, where(
-            target, f"metrics port {wanted} on {sorted(bound) or 'nothing'}, want internal only"
-        )
+def _metrics_only_internally(host, target, port: int) -> None:
+    bound = {a for a, p in listening(host, "tcp") if p == port}
+    assert bound == {str(target.instance.reach)}, where(
+        target, f"metrics port {port} on {sorted(bound) or 'nothing'}, want internal only"
+    )
+
+
+@by_kind(ServiceKind.SIP_PROXY)
+def test_proxy_metrics_only_on_the_internal_address(host, target, platform) -> None:
+    _metrics_only_internally(host, target, platform.ports.sip_metrics)
+
+
+@by_kind(ServiceKind.MEDIA_RELAY)
+def test_relay_metrics_only_on_the_internal_address(host, target, platform) -> None:
+    _metrics_only_internally(host, target, platform.ports.relay_metrics)
+
+
+@by_kind(ServiceKind.DB)
+def test_database_metrics_only_on_the_internal_address(host, target, platform) -> None:
+    _metrics_only_internally(host, target, platform.ports.db_metrics)
 
 
 def _monitor_get(host, target, port: int, path: str):
