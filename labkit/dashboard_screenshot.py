@@ -16,7 +16,7 @@ from .lab import SITES, load_tenant
 from .leases import lease
 from .monitoring import prometheus_url
 
-DEVICES = lease("dashboard picture (make dashboard-screenshot)", caller=62, callee=63)
+DEVICES = lease("dashboard picture (make dashboard-screenshot)", caller=66, callee=67)
 
 
 def main(out: str) -> int:

@@ -28,7 +28,7 @@ from pbx_infra.topology import ServiceKind
 
 pytestmark = pytest.mark.lab
 
-DEVICES = lease("SIP capture", caller=60, callee=61)
+DEVICES = lease("SIP capture", caller=64, callee=65)
 SITE_NAMES = [s.name for s in PLATFORM.sites]
 
 
