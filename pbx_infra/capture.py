@@ -111,16 +111,22 @@ def names(platform: Platform) -> dict[str, str]:
 
 
 def ladder(platform: Platform, messages: list[Message]) -> Trace:
-    """The call as a ladder: the caller is whoever sent the first INVITE, the callee the last
-    hop of an INVITE that leaves the platform."""
+    """The call as a ladder: the caller is whoever sent the first INVITE, the callee whoever
+    answered it from outside the platform."""
     known = names(platform)
     invites = [m for m in messages if m.label.startswith("INVITE")]
     caller = invites[0].src if invites else (messages[0].src if messages else "")
-    outside = [m.dst for m in invites if m.dst not in known]
+    # The callee: who answered the INVITE from outside the platform (its replies are there even
+    # where the mirror missed the INVITE the proxy relayed to it), else where an INVITE left.
+    answers = [m.src for m in messages if m.label.endswith("(INVITE)") and m.src not in known]
+    answers = [a for a in answers if a != caller]
+    outside = answers or [m.dst for m in invites if m.dst not in known]
     callee = outside[-1] if outside else ""
-    finals = [m.label for m in messages if m.dst == caller and m.label.endswith("(INVITE)")] or [
-        "(no answer)"
-    ]
+    finals = [
+        m.label
+        for m in messages
+        if m.dst == caller and m.label.endswith("(INVITE)") and m.label[:1] in "23456"
+    ] or ["(no final answer)"]
     first_site = known.get(invites[0].dst, "").split(" ")[0] if invites else ""
     sites = [s.name for s in platform.sites]
     order = tuple(sorted(sites, key=lambda s: s != first_site))
