@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 from urllib.parse import quote
 
 import pulumi
@@ -72,6 +73,9 @@ class ServiceGroup(pulumi.ComponentResource):
     """All containers of one service kind in one site; `spec()` says what differs per kind."""
 
     kind: ServiceKind
+    # Where a stateful kind keeps what must outlive its container: a named volume per instance,
+    # kept when the container is replaced (a new image, a crash).
+    data_path: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -86,9 +90,17 @@ class ServiceGroup(pulumi.ComponentResource):
         self.platform = platform
         self.secrets = secrets
         self.containers: dict[str, docker.Container] = {}
+        self.volumes: dict[str, docker.Volume] = {}
         child = pulumi.ResourceOptions(parent=self, provider=opts.provider)
         for inst in platform.instances(self.kind, site):
             spec = self.spec(inst)
+            if self.data_path:
+                self.volumes[inst.name] = _data_volume(platform, inst, opts)
+                spec.volumes.append(
+                    docker.ContainerVolumeArgs(
+                        volume_name=self.volumes[inst.name].name, container_path=self.data_path
+                    )
+                )
             self.containers[inst.name] = _container(
                 platform,
                 inst,
@@ -108,22 +120,7 @@ class SipProxy(ServiceGroup):
     kind = ServiceKind.SIP_PROXY
     # Where Kamailio spools the call records its shipper has not delivered yet (a volume: a new
     # container, after an image change or a crash, delivers what the old one left).
-    CDR_SPOOL = "/var/spool/kamailio/cdr"
-
-    def __init__(
-        self,
-        name: str,
-        platform: Platform,
-        site: str,
-        image: docker.Image,
-        secrets: Secrets,
-        opts: pulumi.ResourceOptions,
-    ) -> None:
-        self.spools = {
-            inst.name: DataVolume.declare(inst.name, platform, inst, opts)
-            for inst in platform.instances(ServiceKind.SIP_PROXY, site)
-        }
-        super().__init__(name, platform, site, image, secrets, opts)
+    data_path = "/var/spool/kamailio/cdr"
 
     def spec(self, inst: Instance) -> ContainerSpec:
         # SIP/TLS and WSS material; the key is readable by its owner only.
@@ -133,11 +130,6 @@ class SipProxy(ServiceGroup):
         local_db = self.platform.instances(ServiceKind.DB, inst.site)[0]
         other_db = next(d for d in self.platform.instances(ServiceKind.DB) if d.site != inst.site)
         return ContainerSpec(
-            volumes=[
-                docker.ContainerVolumeArgs(
-                    volume_name=self.spools[inst.name].name, container_path=self.CDR_SPOOL
-                )
-            ],
             # keepalived moves the site's shared SIP address between the proxies (VRRP).
             capabilities=["NET_ADMIN"],
             # Kamailio binds that address while another proxy holds it. Production sets this on
@@ -194,27 +186,10 @@ class Monitor(ServiceGroup):
     """Prometheus, Alertmanager and the SIP capture collector of one site (monitor/)."""
 
     kind = ServiceKind.MONITOR
-
-    def __init__(
-        self,
-        name: str,
-        platform: Platform,
-        site: str,
-        image: docker.Image,
-        secrets: Secrets,
-        opts: pulumi.ResourceOptions,
-    ) -> None:
-        inst = platform.instances(ServiceKind.MONITOR, site)[0]
-        self.volume = DataVolume.declare(name, platform, inst, opts)
-        super().__init__(name, platform, site, image, secrets, opts)
+    data_path = "/var/lib/monitor"
 
     def spec(self, inst: Instance) -> ContainerSpec:
         return ContainerSpec(
-            volumes=[
-                docker.ContainerVolumeArgs(
-                    volume_name=self.volume.name, container_path="/var/lib/monitor"
-                )
-            ],
             # Alertmanager is ready once its cluster settles (up to a minute alone).
             start_period="90s",
             # The certificate checks verify the chain against the platform's CA.
@@ -226,50 +201,24 @@ class Monitor(ServiceGroup):
         )
 
 
-class DataVolume:
-    """A named volume for one place's stateful service, labelled like its container."""
-
-    @staticmethod
-    def declare(
-        name: str, platform: Platform, inst: Instance, opts: pulumi.ResourceOptions
-    ) -> docker.Volume:
-        return docker.Volume(
-            f"{name}-data",
-            name=f"{platform.name}-{inst.name}-data",
-            labels=[
-                docker.VolumeLabelArgs(label=item.label, value=item.value)
-                for item in _labels(platform, inst)
-            ],
-            opts=pulumi.ResourceOptions(provider=opts.provider),
-        )
+def _data_volume(platform: Platform, inst: Instance, opts: pulumi.ResourceOptions) -> docker.Volume:
+    """A named volume for one instance's state, labelled like its container."""
+    return docker.Volume(
+        f"{inst.name}-data",
+        name=f"{platform.name}-{inst.name}-data",
+        labels=[
+            docker.VolumeLabelArgs(label=item.label, value=item.value)
+            for item in _labels(platform, inst)
+        ],
+        opts=pulumi.ResourceOptions(provider=opts.provider),
+    )
 
 
 class Etcd(ServiceGroup):
     """etcd: one member per site and one at the witness; the quorum Patroni elects in."""
 
     kind = ServiceKind.ETCD
-
-    def __init__(
-        self,
-        name: str,
-        platform: Platform,
-        site: str,
-        image: docker.Image,
-        secrets: Secrets,
-        opts: pulumi.ResourceOptions,
-    ) -> None:
-        inst = platform.instances(ServiceKind.ETCD, site)[0]
-        self.volume = DataVolume.declare(name, platform, inst, opts)
-        super().__init__(name, platform, site, image, secrets, opts)
-
-    def spec(self, inst: Instance) -> ContainerSpec:
-        return ContainerSpec(
-            volumes=[
-                docker.ContainerVolumeArgs(
-                    volume_name=self.volume.name, container_path="/var/lib/etcd/data"
-                )
-            ],
-        )
+    data_path = "/var/lib/etcd/data"
 
 
 class Database(ServiceGroup):
@@ -277,19 +226,7 @@ class Database(ServiceGroup):
     leads is decided at run time in etcd, not here."""
 
     kind = ServiceKind.DB
-
-    def __init__(
-        self,
-        name: str,
-        platform: Platform,
-        site: str,
-        image: docker.Image,
-        secrets: Secrets,
-        opts: pulumi.ResourceOptions,
-    ) -> None:
-        inst = platform.instances(ServiceKind.DB, site)[0]
-        self.volume = DataVolume.declare(name, platform, inst, opts)
-        super().__init__(name, platform, site, image, secrets, opts)
+    data_path = "/var/lib/postgresql/data"
 
     def spec(self, inst: Instance) -> ContainerSpec:
         return ContainerSpec(
@@ -305,11 +242,6 @@ class Database(ServiceGroup):
                 # prometheus-postgres-exporter, beside Patroni: internal address only.
                 f"PBX_DB_METRICS_LISTEN={inst.reach}:{self.platform.ports.db_metrics}",
                 f"PBX_DB_PORT={self.platform.ports.db}",
-            ],
-            volumes=[
-                docker.ContainerVolumeArgs(
-                    volume_name=self.volume.name, container_path="/var/lib/postgresql/data"
-                )
             ],
             start_period="90s",  # a new replica's first start copies the leader
             # A leader stopped on purpose hands over cleanly: its last WAL reaches the replica
