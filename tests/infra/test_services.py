@@ -49,12 +49,17 @@ def test_media_relay_answers_ng_ping(host, target) -> None:
     assert ping.rc == 0, where(target, f"ng ping failed: {ping.stdout.strip()}")
 
 
-def patroni_cluster(host, target) -> dict:
-    """The cluster as this member's Patroni sees it (REST API /cluster, internal address)."""
-    api = f"http://{target.instance.reach}:{PLATFORM.ports.patroni}"
-    out = host.run(f"curl -s --max-time 3 {api}/cluster")
-    assert out.rc == 0, where(target, f"Patroni API at {api} does not answer: {out.stderr}")
+def internal_json(host, target, port: int, path: str):
+    """What a management endpoint of this instance answers (JSON, its internal address)."""
+    url = f"http://{target.instance.reach}:{port}{path}"
+    out = host.run(f"curl -fsS --max-time 5 '{url}'")
+    assert out.rc == 0, where(target, f"{url} does not answer: {out.stderr.strip()}")
     return json.loads(out.stdout)
+
+
+def patroni_cluster(host, target) -> dict:
+    """The cluster as this member's Patroni sees it (REST API /cluster)."""
+    return internal_json(host, target, PLATFORM.ports.patroni, "/cluster")
 
 
 @by_kind(ServiceKind.DB)
@@ -215,16 +220,9 @@ def test_database_metrics_only_on_the_internal_address(host, target, platform) -
     _metrics_only_internally(host, target, platform.ports.db_metrics)
 
 
-def _monitor_get(host, target, port: int, path: str):
-    url = f"http://{target.instance.reach}:{port}{path}"
-    out = host.run(f"curl -fsS --max-time 5 '{url}'")
-    assert out.rc == 0, where(target, f"{url} does not answer: {out.stderr.strip()}")
-    return json.loads(out.stdout)
-
-
 @by_kind(ServiceKind.MONITOR)
 def test_monitor_sees_every_scrape_target_up(host, target, platform) -> None:
-    found = _monitor_get(host, target, platform.ports.prometheus, "/api/v1/targets")
+    found = internal_json(host, target, platform.ports.prometheus, "/api/v1/targets")
     active = found["data"]["activeTargets"]
     expected = sum(len(t) for t in scrape_targets(platform).values()) + len(
         tls_probes(platform, target.instance.site)
@@ -239,7 +237,7 @@ def test_monitor_sees_every_scrape_target_up(host, target, platform) -> None:
 def test_monitor_loads_every_alert_rule(host, target, platform) -> None:
     rules = host.file("/etc/monitor/alerts.yml").content_string
     wanted = set(re.findall(r"^\s+- alert: (\w+)$", rules, re.M))
-    found = _monitor_get(host, target, platform.ports.prometheus, "/api/v1/rules?type=alert")
+    found = internal_json(host, target, platform.ports.prometheus, "/api/v1/rules?type=alert")
     loaded = {r["name"]: r for g in found["data"]["groups"] for r in g["rules"]}
     assert set(loaded) == wanted, where(target, f"rules loaded {sorted(loaded)}, want {wanted}")
     broken = [n for n, r in loaded.items() if r["health"] != "ok"]
@@ -248,7 +246,7 @@ def test_monitor_loads_every_alert_rule(host, target, platform) -> None:
 
 @by_kind(ServiceKind.MONITOR)
 def test_alertmanagers_form_one_cluster(host, target, platform) -> None:
-    status = _monitor_get(host, target, platform.ports.alertmanager, "/api/v2/status")
+    status = internal_json(host, target, platform.ports.alertmanager, "/api/v2/status")
     peers = status["cluster"]["peers"]
     wanted = len(platform.instances(ServiceKind.MONITOR))
     assert len(peers) == wanted, where(target, f"{len(peers)} Alertmanager peers, want {wanted}")
