@@ -116,8 +116,8 @@ def ladder(platform: Platform, messages: list[Message]) -> Trace:
     known = names(platform)
     invites = [m for m in messages if m.label.startswith("INVITE")]
     caller = invites[0].src if invites else (messages[0].src if messages else "")
-    # The callee: who answered the INVITE from outside the platform (its replies are there even
-    # where the mirror missed the INVITE the proxy relayed to it), else where an INVITE left.
+    # The callee: who answered the INVITE from outside the platform, else where an INVITE left
+    # the platform (a call nobody answered).
     answers = [m.src for m in messages if m.label.endswith("(INVITE)") and m.src not in known]
     answers = [a for a in answers if a != caller]
     outside = answers or [m.dst for m in invites if m.dst not in known]

@@ -138,6 +138,16 @@ def test_management_endpoints_are_not_on_public_addresses() -> None:
     assert r.status_code == 404, r.status_code
 
 
+def travelled(trace: Any, label: str, start: str) -> list[str]:
+    """The participants a message with this label went through, in time order from `start`
+    (each hop is sent by where the last one arrived)."""
+    path = [trace.names[start]]
+    for m in trace.messages:
+        if m.label.startswith(label) and trace.names.get(m.src, m.src) == path[-1]:
+            path.append(trace.names.get(m.dst, m.dst))
+    return path
+
+
 def test_a_call_is_found_in_the_capture_by_call_id_and_number_and_drawn(
     devices: Devices, tenant: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -165,10 +175,19 @@ def test_a_call_is_found_in_the_capture_by_call_id_and_number_and_drawn(
 
     messages = wait_for(whole_call, 20, 1, f"call {call_id} complete in the capture")
     trace = capture.ladder(PLATFORM, messages)
-    assert trace.caller == caller.ip
-    # Not asserted yet: that every message of the call is there. The mirror misses some that tm
-    # relays (seen: the INVITE and BYE a proxy relayed to the phone, a 200 relayed back), which
-    # issue 19 leaves open.
+    assert (trace.caller, trace.callee) == (caller.ip, callee.ip)
+    # Every message of the call on every hop: each request goes from the caller through both
+    # sites' proxies to the callee, each final answer the whole way back.
+    for label, src, dst in [
+        ("INVITE", caller.ip, callee.ip),
+        ("200 OK (INVITE)", callee.ip, caller.ip),
+        ("ACK", caller.ip, callee.ip),
+        ("BYE", caller.ip, callee.ip),
+        ("200 OK (BYE)", callee.ip, caller.ip),
+    ]:
+        path = travelled(trace, label, src)
+        assert (path[-1], len(path)) == (trace.names[dst], 4), f"{label}: {' -> '.join(path)}"
+    assert any(m.label.startswith("407") and m.dst == caller.ip for m in messages), "challenge"
     svg = tmp_path / "call.svg"
     capture.render(trace, svg, f"Call {call_id}")
     drawn = svg.read_text()
