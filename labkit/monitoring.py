@@ -11,10 +11,9 @@ import httpx
 
 from pbx_infra.topology import ServiceKind
 
-from .lab import PLATFORM, PORTS, container, instances
+from .lab import PLATFORM, PORTS, instances
 
 MONITORS = {s.name: instances(ServiceKind.MONITOR, s.name)[0] for s in PLATFORM.sites}
-MONITOR_CONTAINERS = {site: container(m) for site, m in MONITORS.items()}
 
 
 def prometheus_url(site: str) -> str:
