@@ -7,6 +7,7 @@ faults (tests/sip/test_alerts.py); these pin the thresholds and messages.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -387,3 +388,33 @@ def test_every_alert_has_a_runbook_that_names_it(rules: str) -> None:
 
 def test_every_alert_has_a_case_where_it_fires(rules: str) -> None:
     assert {c.alert for c in CASES if c.firing} == set(_alerts(rules))
+
+
+def _table_alerts(text: str) -> list[str]:
+    """The alerts a Markdown table names in its first column (`A`, `B` in one cell counts both)."""
+    cells = re.findall(r"^\| ([^|]*`[A-Z]\w+`[^|]*) \|", text, re.M)
+    return [name for cell in cells for name in re.findall(r"`([A-Z]\w+)`", cell)]
+
+
+def test_the_docs_tables_name_every_alert_once(rules: str) -> None:
+    """What the on-call reads beside the rules: the alert table in docs/observability.md and
+    the runbook index, with each alert's severity as the rules give it."""
+    alerts = _alerts(rules)
+    for doc in (REPO / "docs" / "observability.md", RUNBOOKS / "README.md"):
+        named = _table_alerts(doc.read_text())
+        assert sorted(named) == sorted(alerts), f"{doc.name} lists {named}"
+    index = (RUNBOOKS / "README.md").read_text()
+    for name, rule in alerts.items():
+        page = Path(rule["annotations"]["runbook"]).name
+        row = f"| `{name}` | {rule['labels']['severity']} | [{page}]({page}) |"
+        assert row in index, f"runbooks/README.md: want {row}"
+
+
+def test_the_defaults_the_docs_quote_are_the_models() -> None:
+    """`monitoring.key` (N) and `ports.key` (N) in the observability page say the defaults."""
+    text = (REPO / "docs" / "observability.md").read_text()
+    quoted = re.findall(r"`(monitoring|ports)\.(\w+)` \((\d+)", text)
+    assert quoted, "no defaults quoted"
+    models = {"monitoring": topology.Monitoring(), "ports": topology.Ports()}
+    for model, key, value in quoted:
+        assert str(getattr(models[model], key)) == value, f"{model}.{key} is not {value}"
