@@ -411,9 +411,10 @@ def test_the_docs_tables_name_every_alert_once(rules: str) -> None:
 
 
 def test_the_defaults_the_docs_quote_are_the_models() -> None:
-    """`monitoring.key` (N) and `ports.key` (N) in the observability page say the defaults."""
+    """`monitoring.key` (N) and `ports.key` (N) or `ports.key`, N in the observability page say
+    the defaults."""
     text = (REPO / "docs" / "observability.md").read_text()
-    quoted = re.findall(r"`(monitoring|ports)\.(\w+)` \((\d+)", text)
+    quoted = re.findall(r"`(monitoring|ports)\.(\w+)`(?: \(|, )(\d+)", text)
     assert quoted, "no defaults quoted"
     models = {"monitoring": topology.Monitoring(), "ports": topology.Ports()}
     for model, key, value in quoted:
