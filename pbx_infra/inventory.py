@@ -86,30 +86,12 @@ def ansible_inventory(platform: Platform) -> tuple[dict[str, Any], dict[str, Any
     group_vars = {
         "pbx_platform_name": platform.name,
         "pbx_sip_domain": platform.sip_domain,
-        "pbx_ports": {
-            "sip": ports.sip,
-            "sip_tls": ports.sip_tls,
-            "sip_wss": ports.sip_wss,
-            "rpc": ports.rpc,
-            "dmq": ports.dmq,
-            "app": ports.app,
-            "app_https": ports.app_https,
-            "db": ports.db,
-            "patroni": ports.patroni,
-            "etcd_client": ports.etcd_client,
-            "etcd_peer": ports.etcd_peer,
-            "sip_metrics": ports.sip_metrics,
-            "relay_metrics": ports.relay_metrics,
-            "db_metrics": ports.db_metrics,
-            "node_metrics": ports.node_metrics,
-            "prometheus": ports.prometheus,
-            "alertmanager": ports.alertmanager,
-            "alertmanager_cluster": ports.alertmanager_cluster,
-            "hep": ports.hep,
-        },
+        "pbx_ports": ports.model_dump(),
         # DMQ, database, Patroni, etcd, management RPC, the app's plain HTTP, metrics, the
-        # monitors and SIP capture accept traffic only from these.
+        # monitors and SIP capture (Ports.REACH "platform") accept traffic only from these.
         "pbx_platform_addresses": sorted(platform_addresses),
+        "pbx_platform_tcp_ports": ports.platform_only("tcp"),
+        "pbx_platform_udp_ports": ports.platform_only("udp"),
     }
     return {"all": {"children": groups}}, group_vars
 

@@ -11,7 +11,7 @@ import ipaddress
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -106,6 +106,44 @@ class Ports(BaseModel):
     alertmanager: int = 9093
     alertmanager_cluster: int = 9094  # the two sites' Alertmanagers gossip (TCP and UDP)
     hep: int = 9060  # SIP capture: the proxies mirror every message here (HEP over UDP)
+
+    # Who reaches each port in production, over what: everyone (phones, browsers, people; the
+    # app's HTTPS ports come per node from its address), the platform's own hosts only (the
+    # voice hosts' firewall), or nobody (a service the lab runs in place of the operator's).
+    REACH: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
+        "sip": ("public", ("udp", "tcp")),
+        "sip_tls": ("public", ("tcp",)),
+        "sip_wss": ("public", ("tcp",)),
+        "app_https": ("public", ("tcp",)),
+        "provisioning": ("public", ("tcp",)),
+        "rpc": ("platform", ("tcp",)),
+        "dmq": ("platform", ("udp", "tcp")),
+        "rtpengine_ng": ("platform", ("udp",)),
+        "app": ("platform", ("tcp",)),
+        "sip_uac": ("platform", ("udp",)),
+        "db": ("platform", ("tcp",)),
+        "patroni": ("platform", ("tcp",)),
+        "etcd_client": ("platform", ("tcp",)),
+        "etcd_peer": ("platform", ("tcp",)),
+        "sip_metrics": ("platform", ("tcp",)),
+        "relay_metrics": ("platform", ("tcp",)),
+        "db_metrics": ("platform", ("tcp",)),
+        "node_metrics": ("platform", ("tcp",)),
+        "prometheus": ("platform", ("tcp",)),
+        "alertmanager": ("platform", ("tcp",)),
+        "alertmanager_cluster": ("platform", ("tcp", "udp")),
+        "hep": ("platform", ("udp",)),
+        "smtp": ("lab", ("tcp",)),
+        "dns": ("lab", ("udp", "tcp")),
+    }
+
+    def platform_only(self, protocol: str) -> list[int]:
+        """The ports only the platform's own hosts may reach over this protocol."""
+        return sorted(
+            getattr(self, name)
+            for name, (reach, protocols) in self.REACH.items()
+            if reach == "platform" and protocol in protocols
+        )
 
 
 class Monitoring(BaseModel):

@@ -45,6 +45,13 @@ def test_production_inventory_has_one_ssh_host_per_site(production_config) -> No
     # provisioning ports (phones) to everyone.
     assert fra["pbx_app_https_ports"] == [9443, 9444, 9543, 9544]
     assert group_vars["pbx_ports"]["app_https"] == 9443
+    # Only the platform reaches the relays' control port and the capture collector (UDP), the
+    # database and the metrics (TCP); SIP and HTTPS are not among them.
+    assert {2223, 5090, 9060, 9094} <= set(group_vars["pbx_platform_udp_ports"])
+    assert {5432, 9070, 9090, 9100} <= set(group_vars["pbx_platform_tcp_ports"])
+    assert not {5060, 5061, 8443, 9443} & set(
+        group_vars["pbx_platform_tcp_ports"] + group_vars["pbx_platform_udp_ports"]
+    )
 
 
 def test_a_new_site_value_reaches_the_inventory(production_config) -> None:

@@ -211,3 +211,17 @@ def test_lab_relays_have_the_benchmarks_port_range(lab_config) -> None:
     for site in topology.load(lab_config).sites:
         low, high = site.rtp_ports
         assert high - low + 1 >= 40_000, site.rtp_ports
+
+
+def test_every_port_says_who_reaches_it() -> None:
+    """A new port is opened on the voice hosts' firewall for the platform only if it says so:
+    Ports.REACH names each one, with its protocols."""
+    ports = topology.Ports()
+    assert set(ports.REACH) == set(type(ports).model_fields)
+    for name, (reach, protocols) in ports.REACH.items():
+        assert reach in ("public", "platform", "lab"), name
+        assert protocols, name
+        assert set(protocols) <= {"tcp", "udp"}, name
+    assert ports.rtpengine_ng in ports.platform_only("udp")
+    assert ports.hep not in ports.platform_only("tcp")
+    assert ports.sip not in ports.platform_only("udp") + ports.platform_only("tcp")
