@@ -24,8 +24,11 @@ from tests.app.conftest import (
 
 FLOOD_SECONDS = 6.0
 FLOOD_CLIENTS = 8
-# Normally ~20 ms; the stall this guards against made them 4.6-11 s.
-MAX_SECONDS = 1.0
+# Not a speed limit (make bench measures speed): the stall this guards against held every
+# answer 4.6-11 s; normally they take ~20 ms, and a busy 2-core machine stretched one to 1.8 s.
+# A stall shows in the typical answer, not in one late one.
+STALLED_SECONDS = 3.0
+TYPICAL_SECONDS = 0.5
 
 
 def flood_logins(base_url: str, stop: threading.Event, counts: dict[int, int], n: int) -> None:
@@ -112,6 +115,8 @@ def test_a_login_flood_and_a_hung_mail_relay_do_not_stall_other_tenants(
         "flood answers": counts,
     }
     assert sum(counts.values()) >= 20, summary  # the flood really ran (hashing: ~6/s)
-    assert max(creations) < MAX_SECONDS, summary
-    assert max(reads) < MAX_SECONDS, summary
-    assert max(health) < MAX_SECONDS, summary
+    assert max(creations) < STALLED_SECONDS, summary
+    assert max(reads) < STALLED_SECONDS, summary
+    assert max(health) < STALLED_SECONDS, summary
+    assert statistics.median(reads) < TYPICAL_SECONDS, summary
+    assert statistics.median(health) < TYPICAL_SECONDS, summary
