@@ -134,8 +134,8 @@ def render(fmt: str, profile: Profile) -> tuple[str, str]:
     """The configuration file and its content type."""
     if fmt == "generic":
         return json.dumps(asdict(profile), indent=2) + "\n", "application/json"
-    yealink_tz, snom_tz = TIME_ZONES.get(profile.time_zone, TIME_ZONES["Europe/Berlin"])
-    yealink_lang, snom_lang = LANGUAGES.get(profile.language, LANGUAGES["de"])
+    yealink_tz, snom_tz = TIME_ZONES[profile.time_zone]
+    yealink_lang, snom_lang = LANGUAGES[profile.language]
     values = {
         "p": profile,
         "tz_offset": utc_offset_hours(profile.time_zone),

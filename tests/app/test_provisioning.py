@@ -11,12 +11,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import get_args
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from pbx_app import provisioning
+from pbx_app import provisioning, provisioning_formats
 from pbx_app.app import RedactSecretsInAccessLog
 from pbx_app.db import Database, utcnow
 from pbx_app.provisioning_formats import parse_file, posix_tz
@@ -475,3 +476,10 @@ def test_a_source_refused_again_and_again_is_throttled_without_filling_the_log(
     assert refused.value.status == 429
     served = provisioning.serve(db, vault, settings, req, blocked_until + timedelta(seconds=1))
     assert phone.sip_password in served.body
+
+
+def test_every_zone_and_language_the_api_accepts_has_each_vendors_name() -> None:
+    """What the API accepts (TimeZoneName, LanguageCode) is what the files can say: a value
+    without its vendor names would fail the fetch, not fall back to Berlin and German."""
+    assert get_args(provisioning_formats.TimeZoneName) == tuple(provisioning_formats.TIME_ZONES)
+    assert get_args(provisioning_formats.LanguageCode) == tuple(provisioning_formats.LANGUAGES)
