@@ -411,11 +411,17 @@ def test_the_docs_tables_name_every_alert_once(rules: str) -> None:
 
 
 def test_the_defaults_the_docs_quote_are_the_models() -> None:
-    """`monitoring.key` (N) and `ports.key` (N) or `ports.key`, N in the observability page say
-    the defaults."""
-    text = (REPO / "docs" / "observability.md").read_text()
-    quoted = re.findall(r"`(monitoring|ports)\.(\w+)`(?: \(|, )(\d+)", text)
-    assert quoted, "no defaults quoted"
+    """`monitoring.key` (N), (default N) or `ports.key`, N in the observability page and the
+    runbooks say the model's defaults."""
+    pages = [REPO / "docs" / "observability.md", *sorted(RUNBOOKS.glob("*.md"))]
+    quoted = [
+        (page.name, *found)
+        for page in pages
+        for found in re.findall(
+            r"`(monitoring|ports)\.(\w+)`(?: \((?:default )?|, )(\d+(?:\.\d+)?)", page.read_text()
+        )
+    ]
+    assert len({q[0] for q in quoted}) > 3, quoted
     models = {"monitoring": topology.Monitoring(), "ports": topology.Ports()}
-    for model, key, value in quoted:
-        assert str(getattr(models[model], key)) == value, f"{model}.{key} is not {value}"
+    for page, model, key, value in quoted:
+        assert str(getattr(models[model], key)) == value, f"{page}: {model}.{key} is not {value}"
