@@ -75,7 +75,8 @@ lint: venv
 # Tests that need neither Docker nor the lab: topology, the Pulumi program under mocks, the app.
 test-unit: venv portal
 	@scripts/install-test-tools.sh
-	@$(PYTEST) tests -m "not lab" --durations=25
+	@# Every core, a test file per worker (its module fixtures stay in one process).
+	@$(PYTEST) tests -m "not lab" -n auto --dist loadfile --durations=25
 
 # Tests against real containers: images, the running lab, Ansible roles on stand-in hosts.
 # A test run owns the lab: one left on this Docker Engine by another checkout (other secrets)
