@@ -20,7 +20,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from .devices import Device
 from .lab import LAB_DIR, PLATFORM, PORTS
 
-VENDOR_CA = LAB_DIR / "tls" / "vendor-ca"
+VENDOR_CAS = LAB_DIR / "tls"  # vendor-ca-<vendor>.pem/.key (pbx_infra.tls.lab_vendor_cas)
 PROVISIONING_URL = f"https://{PLATFORM.provisioning_name}:{PORTS.provisioning}/prov/"
 
 # In the device: one GET, printing {"status", "body"} (a failed TLS handshake: status 0).
@@ -50,14 +50,17 @@ class Fetched:
     body: str
 
 
-def device_certificate(mac: str, directory: Path, trusted: bool = True) -> tuple[Path, Path]:
+def device_certificate(
+    mac: str, directory: Path, vendor: str, trusted: bool = True
+) -> tuple[Path, Path]:
     """A phone's device certificate and key for `mac` (12 hex digits) in `directory`, signed by
-    the lab's vendor CA, or by a CA nobody configured (`trusted=False`)."""
+    the lab's CA of `vendor`, or by a CA nobody configured (`trusted=False`)."""
     if trusted:
+        ca = VENDOR_CAS / f"vendor-ca-{vendor}"
         ca_key = serialization.load_pem_private_key(
-            VENDOR_CA.with_suffix(".key").read_bytes(), password=None
+            ca.with_suffix(".key").read_bytes(), password=None
         )
-        ca_name = x509.load_pem_x509_certificate(VENDOR_CA.with_suffix(".pem").read_bytes()).subject
+        ca_name = x509.load_pem_x509_certificate(ca.with_suffix(".pem").read_bytes()).subject
     else:
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "unknown vendor CA")])
@@ -80,7 +83,7 @@ def device_certificate(mac: str, directory: Path, trusted: bool = True) -> tuple
         )
         .sign(ca_key, hashes.SHA256())
     )
-    stem = directory / f"{mac}{'' if trusted else '-untrusted'}"
+    stem = directory / f"{mac}-{vendor if trusted else 'untrusted'}"
     cert_path, key_path = stem.with_suffix(".crt"), stem.with_suffix(".key")
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pbx_app.settings import Settings
+from pbx_app.settings import Settings, host_port
 
 
 def _serve(settings: Settings) -> int:
@@ -55,8 +55,8 @@ def _healthcheck(settings: Settings) -> int:
     # The phones' listener too (a client certificate is optional there).
     for listen in (settings.https_listen, settings.provisioning_listen):
         if listen:
-            host, _, port = listen.rpartition(":")
-            host = "127.0.0.1" if host in ("0.0.0.0", "") else host.strip("[]")
+            host, port = host_port(listen)
+            host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
             urls.append((f"https://{host}:{port}/healthz", unverified))
     for url, context in urls:
         try:

@@ -9,6 +9,8 @@ the app's dependencies.
 
 from __future__ import annotations
 
+import re
+
 # German emergency numbers (police 110, fire and ambulance 112). Dialled without an outside-line
 # prefix, so no extension may carry them: routing sends them to the carrier, always.
 EMERGENCY_NUMBERS = frozenset({"110", "112"})
@@ -35,6 +37,17 @@ AOR_PREFIX = "c"
 AOR_SEPARATOR = "x"
 AOR_PATTERN = f"{AOR_PREFIX}([1-9][0-9]{{0,9}}){AOR_SEPARATOR}({EXTENSION_NUMBER_PATTERN})"
 AOR_SHAPE = f"{AOR_PREFIX}<customer>{AOR_SEPARATOR}<extension>"
+
+# A device's MAC address as people and certificates write it (00:15:65:AA:BB:01, 0015.65aa.bb01,
+# 001565aabb01); the platform keeps it as twelve lower-case hex digits (mac_digits).
+MAC_PATTERN = r"[0-9A-Fa-f]{2}(?:[:.-]?[0-9A-Fa-f]{2}){5}"
+MAC_SEPARATORS = re.compile(r"[:.-]")
+
+
+def mac_digits(written: str) -> str:
+    """The twelve lower-case hex digits of a MAC written in any of MAC_PATTERN's forms."""
+    return MAC_SEPARATORS.sub("", written).lower()
+
 
 # The caller name Kamailio uses for calls arriving from the carrier trunk (inbound DIDs); no
 # device may take it.

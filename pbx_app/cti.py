@@ -15,7 +15,7 @@ from pbx_app.db import Database, utcnow
 from pbx_app.event_hub import EventHub
 from pbx_app.event_ingest import Ingestor
 from pbx_app.repositories import call_events as repo
-from pbx_app.settings import Settings, _listen
+from pbx_app.settings import Settings, host_port
 from pbx_app.sip_uac import UserAgent
 from pbx_app.webhooks import WebhookSender
 
@@ -55,10 +55,10 @@ class Cti:
         self.ingestor.start()
         self.webhooks.start()
         if self.settings.sip_uac_listen and self.settings.sip_proxies:
-            host, port = _listen(self.settings.sip_uac_listen, "PBX_SIP_UAC_LISTEN")
+            host, port = host_port(self.settings.sip_uac_listen, "PBX_SIP_UAC_LISTEN")
             agent = UserAgent(host, port)
             await agent.start()
-            self.dialer = Dialer(agent, [_listen(p) for p in self.settings.sip_proxies])
+            self.dialer = Dialer(agent, [host_port(p) for p in self.settings.sip_proxies])
 
     def stop(self) -> None:
         if self.dialer is not None:

@@ -3,8 +3,9 @@ phone, with nobody logged in and nobody typing a SIP password.
 
 A phone proves itself in one of three ways, strongest first:
 - its vendor's device certificate (mTLS on the provisioning listener, pbx_app.serving): the TLS
-  layer has checked the chain against the vendor CAs the operator configured; the MAC in the
-  certificate's subject must be the MAC asked for;
+  layer has checked the chain against the vendor CAs the operator configured; the certificate
+  must be issued by a CA of the device model's own vendor (one vendor's CA does not vouch for
+  another's phones), and the MAC in its subject must be the MAC asked for;
 - a one-time claim token in the URL (`/prov/t/<token>/<file>`), for phones without such a
   certificate: the admin gets it in the API or portal and types it into the phone or registers
   it at the vendor's redirection service; it works once, for that device, until it expires;
@@ -18,17 +19,23 @@ the reason. A refusal writes nothing but its log entry.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import NameOID
 from sqlalchemy import Connection, RowMapping
 
 from pbx_app import errors, provisioning_formats
+from pbx_app.addressing import MAC_PATTERN, mac_digits
 from pbx_app.db import Database
 from pbx_app.provisioning_formats import Account, Profile, Server
 from pbx_app.repositories import customers as customers_repo
@@ -45,10 +52,11 @@ from pbx_app.vault import Vault, VaultError
 
 log = logging.getLogger("pbx_app.provisioning")
 
-_MAC = re.compile(r"(?<![0-9a-f])([0-9a-f]{2}(?:[:-]?[0-9a-f]{2}){5})(?![0-9a-f])")
+# A MAC inside a certificate's subject field (not part of a longer run of hex digits).
+_MAC_IN_TEXT = re.compile(rf"(?<![0-9A-Fa-f]){MAC_PATTERN}(?![0-9A-Fa-f])")
 REALM = "pbx provisioning"
-# The ASGI scope extension with the subject of the client certificate the provisioning listener
-# verified against the vendor CAs (pbx_app.serving puts it there).
+# The ASGI scope extension with the client certificate (DER) the provisioning listener verified
+# against the vendor CAs (pbx_app.serving puts it there).
 CLIENT_CERTIFICATE = "pbx.client_certificate"
 
 
@@ -58,9 +66,9 @@ class Request:
     remote: str
     user_agent: str
     token: str | None = None  # from /prov/t/<token>/<file>
-    # Subject fields of a client certificate the TLS layer verified against the vendor CAs
-    # (None: the phone presented none).
-    certificate: tuple[str, ...] | None = None
+    # The client certificate the TLS layer verified against the vendor CAs (None: the phone
+    # presented none).
+    certificate: x509.Certificate | None = None
     basic: tuple[str, str] | None = None  # HTTP Basic user, password
 
 
@@ -83,13 +91,40 @@ class Refused(Exception):
         self.retry_after: int = where.get("retry_after", 0)
 
 
-def certificate_macs(fields: tuple[str, ...]) -> set[str]:
-    """MACs named in a device certificate's subject (vendors put it in the CN, some with
-    separators, some in upper case)."""
-    return {_MAC_SEP.sub("", m) for f in fields for m in _MAC.findall(f.lower())}
+def certificate_macs(cert: x509.Certificate) -> set[str]:
+    """MACs a device certificate names: in its subject's common name or serial number (vendors
+    put it there, some with separators, some in upper case) or its alternative names."""
+    wanted = (NameOID.COMMON_NAME, NameOID.SERIAL_NUMBER)
+    fields = [str(a.value) for a in cert.subject if a.oid in wanted]
+    try:
+        alternatives = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        fields += [str(name.value) for name in alternatives.value]
+    except x509.ExtensionNotFound:
+        pass
+    return {mac_digits(m) for f in fields for m in _MAC_IN_TEXT.findall(f)}
 
 
-_MAC_SEP = re.compile(r"[:-]")
+@functools.cache
+def vendor_cas(directory: str) -> dict[str, tuple[x509.Certificate, ...]]:
+    """Each vendor's CAs: <directory>/<vendor>.pem, the vendor as device models name it (read
+    once; the directory comes with the node's configuration)."""
+    path = Path(directory)
+    if not directory or not path.is_dir():
+        return {}
+    return {
+        f.stem: tuple(x509.load_pem_x509_certificates(f.read_bytes())) for f in path.glob("*.pem")
+    }
+
+
+def issued_by_vendor(cert: x509.Certificate, vendor: str, directory: str) -> bool:
+    """Whether one of this vendor's CAs signed the certificate."""
+    for ca in vendor_cas(directory).get(vendor, ()):
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return True
+    return False
 
 
 # Refusals per source (an IPv4 address, an IPv6 /64), counted on every node of both sites: a
@@ -196,7 +231,7 @@ def _serve(
         raise Refused(404, "not_certified", **where)
     if model["format"] != fmt:
         raise Refused(404, "wrong_file_for_model", **where)
-    _prove(conn, vault, settings, req, device, now, where)
+    _prove(conn, vault, settings, req, device, model["vendor"], now, where)
     return _render(conn, vault, settings, device, model), device
 
 
@@ -206,6 +241,7 @@ def _prove(
     settings: Settings,
     req: Request,
     device: RowMapping,
+    vendor: str,
     now: datetime,
     where: dict[str, Any],
 ) -> None:
@@ -225,12 +261,14 @@ def _prove(
     if req.certificate is not None:
         if device["mac"] not in certificate_macs(req.certificate):
             raise Refused(403, "certificate_for_another_mac", **where)
+        if not issued_by_vendor(req.certificate, vendor, settings.vendor_ca_dir):
+            raise Refused(403, "certificate_of_another_vendor", **where)
         return
     if req.basic is not None:
         user, password = req.basic
         stored = device["prov_secret"]
         expected = _open(vault, stored, _prov_context(device)) if stored else None
-        user_mac = _MAC_SEP.sub("", user.lower())
+        user_mac = mac_digits(user)
         if (
             expected is None
             or user_mac != device["mac"]

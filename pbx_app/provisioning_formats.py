@@ -14,22 +14,50 @@ import zoneinfo
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 import jinja2
 
 TEMPLATES = Path(__file__).with_name("provisioning_templates")
 
-# The file each vendor's firmware asks for; the MAC in lower case, as the phones send it
-# (a MAC in upper case is folded).
-_FILES = {
-    "yealink": re.compile(r"(?P<mac>[0-9a-f]{12})\.cfg"),
-    "snom": re.compile(r"(?:snom[a-z0-9]*-)?(?P<mac>[0-9a-f]{12})\.xml"),
-    "grandstream": re.compile(r"cfg(?P<mac>[0-9a-f]{12})(?:\.xml)?"),
-    "generic": re.compile(r"(?P<mac>[0-9a-f]{12})\.json"),
+
+@dataclass(frozen=True)
+class Format:
+    """What one vendor's firmware reads."""
+
+    asks_for: re.Pattern[str]  # the file names it asks for; the MAC in lower case
+    file: str  # the name the platform gives a device's file, "{mac}" in it
+    template: str | None  # in provisioning_templates/; None: the profile as JSON
+    content_type: str
+
+
+# Matched in this order (a MAC in upper case is folded first, as phones send it lower case).
+_FORMATS = {
+    "yealink": Format(
+        re.compile(r"(?P<mac>[0-9a-f]{12})\.cfg"),
+        "{mac}.cfg",
+        "yealink.cfg.j2",
+        "text/plain; charset=utf-8",
+    ),
+    "snom": Format(
+        re.compile(r"(?:snom[a-z0-9]*-)?(?P<mac>[0-9a-f]{12})\.xml"),
+        "{mac}.xml",
+        "snom.xml.j2",
+        "application/xml",
+    ),
+    "grandstream": Format(
+        re.compile(r"cfg(?P<mac>[0-9a-f]{12})(?:\.xml)?"),
+        "cfg{mac}.xml",
+        "grandstream.xml.j2",
+        "application/xml",
+    ),
+    "generic": Format(
+        re.compile(r"(?P<mac>[0-9a-f]{12})\.json"), "{mac}.json", None, "application/json"
+    ),
 }
+# The API's spelling of the same names (a Literal: the schema lists them); tested equal.
 FormatName = Literal["yealink", "snom", "grandstream", "generic"]
-FORMATS: tuple[str, ...] = get_args(FormatName)
+FORMATS: tuple[str, ...] = tuple(_FORMATS)
 # What a customer's phones may be set to: the zones and languages every supported vendor names.
 TimeZoneName = Literal[
     "Europe/Berlin", "Europe/Vienna", "Europe/Zurich", "Europe/Amsterdam", "Europe/London"
@@ -82,20 +110,15 @@ class Profile:
 def parse_file(name: str) -> tuple[str, str] | None:
     """(format, MAC) for a file name a phone asked for, or None."""
     lowered = name.lower()
-    for fmt, pattern in _FILES.items():
-        found = pattern.fullmatch(lowered)
+    for fmt, spec in _FORMATS.items():
+        found = spec.asks_for.fullmatch(lowered)
         if found:
             return fmt, found["mac"]
     return None
 
 
 def file_name(fmt: str, mac: str) -> str:
-    return {
-        "yealink": f"{mac}.cfg",
-        "snom": f"{mac}.xml",
-        "grandstream": f"cfg{mac}.xml",
-        "generic": f"{mac}.json",
-    }[fmt]
+    return _FORMATS[fmt].file.format(mac=mac)
 
 
 def utc_offset_hours(time_zone: str) -> str:
@@ -132,8 +155,9 @@ _env.filters["line"] = lambda value: re.sub(r"[\r\n]+", " ", str(value))
 
 def render(fmt: str, profile: Profile) -> tuple[str, str]:
     """The configuration file and its content type."""
-    if fmt == "generic":
-        return json.dumps(asdict(profile), indent=2) + "\n", "application/json"
+    spec = _FORMATS[fmt]
+    if spec.template is None:
+        return json.dumps(asdict(profile), indent=2) + "\n", spec.content_type
     yealink_tz, snom_tz = TIME_ZONES[profile.time_zone]
     yealink_lang, snom_lang = LANGUAGES[profile.language]
     values = {
@@ -145,10 +169,4 @@ def render(fmt: str, profile: Profile) -> tuple[str, str]:
         "lang_yealink": yealink_lang,
         "lang_snom": snom_lang,
     }
-    template = {
-        "yealink": "yealink.cfg.j2",
-        "snom": "snom.xml.j2",
-        "grandstream": "grandstream.xml.j2",
-    }[fmt]
-    content_type = "text/plain; charset=utf-8" if fmt == "yealink" else "application/xml"
-    return _env.get_template(template).render(values), content_type
+    return _env.get_template(spec.template).render(values), spec.content_type

@@ -22,7 +22,7 @@ import ssl
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,7 +30,7 @@ from uvicorn.lifespan.on import LifespanOn
 
 from pbx_app.metrics import with_metrics_endpoint
 from pbx_app.provisioning import CLIENT_CERTIFICATE
-from pbx_app.settings import Settings
+from pbx_app.settings import Settings, host_port
 
 log = logging.getLogger("pbx_app.serving")
 
@@ -64,7 +64,7 @@ def listeners(settings: Settings) -> list[Listener]:
             )
         )
     if settings.provisioning_listen:
-        host, port = _listen_parts(settings.provisioning_listen)
+        host, port = host_port(settings.provisioning_listen, "PBX_PROVISIONING_LISTEN")
         found.append(
             Listener(
                 host,
@@ -86,42 +86,23 @@ def _with_certificates(path: str) -> str:
     return ""
 
 
-def _listen_parts(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-def certificate_fields(cert: dict[str, Any]) -> tuple[str, ...]:
-    """The subject's common names and serial numbers and the alternative names of a verified
-    peer certificate (ssl.SSLSocket.getpeercert()): where vendors put the device's MAC."""
-    fields = [
-        value
-        for rdn in cert.get("subject", ())
-        for key, value in rdn
-        if key in ("commonName", "serialNumber")
-    ]
-    fields += [value for _, value in cert.get("subjectAltName", ())]
-    return tuple(fields)
-
-
 def _with_client_certificate(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol, handing each request of a connection the subject of the client
-    certificate the TLS handshake verified (none sent: no extension)."""
+    """uvicorn's HTTP protocol, handing each request of a connection the client certificate the
+    TLS handshake verified, in DER (none sent: no extension)."""
 
     class WithClientCertificate(base):  # type: ignore[valid-type,misc]
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
             ssl_object = transport.get_extra_info("ssl_object")
-            cert = ssl_object.getpeercert() if ssl_object is not None else None
-            if not cert:
+            der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+            if not der:
                 return
-            fields = certificate_fields(cert)
             inner: ASGIApp = self.app  # type: ignore[has-type]
 
             async def app(scope: Scope, receive: Receive, send: Send) -> None:
                 scope["extensions"] = {
                     **(scope.get("extensions") or {}),
-                    CLIENT_CERTIFICATE: fields,
+                    CLIENT_CERTIFICATE: der,
                 }
                 await inner(scope, receive, send)
 

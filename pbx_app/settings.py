@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass
 
 
-def _listen(value: str, name: str = "PBX_LISTEN") -> tuple[str, int]:
+def host_port(value: str, name: str = "PBX_LISTEN") -> tuple[str, int]:
+    """host:port (an IPv6 host in brackets) as (host, port); a ValueError naming the setting."""
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit():
         raise ValueError(f"{name} must be host:port, got {value!r}")
@@ -78,10 +79,12 @@ class Settings:
     event_retention_days: int = 7
     # Zero-touch provisioning (pbx_app.provisioning): the phones' HTTPS listener (host:port,
     # the platform certificate; a client certificate is asked for and checked against the vendor
-    # CAs in vendor_ca_file), the URL configurations point phones back at, and how long an
-    # admin's one-time claim token stays usable.
+    # CAs in vendor_ca_file, all vendors' in one; vendor_ca_dir holds them by vendor,
+    # <vendor>.pem), the URL configurations point phones back at, and how long an admin's
+    # one-time claim token stays usable.
     provisioning_listen: str = ""
     vendor_ca_file: str = ""
+    vendor_ca_dir: str = ""
     provisioning_url: str = ""
     claim_token_ttl_hours: int = 168
     # The sites phones register at, "name:area code" in the topology's order: a phone's home
@@ -93,11 +96,11 @@ class Settings:
 
     @property
     def listen_host(self) -> str:
-        return _listen(self.listen)[0]
+        return host_port(self.listen)[0]
 
     @property
     def listen_port(self) -> int:
-        return _listen(self.listen)[1]
+        return host_port(self.listen)[1]
 
     @property
     def effective_public_url(self) -> str:
@@ -118,20 +121,20 @@ class Settings:
 
     @property
     def https_host(self) -> str:
-        return _listen(self.https_listen)[0]
+        return host_port(self.https_listen)[0]
 
     @property
     def https_port(self) -> int:
-        return _listen(self.https_listen)[1]
+        return host_port(self.https_listen)[1]
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         e = dict(os.environ if env is None else env)
         listen = e.get("PBX_LISTEN", cls.listen)
-        _listen(listen)
+        host_port(listen)
         https_listen = e.get("PBX_HTTPS_LISTEN", "")
         if https_listen:
-            _listen(https_listen, "PBX_HTTPS_LISTEN")
+            host_port(https_listen, "PBX_HTTPS_LISTEN")
             if not (e.get("PBX_TLS_CERT_FILE") and e.get("PBX_TLS_KEY_FILE")):
                 raise ValueError("PBX_HTTPS_LISTEN needs PBX_TLS_CERT_FILE and PBX_TLS_KEY_FILE")
         if e.get("PBX_PROVISIONING_LISTEN") and not (
@@ -173,7 +176,7 @@ class Settings:
             outbound_deny=_cidrs(e.get("PBX_OUTBOUND_DENY", "")),
             sip_uac_listen=_optional_listen(e.get("PBX_SIP_UAC_LISTEN", ""), "PBX_SIP_UAC_LISTEN"),
             sip_proxies=tuple(
-                _listen(p.strip(), "PBX_SIP_PROXIES") and p.strip()
+                host_port(p.strip(), "PBX_SIP_PROXIES") and p.strip()
                 for p in e.get("PBX_SIP_PROXIES", "").split(",")
                 if p.strip()
             ),
@@ -184,6 +187,7 @@ class Settings:
                 e.get("PBX_PROVISIONING_LISTEN", ""), "PBX_PROVISIONING_LISTEN"
             ),
             vendor_ca_file=e.get("PBX_VENDOR_CA_FILE", ""),
+            vendor_ca_dir=e.get("PBX_VENDOR_CA_DIR", ""),
             provisioning_url=e.get("PBX_PROVISIONING_URL", ""),
             claim_token_ttl_hours=int(
                 e.get("PBX_CLAIM_TOKEN_TTL_HOURS", str(cls.claim_token_ttl_hours))
@@ -195,7 +199,7 @@ class Settings:
 
 def _optional_listen(value: str, name: str) -> str:
     if value:
-        _listen(value, name)
+        host_port(value, name)
     return value
 
 

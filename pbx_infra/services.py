@@ -41,8 +41,9 @@ class Secrets:
     db_rewind_password: pulumi.Input[str]  # pg_rewind's role: a returning leader rejoins
     # pbx_app.vault: "k2:<secret>,k1:<secret>", the first seals the devices' passwords.
     credential_keys: pulumi.Input[str]
-    # The vendor CAs whose device certificates prove a phone's MAC (PEM; public, optional).
-    vendor_ca_certificates: pulumi.Input[str] = ""
+    # The CAs whose device certificates prove a phone's MAC, by vendor as device models name
+    # it (PEM; public, optional): one vendor's CA vouches for its own phones only.
+    vendor_ca_certificates: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -307,13 +308,21 @@ class PbxApp(ServiceGroup):
                 f"PBX_PROVISIONING_LISTEN={phones_listen}",
                 f"PBX_PROVISIONING_URL={provisioning_url(platform)}",
                 f"PBX_VENDOR_CA_FILE={tls}/vendor-ca.pem",
+                f"PBX_VENDOR_CA_DIR={tls}/vendors",
                 f"PBX_SIP_SITES={','.join(sip_sites(platform))}",
                 pulumi.Output.concat("PBX_CREDENTIAL_KEYS=", self.secrets.credential_keys),
             ],
             uploads=[
                 *_server_tls(self.secrets, tls),
+                # All vendors' CAs in one file (the TLS layer's trust), and each vendor's alone
+                # (whose phones its certificates may prove).
                 docker.ContainerUploadArgs(
-                    file=f"{tls}/vendor-ca.pem", content=self.secrets.vendor_ca_certificates
+                    file=f"{tls}/vendor-ca.pem",
+                    content="".join(self.secrets.vendor_ca_certificates.values()),
+                ),
+                *(
+                    docker.ContainerUploadArgs(file=f"{tls}/vendors/{vendor}.pem", content=pem)
+                    for vendor, pem in sorted(self.secrets.vendor_ca_certificates.items())
                 ),
             ],
             start_period="60s",

@@ -7,6 +7,7 @@ import pulumi
 from . import topology
 from .platform import PbxPlatform, endpoints
 from .services import Secrets
+from .tls import vendor_cas
 
 
 def main() -> None:
@@ -25,7 +26,7 @@ def main() -> None:
         sip_auth_secret=config.require_secret("sipAuthSecret"),
         db_rewind_password=config.require_secret("dbRewindPassword"),
         credential_keys=config.require_secret("credentialKeys"),
-        vendor_ca_certificates=config.get("vendorCaCertificates") or "",
+        vendor_ca_certificates=vendor_cas(config.get_object("vendorCaCertificates") or {}),
     )
     PbxPlatform(platform, secrets)
     pulumi.export("mode", platform.mode)

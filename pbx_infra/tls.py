@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,11 +114,49 @@ def _server_certificate(
     )
 
 
-def lab_vendor_ca(directory: Path) -> str:
-    """A stand-in phone vendor's CA (PEM), made once: the lab's test phones carry device
-    certificates it signs (CN = the MAC, as Snom's and Yealink's factory certificates do)."""
+# The vendors whose phones the lab provisions with device certificates.
+LAB_VENDORS = ("yealink", "snom", "grandstream")
+
+
+def lab_vendor_cas(directory: Path) -> dict[str, str]:
+    """A stand-in CA (PEM) per phone vendor, made once: the lab's test phones carry device
+    certificates their vendor's CA signs (CN = the MAC, as Snom's and Yealink's factory
+    certificates do)."""
     directory.mkdir(parents=True, exist_ok=True)
-    return _pem(_ca(directory, "vendor-ca", "pbx lab phone vendor CA")[1])
+    return {
+        vendor: _pem(_ca(directory, f"vendor-ca-{vendor}", f"pbx lab {vendor} device CA")[1])
+        for vendor in LAB_VENDORS
+    }
+
+
+# A vendor as device models name it (pbx_app.api.provisioning's DeviceModel.vendor).
+_VENDOR = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+
+
+def vendor_cas(raw: object, key: str = "pbx:vendorCaCertificates") -> dict[str, str]:
+    """The stack config's vendor CAs: {vendor: PEM}, every PEM a CA certificate; a ValueError
+    naming the offending key otherwise."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{key}: a map of vendor to PEM certificates, got {type(raw).__name__}")
+    for vendor, pem in raw.items():
+        if not isinstance(vendor, str) or not _VENDOR.fullmatch(vendor):
+            raise ValueError(
+                f"{key}.{vendor}: a vendor as device models name it ({_VENDOR.pattern})"
+            )
+        try:
+            certificates = x509.load_pem_x509_certificates(str(pem).encode())
+        except ValueError:
+            certificates = []
+        if not certificates or not all(_is_ca(c) for c in certificates):
+            raise ValueError(f"{key}.{vendor}: not PEM CA certificates")
+    return {vendor: str(pem) for vendor, pem in raw.items()}
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _lab_ca(

@@ -7,7 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import Field
 
-from pbx_app.addressing import AOR_SHAPE, CARRIER_CALLER, SIP_USERNAME_PATTERN, anchored
+from pbx_app.addressing import (
+    AOR_SHAPE,
+    CARRIER_CALLER,
+    MAC_PATTERN,
+    SIP_USERNAME_PATTERN,
+    anchored,
+)
 from pbx_app.api.deps import Ctx, CurrentActor, Id, SafeText, now
 from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
 from pbx_app.api.models import Body, Device, DeviceCredentials, Items
@@ -17,8 +23,7 @@ from pbx_app.services import devices as service
 
 router = APIRouter(tags=["devices"], responses=error_responses(AUTHENTICATED, NOT_FOUND))
 
-MAC_TEXT = r"^[0-9A-Fa-f]{2}([:.-]?[0-9A-Fa-f]{2}){5}$"
-MacText = Annotated[str, Field(strict=True, pattern=MAC_TEXT)]
+MacText = Annotated[str, Field(strict=True, pattern=anchored(MAC_PATTERN))]
 SipPassword = Annotated[str, Field(strict=True, min_length=12, max_length=64), SafeText]
 GeneratedIfAbsent = Annotated[SipPassword | None, Field(description="Generated when absent.")]
 SipUsername = Annotated[

@@ -9,6 +9,7 @@ import binascii
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from cryptography import x509
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
@@ -56,7 +57,7 @@ async def _fetch(request: Request, ctx: Ctx, file: str, token: str | None) -> Re
         remote=request.client.host if request.client else "",
         user_agent=request.headers.get("user-agent", ""),
         token=token,
-        certificate=tuple(cert) if cert is not None else None,
+        certificate=x509.load_der_x509_certificate(cert) if cert is not None else None,
         basic=_basic(request),
     )
     try:

@@ -14,7 +14,14 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from pbx_app import errors
-from pbx_app.addressing import AOR_PATTERN, AOR_SHAPE, CARRIER_CALLER, SIP_USERNAME_PATTERN
+from pbx_app.addressing import (
+    AOR_PATTERN,
+    AOR_SHAPE,
+    CARRIER_CALLER,
+    MAC_PATTERN,
+    SIP_USERNAME_PATTERN,
+    mac_digits,
+)
 from pbx_app.limits import devices_phrase, max_devices_per_extension
 from pbx_app.repositories import devices as repo
 from pbx_app.repositories import extensions as extensions_repo
@@ -26,15 +33,13 @@ from pbx_app.vault import Vault
 SIP_USERNAME = re.compile(SIP_USERNAME_PATTERN)
 # The address of record of an extension: (customer id, extension number).
 AOR = re.compile(AOR_PATTERN)
-_MAC_SEPARATORS = re.compile(r"[:\-.]")
-_MAC = re.compile(r"[0-9a-f]{12}")
+_MAC = re.compile(MAC_PATTERN)
 
 
 def normalise_mac(mac: str) -> str:
-    value = _MAC_SEPARATORS.sub("", mac).lower()
-    if not _MAC.fullmatch(value):
+    if not _MAC.fullmatch(mac):
         raise errors.InvalidNumberFormat(f"{mac[:40]!r} is not a MAC address")
-    return value
+    return mac_digits(mac)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import docker
 from .. import topology
 from ..node_config import provisioning_url
 from ..platform import endpoints
-from ..tls import lab_material, lab_vendor_ca
+from ..tls import lab_material, lab_vendor_cas
 from ..topology import Platform, ServiceKind
 from .declared import REPO, declare, stack_config
 from .realise import Realiser, StaleData, health_of
@@ -40,7 +40,7 @@ SECRET_KEYS = (
 )
 
 
-def lab_secrets(platform: Platform) -> dict[str, str]:
+def lab_secrets(platform: Platform) -> dict[str, Any]:
     """Generated once per checkout and kept in .lab/ (git-ignored): re-runs keep the same ones.
 
     The TLS material comes from the lab CA in .lab/tls/; production sets the same keys as
@@ -59,8 +59,8 @@ def lab_secrets(platform: Platform) -> dict[str, str]:
         "tlsCertificate": tls.certificate,
         "tlsPrivateKey": tls.private_key,
         "tlsCaCertificate": tls.ca_certificate,
-        # A stand-in phone vendor's CA: the lab's test phones carry device certificates it signs.
-        "vendorCaCertificates": lab_vendor_ca(LAB_DIR / "tls"),
+        # Stand-in phone vendors' CAs: the lab's test phones carry device certificates of them.
+        "vendorCaCertificates": lab_vendor_cas(LAB_DIR / "tls"),
     }
 
 
@@ -70,7 +70,7 @@ def _new_secret(key: str) -> str:
     return secrets.token_urlsafe(24)
 
 
-def data_fingerprint(values: dict[str, str]) -> str:
+def data_fingerprint(values: dict[str, Any]) -> str:
     """A short, non-reversible name for the secrets a database volume is initialised with."""
     keys = ("dbPassword", "dbReplicationPassword", "dbKamailioPassword", "dbRewindPassword")
     return hashlib.sha256("\0".join(values[k] for k in keys).encode()).hexdigest()[:16]

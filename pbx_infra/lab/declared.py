@@ -58,12 +58,12 @@ def reveal(value: Any) -> Any:
     return value
 
 
-def stack_config(stack: str, secrets: dict[str, str] | None = None) -> dict[str, str]:
-    """`Pulumi.<stack>.yaml` plus secrets, in the form the SDK reads from PULUMI_CONFIG."""
+def stack_config(stack: str, secrets: dict[str, Any] | None = None) -> dict[str, str]:
+    """`Pulumi.<stack>.yaml` plus secrets, in the form the SDK reads from PULUMI_CONFIG (an
+    object as JSON, as the CLI passes it)."""
     raw = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
-    config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
-    config.update({f"{PROJECT}:{k}": v for k, v in (secrets or {}).items()})
-    return config
+    raw |= {f"{PROJECT}:{k}": v for k, v in (secrets or {}).items()}
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
 
 
 def declare(stack: str, config: dict[str, str], recorder: Recorder | None = None) -> list[Declared]:

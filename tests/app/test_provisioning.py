@@ -10,10 +10,15 @@ import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import get_args
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
@@ -193,22 +198,60 @@ def test_refusals_unknown_mac_other_customer_replay_other_mac_and_expired(
     assert error_code(r) == "customer_scope_violation"
 
 
-def test_a_vendor_certificate_proves_the_mac_it_names_and_no_other(db: Database, api: Api) -> None:
+def _certificate(
+    subject: str, issuer: tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | None = None
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A CA (no issuer: self-signed) or a device certificate with this subject CN."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    signer, issuer_name = (key, name) if issuer is None else (issuer[0], issuer[1].subject)
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+        .sign(signer, hashes.SHA256())
+    )
+    return key, cert
+
+
+def test_a_vendor_certificate_proves_the_mac_it_names_for_its_own_vendor_only(
+    db: Database, api: Api, tmp_path: Path
+) -> None:
     add_phone(api, api.admin_a, api.a, api.loc_a, "00:04:13:aa:bb:02", "snom-d785")
-    settings = make_settings(db)
+    snom_ca, yealink_ca = _certificate("Snom Phone 1"), _certificate("Yealink Equipment CA")
+    for vendor, (_, ca) in (("snom", snom_ca), ("yealink", yealink_ca)):
+        (tmp_path / f"{vendor}.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    settings = make_settings(db, vendor_ca_dir=str(tmp_path))
     vault = Vault.from_setting(settings.effective_credential_keys)
 
-    def fetch(subject: tuple[str, ...]) -> provisioning.Served:
-        req = provisioning.Request("000413AABB02.xml", "10.0.0.9", SNOM_UA, certificate=subject)
+    def fetch(cert: x509.Certificate) -> provisioning.Served:
+        req = provisioning.Request("000413AABB02.xml", "10.0.0.9", SNOM_UA, certificate=cert)
         return provisioning.serve(db, vault, settings, req, utcnow())
 
-    served = fetch(("000413AABB02",))  # Snom's device certificates: CN = the MAC
+    def refusal(cert: x509.Certificate) -> tuple[int, str]:
+        with pytest.raises(provisioning.Refused) as refused:
+            fetch(cert)
+        return refused.value.status, refused.value.reason
+
+    served = fetch(_certificate("000413AABB02", snom_ca)[1])  # Snom's: CN = the MAC
     root = ET.fromstring(served.body)
     assert root.findtext("phone-settings/user_name[@idx='1']")
-    with pytest.raises(provisioning.Refused) as refused:
-        fetch(("000413AABB03",))
-    assert (refused.value.status, refused.value.reason) == (403, "certificate_for_another_mac")
-    assert [e["auth"] for e in log_of(api, api.a)] == ["certificate", "certificate"]
+    assert refusal(_certificate("000413AABB03", snom_ca)[1]) == (
+        403,
+        "certificate_for_another_mac",
+    )
+    # Yealink's CA is trusted (for Yealink's phones), and the MAC is right: still no Snom.
+    assert refusal(_certificate("00:04:13:AA:BB:02", yealink_ca)[1]) == (
+        403,
+        "certificate_of_another_vendor",
+    )
+    assert [e["auth"] for e in log_of(api, api.a)] == ["certificate"] * 3
 
 
 def test_hardware_only_models_get_nothing_and_the_list_is_the_operators(
@@ -483,3 +526,10 @@ def test_every_zone_and_language_the_api_accepts_has_each_vendors_name() -> None
     without its vendor names would fail the fetch, not fall back to Berlin and German."""
     assert get_args(provisioning_formats.TimeZoneName) == tuple(provisioning_formats.TIME_ZONES)
     assert get_args(provisioning_formats.LanguageCode) == tuple(provisioning_formats.LANGUAGES)
+
+
+def test_the_api_names_every_format_the_files_know() -> None:
+    assert get_args(provisioning_formats.FormatName) == provisioning_formats.FORMATS
+    for fmt in provisioning_formats.FORMATS:
+        name = provisioning_formats.file_name(fmt, "001565aabb01")
+        assert provisioning_formats.parse_file(name) == (fmt, "001565aabb01"), name

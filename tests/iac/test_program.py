@@ -12,7 +12,7 @@ from pbx_app.settings import Settings
 from pbx_infra import topology
 from pbx_infra.lab.declared import Recorder, declare, stack_config
 from pbx_infra.node_config import kamailio_node
-from pbx_infra.tls import server_names
+from pbx_infra.tls import lab_vendor_cas, server_names, vendor_cas
 from pbx_infra.topology import TOS_CS3, ServiceKind
 
 from .conftest import SECRETS, Stack
@@ -420,3 +420,32 @@ def test_each_sites_sip_name_has_srv_records_listing_it_first(lab: Stack) -> Non
         other = next(s for s in SITES if s != home)
         assert ordered == [f"{home}.{platform.sip_domain}", f"{other}.{platform.sip_domain}"]
         assert {r.port for r in tls} == {platform.ports.sip_tls}
+
+
+def test_each_vendors_cas_reach_the_app_nodes_by_vendor(tmp_path) -> None:
+    """The TLS layer trusts every vendor's CAs (one file); the app reads which are whose."""
+    cas = lab_vendor_cas(tmp_path)
+    stack = Stack(declare("lab", stack_config("lab", SECRETS | {"vendorCaCertificates": cas})))
+    apps = [c for s in ("fra", "ber") for c in stack.by_service(s, "pbx-app")]
+    assert apps
+    for app in apps:
+        env = stack.env(app)
+        files = {u["file"]: u["content"] for u in app["uploads"]}
+        assert files[env["PBX_VENDOR_CA_FILE"]] == "".join(cas.values())
+        for vendor, pem in cas.items():
+            assert files[f"{env['PBX_VENDOR_CA_DIR']}/{vendor}.pem"] == pem
+        settings = Settings.from_env(env)
+        assert settings.vendor_ca_dir == env["PBX_VENDOR_CA_DIR"]
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("-----BEGIN CERTIFICATE-----", "pbx:vendorCaCertificates: a map of vendor"),
+        ({"snom": "not a certificate"}, "pbx:vendorCaCertificates.snom: not PEM CA"),
+        ({"Snom Inc": "x"}, "pbx:vendorCaCertificates.Snom Inc: a vendor as device models"),
+    ],
+)
+def test_vendor_cas_that_are_not_are_refused_naming_the_key(value, named) -> None:
+    with pytest.raises(ValueError, match=re.escape(named)):
+        vendor_cas(value)

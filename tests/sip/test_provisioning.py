@@ -37,6 +37,11 @@ class Vendor:
     file: str  # what its firmware asks for
     user_agent: str
 
+    @property
+    def vendor(self) -> str:
+        """As the model catalogue names it (its CA in the lab: pbx_infra.tls.lab_vendor_cas)."""
+        return self.model.split("-")[0]
+
 
 YEALINK = Vendor(
     "yealink-t54w",
@@ -199,7 +204,7 @@ def test_each_vendors_phone_fetches_with_its_certificate_and_registers_over_tls(
 ) -> None:
     since = last_log_id(tenant)
     for vendor in VENDORS:
-        cert = device_certificate(vendor.mac, certs)
+        cert = device_certificate(vendor.mac, certs, vendor.vendor)
         first = fetch(phone, PROVISIONING_URL + vendor.file, vendor.user_agent, cert)
         assert first.status == 200, (vendor.model, first)
         account = account_of(vendor, first.body)
@@ -239,13 +244,17 @@ def test_refusals_serve_nothing_and_are_logged(tenant: Tenant, phone: Device, ce
     # No certificate, no credentials: asked for them.
     assert fetch(phone, url, ua).status == 401
     # A certificate the vendor CA signed, for another MAC.
-    other = device_certificate("001565ee00ff", certs)
+    other = device_certificate("001565ee00ff", certs, YEALINK.vendor)
     assert fetch(phone, url, ua, other).status == 403
+    # A certificate for this MAC from another vendor's CA (the platform trusts it, for Snom's
+    # phones): it does not prove a Yealink.
+    snoms = device_certificate(YEALINK.mac, certs, SNOM.vendor)
+    assert fetch(phone, url, ua, snoms).status == 403
     # A MAC nobody registered, with its own (valid) certificate.
     unknown = fetch(phone, PROVISIONING_URL + "001565ee00ff.cfg", ua, other)
     assert unknown.status == 404
     # A certificate from a CA the operator did not configure: no handshake at all.
-    forged = device_certificate(YEALINK.mac, certs, trusted=False)
+    forged = device_certificate(YEALINK.mac, certs, YEALINK.vendor, trusted=False)
     assert fetch(phone, url, ua, forged).status == 0
     # A claim token works once, for its own device only.
     claim = ok(tenant.api.post(f"{tenant.device_path(SNOM)}/claim-token"), 201)
@@ -257,6 +266,7 @@ def test_refusals_serve_nothing_and_are_logged(tenant: Tenant, phone: Device, ce
     assert log_reasons(tenant, since) == [
         ("none", "no_credentials"),
         ("certificate", "certificate_for_another_mac"),
+        ("certificate", "certificate_of_another_vendor"),
         ("token", "token_for_another_device"),
         ("token", "ok"),
         ("token", "token_unknown_or_used"),
@@ -268,7 +278,7 @@ def test_refusals_serve_nothing_and_are_logged(tenant: Tenant, phone: Device, ce
 def test_rotation_changes_the_password_and_the_old_one_stops_registering(
     tenant: Tenant, phone: Device, certs: Path
 ) -> None:
-    cert = device_certificate(GRANDSTREAM.mac, certs)
+    cert = device_certificate(GRANDSTREAM.mac, certs, GRANDSTREAM.vendor)
     url = PROVISIONING_URL + GRANDSTREAM.file
     before = account_of(GRANDSTREAM, fetch(phone, url, GRANDSTREAM.user_agent, cert).body)
     assert registers(phone, before).startswith("200")
