@@ -44,8 +44,11 @@ def portal_world(tmp_path_factory: pytest.TempPathFactory, mail_sink: SmtpSink) 
         yield demo
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One browser for the portal's tests, closed when a worker leaves them: Playwright's sync
+    API keeps an event loop running in the thread, which asyncio code in other test files
+    (run by the same xdist worker) cannot start beside."""
     with chromium(fake_media=False) as b:
         yield b
 
