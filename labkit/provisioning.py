@@ -51,12 +51,20 @@ class Fetched:
 
 
 def device_certificate(
-    mac: str, directory: Path, vendor: str, trusted: bool = True
+    mac: str,
+    directory: Path,
+    vendor: str,
+    trusted: bool = True,
+    *,
+    common_name: str = "",
+    cas: Path = VENDOR_CAS,
 ) -> tuple[Path, Path]:
     """A phone's device certificate and key for `mac` (12 hex digits) in `directory`, signed by
-    the lab's CA of `vendor`, or by a CA nobody configured (`trusted=False`)."""
+    the CA of `vendor` in `cas` (pbx_infra.tls.lab_vendor_cas), or by a CA nobody configured
+    (`trusted=False`). Its CN is the MAC in upper case, as Snom and Yealink write it, unless
+    `common_name` says otherwise."""
     if trusted:
-        ca = VENDOR_CAS / f"vendor-ca-{vendor}"
+        ca = cas / f"vendor-ca-{vendor}"
         ca_key = serialization.load_pem_private_key(
             ca.with_suffix(".key").read_bytes(), password=None
         )
@@ -69,7 +77,9 @@ def device_certificate(
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, mac.upper())]))
+        .subject_name(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or mac.upper())])
+        )
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

@@ -10,18 +10,16 @@ import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import get_args
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from labkit.provisioning import device_certificate
 from pbx_app import provisioning, provisioning_formats
 from pbx_app.app import RedactSecretsInAccessLog
 from pbx_app.db import Database, utcnow
@@ -32,6 +30,7 @@ from pbx_app.services import devices
 from pbx_app.services.access import SYSTEM
 from pbx_app.settings import Settings
 from pbx_app.vault import Vault, VaultError
+from pbx_infra.tls import lab_vendor_cas
 
 from .conftest import Api, client_for, error_code, make_settings
 
@@ -198,37 +197,21 @@ def test_refusals_unknown_mac_other_customer_replay_other_mac_and_expired(
     assert error_code(r) == "customer_scope_violation"
 
 
-def _certificate(
-    subject: str, issuer: tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | None = None
-) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A CA (no issuer: self-signed) or a device certificate with this subject CN."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    signer, issuer_name = (key, name) if issuer is None else (issuer[0], issuer[1].subject)
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
-        .sign(signer, hashes.SHA256())
-    )
-    return key, cert
-
-
 def test_a_vendor_certificate_proves_the_mac_it_names_for_its_own_vendor_only(
     db: Database, api: Api, tmp_path: Path
 ) -> None:
     add_phone(api, api.admin_a, api.a, api.loc_a, "00:04:13:aa:bb:02", "snom-d785")
-    snom_ca, yealink_ca = _certificate("Snom Phone 1"), _certificate("Yealink Equipment CA")
-    for vendor, (_, ca) in (("snom", snom_ca), ("yealink", yealink_ca)):
-        (tmp_path / f"{vendor}.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    settings = make_settings(db, vendor_ca_dir=str(tmp_path))
+    # The vendor CAs as the lab makes them, laid out as the app node gets them (<vendor>.pem).
+    vendors = tmp_path / "vendors"
+    vendors.mkdir()
+    for vendor, pem in lab_vendor_cas(tmp_path).items():
+        (vendors / f"{vendor}.pem").write_text(pem)
+    settings = make_settings(db, vendor_ca_dir=str(vendors))
     vault = Vault.from_setting(settings.effective_credential_keys)
+
+    def certificate(mac: str, vendor: str, common_name: str = "") -> x509.Certificate:
+        path, _ = device_certificate(mac, tmp_path, vendor, common_name=common_name, cas=tmp_path)
+        return x509.load_pem_x509_certificate(path.read_bytes())
 
     def fetch(cert: x509.Certificate) -> provisioning.Served:
         req = provisioning.Request("000413AABB02.xml", "10.0.0.9", SNOM_UA, certificate=cert)
@@ -239,15 +222,12 @@ def test_a_vendor_certificate_proves_the_mac_it_names_for_its_own_vendor_only(
             fetch(cert)
         return refused.value.status, refused.value.reason
 
-    served = fetch(_certificate("000413AABB02", snom_ca)[1])  # Snom's: CN = the MAC
+    served = fetch(certificate("000413aabb02", "snom"))  # Snom's: CN = the MAC
     root = ET.fromstring(served.body)
     assert root.findtext("phone-settings/user_name[@idx='1']")
-    assert refusal(_certificate("000413AABB03", snom_ca)[1]) == (
-        403,
-        "certificate_for_another_mac",
-    )
+    assert refusal(certificate("000413aabb03", "snom")) == (403, "certificate_for_another_mac")
     # Yealink's CA is trusted (for Yealink's phones), and the MAC is right: still no Snom.
-    assert refusal(_certificate("00:04:13:AA:BB:02", yealink_ca)[1]) == (
+    assert refusal(certificate("000413aabb02", "yealink", "00:04:13:AA:BB:02")) == (
         403,
         "certificate_of_another_vendor",
     )

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from labkit.provisioning import device_certificate
 from pbx_app.addressing import CARRIER_CALLER
 from pbx_app.settings import Settings
 from pbx_infra import topology
@@ -449,3 +450,11 @@ def test_each_vendors_cas_reach_the_app_nodes_by_vendor(tmp_path) -> None:
 def test_vendor_cas_that_are_not_are_refused_naming_the_key(value, named) -> None:
     with pytest.raises(ValueError, match=re.escape(named)):
         vendor_cas(value)
+
+
+def test_a_device_certificate_is_not_taken_for_a_vendor_ca(tmp_path) -> None:
+    """A phone's own certificate in the vendor CA map would let that phone vouch for others."""
+    lab_vendor_cas(tmp_path)
+    leaf, _ = device_certificate("000413aabb02", tmp_path, "snom", cas=tmp_path)
+    with pytest.raises(ValueError, match=re.escape("pbx:vendorCaCertificates.snom: not PEM CA")):
+        vendor_cas({"snom": leaf.read_text()})
