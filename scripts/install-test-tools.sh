@@ -8,10 +8,17 @@ need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)
 command -v certutil >/dev/null || need+=(libnss3-tools)
+# The fax engines' tests (tests/efax): spandsp (Debian 12 calls it libspandsp2, 13 adds t64),
+# Ghostscript to render fax pages, libtiff's tools to turn them into PDF.
+ldconfig -p | grep -q 'libspandsp\.so' || need+=(spandsp)
+command -v gs >/dev/null || need+=(ghostscript)
+command -v tiff2pdf >/dev/null || need+=(libtiff-tools)
 if ((${#need[@]})); then
   echo "==> installing test tools: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  spandsp=$(apt-cache -q show libspandsp2t64 >/dev/null 2>&1 && echo libspandsp2t64 || echo libspandsp2)
+  need=("${need[@]/#spandsp/$spandsp}")
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # Debian starts a cluster on install where systemd runs; the tests bring their own.
   command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
