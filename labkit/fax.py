@@ -35,15 +35,31 @@ def letter(pages_count: int = 3, title: str = "Testfax") -> bytes:
     return buffer.getvalue()
 
 
-def _ink_overlap(a: Image.Image, b: Image.Image) -> float:
-    """Black pixels both pages have, over black pixels either has (1.0: the same ink)."""
-    height = min(a.height, b.height)
-    a, b = a.crop((0, 0, a.width, height)), b.crop((0, 0, b.width, height))
-    # In mode "1" black is 0: invert, so ink is 1.
-    ink_a, ink_b = ImageChops.invert(a.convert("L")), ImageChops.invert(b.convert("L"))
-    both = ImageChops.multiply(ink_a, ink_b).histogram()[255]
-    either = ImageChops.lighter(ink_a, ink_b).histogram()[255]
+# A sending fax machine may put a header line (its number, the date, the page) above the page:
+# the received page is then that many rows longer at the top. Compared at the best shift.
+HEADER_ROWS_MAX = 96
+
+
+def _overlap(ink_a: Image.Image, ink_b: Image.Image) -> float:
+    height = min(ink_a.height, ink_b.height)
+    a, b = ink_a.crop((0, 0, ink_a.width, height)), ink_b.crop((0, 0, ink_b.width, height))
+    both = ImageChops.multiply(a, b).histogram()[255]
+    either = ImageChops.lighter(a, b).histogram()[255]
     return both / either if either else 1.0
+
+
+def _ink_overlap(sent: Image.Image, received: Image.Image) -> float:
+    """Black pixels both pages have, over black pixels either has (1.0: the same ink), with
+    the received page shifted up past a header line if that matches better."""
+    # In mode "1" black is 0: invert, so ink is 255.
+    ink_a = ImageChops.invert(sent.convert("L"))
+    ink_b = ImageChops.invert(received.convert("L"))
+
+    def at(shift: int) -> float:
+        return _overlap(ink_a, ink_b.crop((0, shift, ink_b.width, ink_b.height)))
+
+    coarse = max(range(0, HEADER_ROWS_MAX + 1, 8), key=at)
+    return max(at(s) for s in range(max(coarse - 7, 0), min(coarse + 8, HEADER_ROWS_MAX + 1)))
 
 
 def similarity(sent: Path, received: Path) -> list[float]:

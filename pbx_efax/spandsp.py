@@ -58,6 +58,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "fax_free": (_I, [_P]),
     "fax_rx": (_I, [_P, _P, _I]),
     "fax_tx": (_I, [_P, _P, _I]),
+    "fax_rx_fillin": (_I, [_P, _I]),
     "fax_set_transmit_on_idle": (None, [_P, _I]),
     "fax_get_t30_state": (_P, [_P]),
     "fax_get_logging_state": (_P, [_P]),
@@ -203,6 +204,10 @@ class AudioFax(_Engine):
     def receive(self, samples: array[int]) -> None:
         buffer, _ = samples.buffer_info()
         lib().fax_rx(self._state, buffer, len(samples))
+
+    def fill_in(self, count: int) -> None:
+        """`count` samples were lost on the way: the modems keep their timing."""
+        lib().fax_rx_fillin(self._state, count)
 
     def transmit(self, count: int) -> array[int]:
         samples = array("h", bytes(2 * count))
