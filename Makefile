@@ -70,7 +70,7 @@ lint: venv
 	@echo "==> ruff, mypy"
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(VENV)/bin/mypy pbx_infra pbx_app pbx_efax labkit __main__.py
+	@$(VENV)/bin/mypy pbx_infra pbx_app pbx_sip pbx_efax labkit __main__.py
 
 # Tests that need neither Docker nor the lab: topology, the Pulumi program under mocks, the app.
 test-unit: venv portal

@@ -1,7 +1,7 @@
 """Click-to-dial: ring the user's own devices, then have the one that answers call the target.
 
 Third-party call control by REFER (RFC 3515), with the app as a small user agent
-(pbx_app.sip_uac) behind the site's proxy:
+(pbx_sip.agent) behind the site's proxy:
 
   1. INVITE to the extension's AOR through the proxy (kamailio.cfg route[CLICK_TO_DIAL]: from
      an app node with the internal token). The proxy forks to every registered device of the
@@ -28,7 +28,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pbx_app.sip_uac import Dialog, Message, SipError, UserAgent, build, new_token, tag_of, uri_of
+from pbx_sip.agent import Dialog, Message, SipError, UserAgent, build, new_token, tag_of, uri_of
 
 log = logging.getLogger("pbx_app.click_to_dial")
 

@@ -16,7 +16,7 @@ from pbx_app.event_hub import EventHub
 from pbx_app.event_ingest import Ingestor
 from pbx_app.repositories import call_events as repo
 from pbx_app.settings import Settings, host_port
-from pbx_app.sip_uac import UserAgent
+from pbx_sip.agent import UserAgent
 from pbx_app.webhooks import WebhookSender
 
 log = logging.getLogger("pbx_app.cti")

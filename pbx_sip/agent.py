@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
-log = logging.getLogger("pbx_app.sip_uac")
+log = logging.getLogger("pbx_sip")
 
 T1, T2 = 0.5, 4.0
 TIMER_B = 32.0  # 64*T1: no response at all
