@@ -28,7 +28,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pbx_sip.agent import Dialog, Message, SipError, UserAgent, build, new_token, tag_of, uri_of
+from pbx_sip.agent import Dialog, Message, SipError, UserAgent, new_token
 
 log = logging.getLogger("pbx_app.click_to_dial")
 
@@ -121,82 +121,30 @@ class Dialer:
 
     async def _invite(self, req: Request, dialog: Dialog, proxy: tuple[str, int]) -> Message | None:
         ua = self.agent
-        for hop in self.proxies:
-            branch = "z9hG4bK" + new_token()
-            headers = [
-                ua.via(branch),
-                ("Max-Forwards", "70"),
-                ("From", f'"{req.target}" <{dialog.local_uri}>;tag={dialog.local_tag}'),
-                ("To", f"<{dialog.remote_uri}>"),
-                ("Call-ID", dialog.call_id),
-                ("CSeq", "1 INVITE"),
-                ("Contact", ua.contact),
+        sent = await ua.invite(
+            self.proxies,
+            dialog,
+            f"sip:{req.aor}@{req.domain}",
+            [
                 ("Allow", "INVITE, ACK, BYE, CANCEL, NOTIFY, OPTIONS"),
                 ("User-Agent", "pbx-click-to-dial"),
                 ("X-PBX-Internal-Token", req.token),
                 ("Content-Type", "application/sdp"),
-            ]
-            data = build(f"INVITE sip:{req.aor}@{req.domain} SIP/2.0", headers, _sdp(ua.host))
-            try:
-                answer = await ua.transaction(data, branch, hop, True, final_timeout=RING_SECONDS)
-            except SipError:
-                log.warning("click-to-dial %s: proxy %s:%s did not answer", req.ctd_id, *hop)
-                continue
-            self.proxies = [hop, *(p for p in self.proxies if p != hop)]
-            if answer.status >= 300:  # hop-by-hop ACK, the INVITE's branch
-                ack = [
-                    ua.via(branch),
-                    ("Max-Forwards", "70"),
-                    ("From", headers[2][1]),
-                    ("To", answer.get("to")),
-                    ("Call-ID", dialog.call_id),
-                    ("CSeq", "1 ACK"),
-                ]
-                ua.send(build(f"ACK sip:{req.aor}@{req.domain} SIP/2.0", ack), hop)
-                return answer
-            dialog.remote_tag = tag_of(answer.get("to"))
-            dialog.remote_target = uri_of(answer.get("contact"))
-            dialog.route_set = list(reversed(answer.all("record-route")))
-            ack_2xx, _ = self._request(dialog, "ACK", [], cseq=1)
-            ua.remember_ack(dialog.call_id, dialog.remote_tag, ack_2xx)
-            ua.send(ack_2xx, self._next_hop(dialog, hop))
-            return answer
-        return None
-
-    def _next_hop(self, dialog: Dialog, proxy: tuple[str, int]) -> tuple[str, int]:
-        """The first Route (our proxy, loose routing) or, without one, the proxy itself."""
-        if dialog.route_set:
-            host_port = uri_of(dialog.route_set[0]).split("@")[-1].split(";")[0]
-            host, _, port = host_port.removeprefix("sip:").partition(":")
-            return host, int(port or 5060)
-        return proxy
-
-    def _request(
-        self, dialog: Dialog, method: str, extra: list[tuple[str, str]], cseq: int | None = None
-    ) -> tuple[bytes, str]:
-        ua = self.agent
-        if cseq is None:
-            dialog.cseq += 1
-            cseq = dialog.cseq
-        branch = "z9hG4bK" + new_token()
-        headers = [
-            ua.via(branch),
-            ("Max-Forwards", "70"),
-            *(("Route", r) for r in dialog.route_set),
-            ("From", f"<{dialog.local_uri}>;tag={dialog.local_tag}"),
-            ("To", f"<{dialog.remote_uri}>;tag={dialog.remote_tag}"),
-            ("Call-ID", dialog.call_id),
-            ("CSeq", f"{cseq} {method}"),
-            ("Contact", ua.contact),
-            *extra,
-        ]
-        return build(f"{method} {dialog.remote_target} SIP/2.0", headers), branch
+            ],
+            _sdp(ua.host),
+            RING_SECONDS,
+            display=req.target,
+        )
+        if sent is None:
+            return None
+        answer, hop = sent
+        self.proxies = [hop, *(p for p in self.proxies if p != hop)]
+        return answer
 
     async def _in_dialog(
         self, dialog: Dialog, proxy: tuple[str, int], method: str, extra: list[tuple[str, str]]
     ) -> Message:
-        data, branch = self._request(dialog, method, extra)
-        return await self.agent.transaction(data, branch, self._next_hop(dialog, proxy), False)
+        return await self.agent.request(dialog, proxy, method, extra)
 
     async def _progress(self, dialog: Dialog) -> tuple[str, str, bool]:
         """(status, cause, whether the phone hung up the first call) from its NOTIFYs."""

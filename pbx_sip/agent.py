@@ -174,6 +174,8 @@ class UserAgent(asyncio.DatagramProtocol):
         self._dialogs: dict[str, Dialog] = {}  # call-id -> dialog
         self._acks: dict[tuple[str, str], bytes] = {}  # (call-id, to-tag) -> the 2xx's ACK
         self.on_stray: Callable[[Message], None] = lambda m: None
+        # A user agent server (the fax gateway) sees every request first; True: it took it.
+        self.on_request: Callable[[Message, tuple[str, int]], bool] = lambda m, a: False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -221,6 +223,8 @@ class UserAgent(asyncio.DatagramProtocol):
                 self.send(ack, addr)
 
     def _request(self, msg: Message, addr: tuple[str, int]) -> None:
+        if self.on_request(msg, addr):
+            return
         dialog = self._dialogs.get(msg.get("call-id"))
         if msg.method == "ACK":
             return
@@ -236,18 +240,37 @@ class UserAgent(asyncio.DatagramProtocol):
             self._reply(msg, addr, 501, "Not Implemented")
 
     def _reply(self, req: Message, addr: tuple[str, int], code: int, reason: str) -> None:
+        self.respond(req, addr, code, reason, to_tag="" if code == 481 else new_token())
+
+    def respond(
+        self,
+        req: Message,
+        addr: tuple[str, int],
+        code: int,
+        reason: str,
+        *,
+        to_tag: str = "",
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+    ) -> bytes:
+        """Answers a request where it came from (the proxy, as rport asks); the To gets
+        `to_tag` unless it has one. Returns the response, for retransmissions."""
         to = req.get("to")
-        if code != 481 and ";tag=" not in to:
-            to += f";tag={new_token()}"
-        headers = [("Via", v) for v in req.all("via")]
-        headers += [
+        if to_tag and ";tag=" not in to:
+            to += f";tag={to_tag}"
+        lines = [("Via", v) for v in req.all("via")]
+        if 100 < code < 300:  # a dialog-forming answer keeps the route set (RFC 3261 12.1.1)
+            lines += [("Record-Route", r) for r in req.all("record-route")]
+        lines += [
             ("From", req.get("from")),
             ("To", to),
             ("Call-ID", req.get("call-id")),
             ("CSeq", req.get("cseq")),
+            *(headers or []),
         ]
-        # Answer where the request came from (the proxy), as rport asks.
-        self.send(build(f"SIP/2.0 {code} {reason}", headers), addr)
+        data = build(f"SIP/2.0 {code} {reason}", lines, body)
+        self.send(data, addr)
+        return data
 
     # --- outgoing ------------------------------------------------------------------------------
     def register_dialog(self, dialog: Dialog) -> None:
@@ -306,3 +329,113 @@ class UserAgent(asyncio.DatagramProtocol):
 
     def remember_ack(self, call_id: str, to_tag: str, ack: bytes) -> None:
         self._acks[(call_id, to_tag)] = ack
+
+    # --- requests inside a dialog ------------------------------------------------------------
+    def next_hop(self, dialog: Dialog, proxy: tuple[str, int]) -> tuple[str, int]:
+        """The first Route (our proxy, loose routing) or, without one, the proxy itself."""
+        if dialog.route_set:
+            host_port = uri_of(dialog.route_set[0]).split("@")[-1].split(";")[0]
+            host, _, port = host_port.removeprefix("sip:").partition(":")
+            return host, int(port or 5060)
+        return proxy
+
+    def in_dialog(
+        self,
+        dialog: Dialog,
+        method: str,
+        extra: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        cseq: int | None = None,
+    ) -> tuple[bytes, str]:
+        """A request of the dialog (the next CSeq unless given) and its branch."""
+        if cseq is None:
+            dialog.cseq += 1
+            cseq = dialog.cseq
+        branch = "z9hG4bK" + new_token()
+        headers = [
+            self.via(branch),
+            ("Max-Forwards", "70"),
+            *(("Route", r) for r in dialog.route_set),
+            ("From", f"<{dialog.local_uri}>;tag={dialog.local_tag}"),
+            ("To", f"<{dialog.remote_uri}>;tag={dialog.remote_tag}"),
+            ("Call-ID", dialog.call_id),
+            ("CSeq", f"{cseq} {method}"),
+            ("Contact", self.contact),
+            *(extra or []),
+        ]
+        return build(f"{method} {dialog.remote_target} SIP/2.0", headers, body), branch
+
+    async def request(
+        self,
+        dialog: Dialog,
+        proxy: tuple[str, int],
+        method: str,
+        extra: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+    ) -> Message:
+        """Sends a request of the dialog and returns its final answer (a re-INVITE's 2xx
+        is ACKed here)."""
+        data, branch = self.in_dialog(dialog, method, extra, body)
+        hop = self.next_hop(dialog, proxy)
+        answer = await self.transaction(data, branch, hop, method == "INVITE")
+        if method == "INVITE" and 200 <= answer.status < 300:
+            ack, _ = self.in_dialog(dialog, "ACK", cseq=dialog.cseq)
+            self.remember_ack(dialog.call_id, dialog.remote_tag, ack)
+            self.send(ack, hop)
+        return answer
+
+    async def invite(
+        self,
+        proxies: list[tuple[str, int]],
+        dialog: Dialog,
+        request_uri: str,
+        extra: list[tuple[str, str]],
+        body: bytes,
+        final_timeout: float,
+        display: str = "",
+    ) -> tuple[Message, tuple[str, int]] | None:
+        """A dialog's first INVITE through the first proxy that answers; its final answer ACKed
+        (a failure hop by hop, a 2xx end to end, which also fills in the dialog). None when no
+        proxy answers at all."""
+        for hop in proxies:
+            branch = "z9hG4bK" + new_token()
+            name = f'"{display}" ' if display else ""
+            headers = [
+                self.via(branch),
+                ("Max-Forwards", "70"),
+                ("From", f"{name}<{dialog.local_uri}>;tag={dialog.local_tag}"),
+                ("To", f"<{dialog.remote_uri}>"),
+                ("Call-ID", dialog.call_id),
+                ("CSeq", f"{dialog.cseq} INVITE"),
+                ("Contact", self.contact),
+                *extra,
+            ]
+            data = build(f"INVITE {request_uri} SIP/2.0", headers, body)
+            try:
+                answer = await self.transaction(
+                    data, branch, hop, True, final_timeout=final_timeout
+                )
+                    data, branch, hop, True, final_timeout=final_timeout
+                )
+            except SipError:
+                log.warning("INVITE %s: proxy %s:%s did not answer", dialog.call_id, *hop)
+                continue
+            if answer.status >= 300:  # hop-by-hop ACK, the INVITE's branch
+                ack = [
+                    self.via(branch),
+                    ("Max-Forwards", "70"),
+                    ("From", headers[2][1]),
+                    ("To", answer.get("to")),
+                    ("Call-ID", dialog.call_id),
+                    ("CSeq", f"{dialog.cseq} ACK"),
+                ]
+                self.send(build(f"ACK {request_uri} SIP/2.0", ack), hop)
+                return answer, hop
+            dialog.remote_tag = tag_of(answer.get("to"))
+            dialog.remote_target = uri_of(answer.get("contact"))
+            dialog.route_set = list(reversed(answer.all("record-route")))
+            ack_2xx, _ = self.in_dialog(dialog, "ACK", cseq=dialog.cseq)
+            self.remember_ack(dialog.call_id, dialog.remote_tag, ack_2xx)
+            self.send(ack_2xx, self.next_hop(dialog, hop))
+            return answer, hop
+        return None
