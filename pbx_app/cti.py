@@ -16,8 +16,8 @@ from pbx_app.event_hub import EventHub
 from pbx_app.event_ingest import Ingestor
 from pbx_app.repositories import call_events as repo
 from pbx_app.settings import Settings, host_port
-from pbx_sip.agent import UserAgent
 from pbx_app.webhooks import WebhookSender
+from pbx_sip.agent import UserAgent
 
 log = logging.getLogger("pbx_app.cti")
 

@@ -415,8 +415,6 @@ class UserAgent(asyncio.DatagramProtocol):
                 answer = await self.transaction(
                     data, branch, hop, True, final_timeout=final_timeout
                 )
-                    data, branch, hop, True, final_timeout=final_timeout
-                )
             except SipError:
                 log.warning("INVITE %s: proxy %s:%s did not answer", dialog.call_id, *hop)
                 continue
