@@ -25,6 +25,7 @@ from pbx_app.api import (
     customers,
     devices,
     extensions,
+    faxes,
     head_numbers,
     internal,
     invoices,
@@ -43,12 +44,19 @@ from pbx_app.mail import Mailer, SmtpMailer
 from pbx_app.metrics import RequestMetrics
 from pbx_app.outbox import OutboxSender, Retry
 from pbx_app.porting_scheduler import PortingScheduler
+from pbx_app.services import faxes as faxes_service
 from pbx_app.settings import Settings
 from pbx_app.vault import Vault
 
 API_PREFIX = "/api/v1"
 # Routes that stream their request body to disk: their limit is PBX_MAX_IMPORT_BYTES.
 STREAMED_BODY_PATHS = (re.compile(rf"{API_PREFIX}/customers/[^/]+/extensions/import"),)
+# Fax documents (pbx_app.services.faxes.MAX_DOCUMENT_BYTES) and the multipart around them.
+FAX_BODY_PATHS = (
+    re.compile(rf"{API_PREFIX}/customers/[^/]+/faxes"),
+    re.compile(r"/internal/v1/fax/(received|mail)"),
+)
+FAX_BODY_BYTES = faxes_service.MAX_DOCUMENT_BYTES + 64 * 1024
 
 
 class BodySizeLimit:
@@ -248,6 +256,7 @@ def create_app(
         invoices,
         cti,
         provisioning,
+        faxes,
     ):
         app.include_router(
             module.router,
@@ -263,6 +272,7 @@ def create_app(
     app.include_router(
         call_records.internal_router, dependencies=[Depends(no_unknown_query_parameters)]
     )
+    app.include_router(faxes.internal_router, dependencies=[Depends(no_unknown_query_parameters)])
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_root() -> JSONResponse:
@@ -299,7 +309,8 @@ def create_app(
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        larger=[(path, settings.max_import_bytes) for path in STREAMED_BODY_PATHS],
+        larger=[(path, settings.max_import_bytes) for path in STREAMED_BODY_PATHS]
+        + [(path, FAX_BODY_BYTES) for path in FAX_BODY_PATHS],
     )
     app.add_middleware(SecurityHeaders, wss_urls=settings.wss_urls)
     app.add_middleware(RequestMetrics)  # outermost: times everything, refusals included

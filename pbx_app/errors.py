@@ -371,3 +371,41 @@ class NoDevice(DomainError):
 
 class ClickToDialBusy(DomainError):
     code = "click_to_dial_in_progress"
+
+
+# --- eFax (issue 20) ------------------------------------------------------------------------------
+class EfaxNotBooked(DomainError):
+    """The customer has not booked eFax: no fax numbers, no faxes."""
+
+    code = "efax_not_booked"
+    rule = "R8"
+
+
+class DocumentTypeUnsupported(DomainError):
+    code = "document_type_unsupported"
+
+
+class DocumentTooLarge(DomainError):
+    code = "document_too_large"
+
+
+class TooManyAddresses(DomainError):
+    code = "too_many_addresses"
+
+
+class SenderNotAllowed(DomainError):
+    """A mail to the fax service from an address no fax number allows."""
+
+    code = "sender_not_allowed"
+
+
+class LeaseLost(DomainError):
+    """A gateway reports on a fax job another gateway has taken over (its lease ran out)."""
+
+    code = "lease_lost"
+
+
+class FaxReportInvalid(DomainError):
+    """A gateway's report that cannot be read."""
+
+    code = "validation_failed"

@@ -19,8 +19,8 @@ from sqlalchemy import Connection, RowMapping, delete, or_, select, update
 
 from pbx_app.db import Database, is_postgresql, utcnow
 from pbx_app.errors import DatabaseUnavailable
-from pbx_app.mail import Mailer, MailNotSent
-from pbx_app.schema import mail_outbox
+from pbx_app.mail import Attachment, Mailer, MailNotSent
+from pbx_app.schema import faxes, mail_outbox
 
 log = logging.getLogger("pbx_app.outbox")
 
@@ -29,7 +29,15 @@ MAX_ATTEMPTS = 12  # with the default delays: about a day of retries
 CLAIM = timedelta(minutes=2)
 
 
-def enqueue(conn: Connection, recipient: str, subject: str, body: str, now: datetime) -> None:
+def enqueue(
+    conn: Connection,
+    recipient: str,
+    subject: str,
+    body: str,
+    now: datetime,
+    fax_id: int | None = None,
+) -> None:
+    """Queues a mail; with `fax_id`, that fax's PDF goes along as its attachment."""
     conn.execute(
         mail_outbox.insert().values(
             recipient=recipient,
@@ -39,8 +47,20 @@ def enqueue(conn: Connection, recipient: str, subject: str, body: str, now: date
             next_attempt_at=now,
             last_error="",
             created_at=now,
+            fax_id=fax_id,
         )
     )
+
+
+def _attachment(conn: Connection, fax_id: int | None) -> Attachment | None:
+    if fax_id is None:
+        return None
+    row = conn.execute(
+        select(faxes.c.document, faxes.c.document_name).where(faxes.c.id == fax_id)
+    ).first()
+    if row is None or row.document is None:
+        return None
+    return (row.document_name or f"fax-{fax_id}.pdf", "application/pdf", bytes(row.document))
 
 
 @dataclass(frozen=True)
@@ -122,10 +142,14 @@ class OutboxSender:
         """Sends the oldest due mail, if any; whether there was one."""
         with self.db.transaction() as conn:
             mail = claim_next(conn, utcnow())
+            attachment = _attachment(conn, mail["fax_id"]) if mail is not None else None
         if mail is None:
             return False
         try:
-            self.mailer.send(mail["recipient"], mail["subject"], mail["body"])
+            if attachment is None:
+                self.mailer.send(mail["recipient"], mail["subject"], mail["body"])
+            else:
+                self.mailer.send(mail["recipient"], mail["subject"], mail["body"], attachment)
         except MailNotSent as exc:
             self._failed(mail, str(exc))
         else:

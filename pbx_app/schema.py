@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -350,6 +351,8 @@ mail_outbox = Table(
     Column("last_error", String(300), nullable=False, default=""),
     Column("failed_at", DateTime, nullable=True),
     Column("created_at", DateTime, nullable=False),
+    # A fax's PDF goes along as the attachment (read when the mail is sent, not copied).
+    Column("fax_id", Integer, ForeignKey("faxes.id", ondelete="CASCADE"), nullable=True),
 )
 
 # --- call rules (issue 13) ------------------------------------------------------------------------
@@ -611,4 +614,58 @@ provisioning_log = Table(
     Column("device_id", Integer, nullable=True),
     Index("ix_provisioning_log_customer", "customer_id", "id"),
     Index("ix_provisioning_log_at", "at"),
+)
+
+
+# --- eFax (issue 20) ------------------------------------------------------------------------------
+# Numbers of a customer that the fax gateways answer, where their faxes are mailed, and who may
+# send faxes by mail from them.
+fax_numbers = Table(
+    "fax_numbers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("number", String(16), nullable=False, unique=True),  # E.164
+    Column("email_to", String(1000), nullable=False, default=""),  # comma-separated
+    Column("allowed_senders", String(1000), nullable=False, default=""),  # comma-separated
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_fax_numbers_customer", "customer_id"),
+)
+
+# Every fax, in and out: the job queue of outgoing ones (a lease per gateway, so that the other
+# site's gateway takes over a job whose gateway died) and the archive, with the document (PDF)
+# in the replicated database, never on a node's disk.
+faxes = Table(
+    "faxes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "fax_number_id", Integer, ForeignKey("fax_numbers.id", ondelete="SET NULL"), nullable=True
+    ),
+    Column("direction", String(3), nullable=False),  # in | out
+    Column("our_number", String(16), nullable=False),
+    Column("remote_number", String(32), nullable=False),
+    # out: queued -> sending -> sent | queued (a retry) | failed; in: received | failed
+    Column("status", String(8), nullable=False),
+    Column("cause", String(200), nullable=False, default=""),
+    Column("pages", Integer, nullable=False, default=0),
+    Column("document", LargeBinary, nullable=True),
+    Column("document_name", String(200), nullable=False, default=""),
+    Column("source", String(4), nullable=False),  # api | mail | call
+    Column("notify", String(254), nullable=False, default=""),  # who gets the status mail
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False, default=3),
+    Column("next_attempt_at", DateTime, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", DateTime, nullable=True),
+    Column("seconds", Integer, nullable=False, default=0),
+    Column("bit_rate", Integer, nullable=False, default=0),
+    Column("transport", String(5), nullable=False, default=""),  # audio | t38
+    Column("remote_ident", String(40), nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("completed_at", DateTime, nullable=True),
+    Index("ix_faxes_customer", "customer_id", "id"),
+    Index("ix_faxes_due", "status", "next_attempt_at"),
 )

@@ -62,6 +62,9 @@ class Settings:
     # request that could not complete waits before the next try.
     porting_poll_seconds: float = 60.0
     porting_retry_seconds: float = 900.0
+    # A fax job that met a busy line or no answer is tried again after this many seconds, then
+    # five times as long (pbx_app.services.faxes.retry_delay).
+    fax_retry_seconds: float = 120.0
     # Shared secret of the internal API (/internal/v1, used by Kamailio); empty disables it.
     internal_token: str = ""
     # Seconds Kamailio may cache a routing decision that depends on no rule, time or rotation
@@ -173,6 +176,7 @@ class Settings:
             porting_retry_seconds=float(
                 e.get("PBX_PORTING_RETRY_SECONDS", str(cls.porting_retry_seconds))
             ),
+            fax_retry_seconds=float(e.get("PBX_FAX_RETRY_SECONDS", str(cls.fax_retry_seconds))),
             outbound_deny=_cidrs(e.get("PBX_OUTBOUND_DENY", "")),
             sip_uac_listen=_optional_listen(e.get("PBX_SIP_UAC_LISTEN", ""), "PBX_SIP_UAC_LISTEN"),
             sip_proxies=tuple(

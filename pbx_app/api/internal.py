@@ -45,18 +45,20 @@ def require_internal_token(ctx: Ctx, token: Annotated[str | None, Depends(INTERN
         raise errors.InternalTokenInvalid(f"send the internal token in {TOKEN_HEADER}")
 
 
+# What every internal route may answer (the fax gateways' routes too: pbx_app.api.faxes).
+INTERNAL_RESPONSES = error_responses(
+    EVERY_OPERATION,
+    {
+        401: "internal_token_invalid: X-PBX-Internal-Token is missing or wrong",
+        503: "internal_api_disabled: PBX_INTERNAL_TOKEN is unset; or database_unavailable: "
+        "the local database member does not answer (Retry-After)",
+    },
+)
 router = APIRouter(
     prefix="/internal/v1",
     tags=["internal"],
     dependencies=[Depends(require_internal_token)],
-    responses=error_responses(
-        EVERY_OPERATION,
-        {
-            401: "internal_token_invalid: X-PBX-Internal-Token is missing or wrong",
-            503: "internal_api_disabled: PBX_INTERNAL_TOKEN is unset; or database_unavailable: "
-            "the local database member does not answer (Retry-After)",
-        },
-    ),
+    responses=INTERNAL_RESPONSES,
 )
 
 

@@ -61,7 +61,7 @@ CONFIG = schemathesis.config.SchemathesisConfig.from_dict(
 class AcceptingMailer:
     """User creation sends a password link; here every mail is accepted and dropped."""
 
-    def send(self, to: str, subject: str, body: str) -> None:
+    def send(self, to: str, subject: str, body: str, attachment: object = None) -> None:
         return None
 
 
