@@ -52,6 +52,9 @@ def mac_digits(written: str) -> str:
 # The caller name Kamailio uses for calls arriving from the carrier trunk (inbound DIDs); no
 # device may take it.
 CARRIER_CALLER = "carrier"
+# The caller Kamailio names for a fax gateway's outgoing call: this prefix and the customer's
+# fax number the call is made from (route[FROM_EFAX]).
+FAX_CALLER_PREFIX = "fax:"
 
 
 def aor(customer_id: int, extension_number: str) -> str:

@@ -31,6 +31,7 @@ from pbx_app.schema import (
     customers,
     devices,
     extensions,
+    fax_numbers,
     head_numbers,
     locations,
     ring_group_members,
@@ -247,3 +248,21 @@ def did_owner(rows: list[RowMapping]) -> int | None:
             if row["tier"] == tier and row["extension_id"] is not None:
                 return int(row["extension_id"])
     return None
+
+
+def fax_number(conn: Connection, number: str) -> RowMapping | None:
+    """The fax number ``number`` (E.164) with what decides whether it takes calls: its
+    customer's eFax option and contract state."""
+    q = (
+        select(
+            fax_numbers.c.number,
+            fax_numbers.c.customer_id,
+            _c.c.efax,
+            _c.c.trial_ends_at,
+            _c.c.contract_ends_on,
+            _c.c.cti,
+        )
+        .select_from(fax_numbers.join(_c, _c.c.id == fax_numbers.c.customer_id))
+        .where(fax_numbers.c.number == number)
+    )
+    return conn.execute(q).mappings().first()

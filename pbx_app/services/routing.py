@@ -25,6 +25,12 @@ emergency, or on Diversions the request arrived with):
 - inbound (caller ``carrier``, the trunk): a platform DID gets the same plan as an internal call
   to its extension (caller rules see the carrier's From, ``from``); a number in a platform block
   that no extension answers is 404, anything else 403 (no transit via the PBX).
+- ``local`` with ``fax`` steps: the target is a fax number of a customer with eFax (from the
+  carrier, a device or a fax gateway): the site's fax gateways answer it, the proxy's own
+  site's first (steps ``{"fax": 0}``, then ``{"fax": 1}``: indexes into the proxy's gateway
+  list, PBX_EFAX_GATEWAYS, so the app need not know which proxy asks).
+- a fax gateway's outgoing call (caller ``fax:<fax number>``): out to the carrier with that
+  number as caller ID, or to the platform number it dials as a carrier call would reach it.
 - ``reject 404``: no such extension of the caller's customer; a number inside a platform block
   that no extension answers; a customer whose trial or contract has ended; anything that is not
   a number.
@@ -55,7 +61,13 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping
 
-from pbx_app.addressing import CARRIER_CALLER, EMERGENCY_NUMBERS, PRIVACY_PREFIX, aor
+from pbx_app.addressing import (
+    CARRIER_CALLER,
+    EMERGENCY_NUMBERS,
+    FAX_CALLER_PREFIX,
+    PRIVACY_PREFIX,
+    aor,
+)
 from pbx_app.billing_time import local_day
 from pbx_app.repositories import routing as repo
 from pbx_app.services.access import trial_expired
@@ -136,11 +148,57 @@ def _from_carrier(from_user: str) -> Caller:
     return Caller(customer_id=None, extension=None, number=lambda: number)
 
 
-def inbound(conn: Connection, target: str, from_user: str, ctx: Context) -> dict[str, Any]:
-    """A call from the carrier: a platform DID reaches its extension; nothing else transits."""
+# How long a fax gateway may take to answer before the other site's is tried.
+FAX_ANSWER_S = 8
+
+
+def _fax(conn: Connection, number: str, ctx: Context) -> dict[str, Any] | None:
+    """The plan for a call to a fax number: the proxy's own site's gateway, then the other's.
+    None when ``number`` is no fax number; 404 while its customer has no eFax or no contract."""
+    row = repo.fax_number(conn, number)
+    if row is None:
+        return None
+    if not row["efax"] or not _active(row, ctx.now):
+        return dict(NOT_FOUND)
+    first = {"fax": 0, "number": number, "timeout": FAX_ANSWER_S}
+    first.update(busy=1, noanswer=1, unavailable=1)
+    return {
+        "action": "local",
+        "aor": "fax",
+        "customer_id": int(row["customer_id"]),
+        "srtp_required": False,
+        "privacy": False,
+        "ttl": ctx.ttl,
+        "steps": [first, {"fax": 1, "number": number, "timeout": FAX_ANSWER_S}],
+    }
+
+
+def from_fax_gateway(
+    conn: Connection, our_number: str, target: str, ctx: Context
+) -> dict[str, Any]:
+    """A fax gateway calls out for the customer of fax number ``our_number``: a platform
+    number is reached as a carrier's call would reach it, anything else goes to the carrier
+    with that number as the caller ID."""
+    row = repo.fax_number(conn, our_number)
+    if row is None or not row["efax"] or not _active(row, ctx.now):
+        return dict(FORBIDDEN)
     number = dialled_to_e164(target) or (target if target.startswith("+") else None)
     if number is None:
         return dict(NOT_FOUND)
+    if repo.public_number(conn, number) or repo.fax_number(conn, number):
+        return inbound(conn, number, our_number, ctx)
+    return {"action": "external", "number": number, "caller_id": our_number, "privacy": False}
+
+
+def inbound(conn: Connection, target: str, from_user: str, ctx: Context) -> dict[str, Any]:
+    """A call from the carrier: a platform DID reaches its extension, a fax number the fax
+    gateways; nothing else transits."""
+    number = dialled_to_e164(target) or (target if target.startswith("+") else None)
+    if number is None:
+        return dict(NOT_FOUND)
+    fax = _fax(conn, number, ctx)
+    if fax is not None:
+        return fax
     rows = repo.public_number(conn, number)
     owner = repo.did_owner(rows)
     if owner is not None:
@@ -170,6 +228,8 @@ def decide(
     carries ``ttl``."""
     if caller == CARRIER_CALLER:
         answer = inbound(conn, target, from_user, ctx)
+    elif caller.startswith(FAX_CALLER_PREFIX):
+        answer = from_fax_gateway(conn, caller[len(FAX_CALLER_PREFIX) :], target, ctx)
     else:
         me = repo.caller(conn, caller) if SIP_USERNAME.fullmatch(caller) else None
         answer = _from_device(conn, me, caller, target, ctx)
@@ -206,6 +266,9 @@ def _from_device(
     # 2. a public number: some customer's DID, a platform number nobody answers, or the carrier
     number = dialled_to_e164(target)
     if number is not None:
+        fax = _fax(conn, number, ctx)
+        if fax is not None:  # a fax machine on an ATA sends to a fax number of the platform
+            return fax
         rows = repo.public_number(conn, number)
         owner = repo.did_owner(rows)
         if owner is not None:

@@ -248,3 +248,30 @@ def test_pages_are_counted_per_month(api: Api, fax: dict[str, Any]) -> None:
             conn, api.a, now - timedelta(days=1), now + timedelta(days=1)
         )
     assert counts == {"in": 4, "out": 3}
+
+
+def test_routing_sends_fax_numbers_to_the_gateways_and_their_calls_out(
+    api: Api, fax: dict[str, Any], gateway: TestClient
+) -> None:
+    def route(caller: str, target: str) -> dict[str, Any]:
+        r = gateway.get("/internal/v1/route", params={"caller": caller, "target": target})
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    inbound = route("carrier", "06912345099")
+    assert inbound["action"] == "local"
+    assert [(s["fax"], s["number"]) for s in inbound["steps"]] == [
+        (0, "+496912345099"), (1, "+496912345099"),
+    ]  # fmt: skip
+    assert inbound["steps"][0]["noanswer"] == 1  # the other site's gateway next
+    # The gateway's own call: out with the fax number as caller ID.
+    out = route("fax:+496912345099", "0301234567")
+    assert (out["action"], out["number"], out["caller_id"]) == (
+        "external", "+49301234567", "+496912345099",
+    )  # fmt: skip
+    # To a fax number of the platform: straight to the gateways again.
+    assert "steps" in route("fax:+496912345099", "+496912345099")
+    # Not a fax number, or its customer gave up eFax: no call.
+    assert route("fax:+496912345098", "0301234567")["code"] == 403
+    api.operator.patch(f"/api/v1/customers/{api.a}", json={"efax": False})
+    assert route("carrier", "06912345099")["code"] == 404
