@@ -81,9 +81,12 @@ class Call:
 
         def make(send: Any) -> spandsp.T38Fax:
             engine = spandsp.T38Fax(
-                calling=self.sending, send=send, ident=self.ident, header=self.header,
+                calling=self.sending,
+                send=send,
+                ident=self.ident,
+                header=self.header,
                 ecm=self.ecm,
-            )  # fmt: skip
+            )
             self._configure(engine)
             return engine
 
@@ -146,9 +149,10 @@ async def run() -> int:
                 _emit("media", mode="audio")
             elif command.get("op") == "t38":
                 await call.t38(
-                    int(command["port"]), tuple(command["remote"]),
+                    int(command["port"]),
+                    tuple(command["remote"]),
                     int(command.get("max_datagram", 400)),
-                )  # fmt: skip
+                )
                 _emit("media", mode="t38")
             if (
                 isinstance(call.media, RtpAudio)
@@ -158,11 +162,28 @@ async def run() -> int:
                 hung_up = True
                 call.hang_up()
         if result is None:
-            _emit("result", ok=False, code=-1, text="no media", pages=0, bit_rate=0,
-                  ecm=False, remote_ident="", mode="", switched=False, hung_up=True)  # fmt: skip
+            _emit(
+                "result",
+                ok=False,
+                code=-1,
+                text="no media",
+                pages=0,
+                bit_rate=0,
+                ecm=False,
+                remote_ident="",
+                mode="",
+                switched=False,
+                hung_up=True,
+            )
         else:
-            _emit("result", **asdict(result), ok=result.ok, mode=call.mode,
-                  switched=call.switched, hung_up=hung_up)  # fmt: skip
+            _emit(
+                "result",
+                **asdict(result),
+                ok=result.ok,
+                mode=call.mode,
+                switched=call.switched,
+                hung_up=hung_up,
+            )
         # The last frames (the receiver's MCF, the DCN) still go out before the socket closes.
         await asyncio.sleep(0.5 if not hung_up else 0)
         return 0

@@ -61,12 +61,23 @@ def fax_pages(data: bytes, out: Path) -> int:
             source.write_bytes(data)
         _run(
             [
-                "gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-dNOINTERPOLATE",
-                "-sDEVICE=tiffg4", "-r204x196", "-g1728x2292", "-dPDFFitPage", "-dFIXEDMEDIA",
-                f"-dLastPage={MAX_PAGES + 1}", f"-sOutputFile={out}", str(source),
+                "gs",
+                "-q",
+                "-dSAFER",
+                "-dBATCH",
+                "-dNOPAUSE",
+                "-dNOINTERPOLATE",
+                "-sDEVICE=tiffg4",
+                "-r204x196",
+                "-g1728x2292",
+                "-dPDFFitPage",
+                "-dFIXEDMEDIA",
+                f"-dLastPage={MAX_PAGES + 1}",
+                f"-sOutputFile={out}",
+                str(source),
             ],
             "rendering the document",
-        )  # fmt: skip
+        )
     count = page_count(out)
     if count == 0:
         raise DocumentError("document_unreadable", "no page of the document could be read")

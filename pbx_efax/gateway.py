@@ -89,9 +89,12 @@ class CallProcess:
     @classmethod
     async def start(cls, **start: Any) -> CallProcess:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pbx_efax.call",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "pbx_efax.call",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
         process = cls(proc)
         process.command(op="start", **start)
         return process
@@ -173,6 +176,9 @@ class Gateway:
 
     # --- requests from the proxies --------------------------------------------------------------
     def _on_request(self, msg: Message, addr: tuple[str, int]) -> bool:
+        if msg.method == "OPTIONS" and addr[0] == self.config.host:  # the healthcheck
+            self.agent.respond(msg, addr, 200, "OK", to_tag=new_token())
+            return True
         if addr[0] not in self._proxy_hosts:
             if msg.method != "ACK":
                 self.agent.respond(msg, addr, 403, "Forbidden", to_tag=new_token())
@@ -219,11 +225,18 @@ class Gateway:
         call.established.clear()
         call.pending_to = addr
         call.pending_2xx = self.agent.respond(
-            msg, addr, 200, "OK", to_tag=call.dialog.local_tag,
-            headers=[("Contact", self.agent.contact), ("Content-Type", "application/sdp"),
-                     ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS")],
+            msg,
+            addr,
+            200,
+            "OK",
+            to_tag=call.dialog.local_tag,
+            headers=[
+                ("Contact", self.agent.contact),
+                ("Content-Type", "application/sdp"),
+                ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"),
+            ],
             body=body.encode(),
-        )  # fmt: skip
+        )
 
         async def retransmit() -> None:
             interval, waited = T1, 0.0
@@ -263,9 +276,14 @@ class Gateway:
         self._spawn(self._receive(call, msg, addr, stream, number, caller))
 
     async def _receive(
-        self, call: Call, msg: Message, addr: tuple[str, int], stream: sdp.Stream,
-        number: str, caller: str,
-    ) -> None:  # fmt: skip
+        self,
+        call: Call,
+        msg: Message,
+        addr: tuple[str, int],
+        stream: sdp.Stream,
+        number: str,
+        caller: str,
+    ) -> None:
         tiff = self.config.spool / f"rx-{new_token()}.tif"
         started = asyncio.get_running_loop().time()
         try:
@@ -322,9 +340,12 @@ class Gateway:
     async def _offer_t38(self, call: Call) -> None:
         try:
             answer = await self.agent.request(
-                call.dialog, call.proxy, "INVITE",
-                [("Content-Type", "application/sdp")], call.builder.t38(call.port + 2).encode(),
-            )  # fmt: skip
+                call.dialog,
+                call.proxy,
+                "INVITE",
+                [("Content-Type", "application/sdp")],
+                call.builder.t38(call.port + 2).encode(),
+            )
         except SipError as exc:
             log.info(
                 "%s: T.38 re-INVITE unanswered (%s); staying on G.711", call.dialog.call_id, exc
@@ -392,29 +413,42 @@ class Gateway:
         self._calls[dialog.call_id] = call
         try:
             call.process = await self._process(
-                role="send", file=str(tiff), ident=ident or caller, header=header,
+                role="send",
+                file=str(tiff),
+                ident=ident or caller,
+                header=header,
                 ip=self.config.host,
-            )  # fmt: skip
+            )
             sent = await self.agent.invite(
-                self.config.proxies, dialog, f"sip:{number}@{self.config.domain}",
-                [("X-PBX-Internal-Token", self.config.token), ("User-Agent", "pbx-efax"),
-                 ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"),
-                 ("Content-Type", "application/sdp")],
-                call.builder.audio(port).encode(), RING_S,
-            )  # fmt: skip
+                self.config.proxies,
+                dialog,
+                f"sip:{number}@{self.config.domain}",
+                [
+                    ("X-PBX-Internal-Token", self.config.token),
+                    ("User-Agent", "pbx-efax"),
+                    ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"),
+                    ("Content-Type", "application/sdp"),
+                ],
+                call.builder.audio(port).encode(),
+                RING_S,
+            )
             if sent is None:
                 return Outcome("failed", "no proxy answered", seconds=loop.time() - started)
             answer, call.proxy = sent
             if answer.status >= 300:
                 status = (
-                    "busy" if answer.status in BUSY
-                    else "no_answer" if answer.status in NO_ANSWER
+                    "busy"
+                    if answer.status in BUSY
+                    else "no_answer"
+                    if answer.status in NO_ANSWER
                     else "failed"
-                )  # fmt: skip
+                )
                 return Outcome(
-                    status, f"{answer.status} {answer.reason}", sip_code=answer.status,
+                    status,
+                    f"{answer.status} {answer.reason}",
+                    sip_code=answer.status,
                     seconds=round(loop.time() - started, 1),
-                )  # fmt: skip
+                )
             stream = None
             with contextlib.suppress(sdp.SdpError):
                 stream = sdp.parse(answer.body.decode("utf-8", "replace")).usable()

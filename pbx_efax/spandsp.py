@@ -38,18 +38,34 @@ class _Stats(ctypes.Structure):
     _fields_ = [
         (name, ctypes.c_int)
         for name in (
-            "bit_rate", "error_correcting_mode", "pages_tx", "pages_rx", "pages_in_file",
-            "x_resolution", "y_resolution", "width", "length", "image_size", "encoding",
-            "bad_rows", "longest_bad_row_run", "error_correcting_mode_retries", "current_status",
+            "bit_rate",
+            "error_correcting_mode",
+            "pages_tx",
+            "pages_rx",
+            "pages_in_file",
+            "x_resolution",
+            "y_resolution",
+            "width",
+            "length",
+            "image_size",
+            "encoding",
+            "bad_rows",
+            "longest_bad_row_run",
+            "error_correcting_mode_retries",
+            "current_status",
         )
-    ]  # fmt: skip
+    ]
 
 
 _PhaseE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
 _T38Tx = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_int,
     ctypes.c_int,
-)  # fmt: skip
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_uint8),
+    ctypes.c_int,
+    ctypes.c_int,
+)
 _P = ctypes.c_void_p
 _I = ctypes.c_int
 _S = ctypes.c_char_p

@@ -24,6 +24,7 @@ _STYLE = {
     ServiceKind.SMTP: ("SMTP sink (lab)", "#eeeeee"),
     ServiceKind.CARRIER: ("simulated carrier (lab)", "#f8d7da"),
     ServiceKind.MONITOR: ("Prometheus + Alertmanager + HEP capture", "#dee2e6"),
+    ServiceKind.EFAX: ("eFax gateway (spandsp)", "#fde2e4"),
 }
 
 

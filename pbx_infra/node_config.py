@@ -17,6 +17,7 @@ from pbx_app.addressing import (
     AOR_PATTERN,
     CARRIER_CALLER,
     EMERGENCY_NUMBERS,
+    FAX_CALLER_PREFIX,
     PRIVACY_PREFIX,
     SIP_USERNAME_PATTERN,
 )
@@ -170,6 +171,14 @@ def kamailio_node(platform: Platform, inst: Instance) -> dict[str, Any]:
         ),
         # The caller name of the carrier's calls in route queries: the app's (pbx_app.addressing).
         "carrier_caller": CARRIER_CALLER,
+        # The fax gateways (route[STEP_FAX]: the app's plans name them by index, this proxy's
+        # site's first) and where their outgoing calls come from (route[FROM_EFAX]).
+        "fax_caller_prefix": FAX_CALLER_PREFIX,
+        "efax_gateways": [
+            f"{g.reach}:{platform.ports.efax_sip}"
+            for g in sorted(platform.instances(ServiceKind.EFAX), key=lambda g: g.site != inst.site)
+        ],
+        "efax_addresses": sorted({str(g.reach) for g in platform.instances(ServiceKind.EFAX)}),
         # Numbers that always reach the carrier (the app's list, one source), an alternation
         # for the proxies' regexes; and the site's area and city: the emergency routing data
         # of a call the app cannot be asked about.

@@ -12,6 +12,7 @@ from .node_config import app_port, portal_url
 from .services import (
     Carrier,
     Database,
+    Efax,
     Etcd,
     LabDns,
     MediaRelay,
@@ -48,6 +49,7 @@ IMAGE_SOURCES = {
     ServiceKind.SMTP: ImageSource("smtpsink", "smtpsink", "smtpsink/Dockerfile"),
     ServiceKind.CARRIER: ImageSource("carrier", "carrier", "carrier/Dockerfile"),
     ServiceKind.MONITOR: ImageSource("monitor", "monitor", "monitor/Dockerfile"),
+    ServiceKind.EFAX: ImageSource("efax", ".", "pbx_efax/Dockerfile"),
 }
 
 # The app image carries the web portal's bundle, which is built (`make portal`), not committed.
@@ -117,6 +119,7 @@ class Site(pulumi.ComponentResource):
             ServiceKind.PBX_APP,
             pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=before_app)),
         )
+        self.efax = group(Efax, ServiceKind.EFAX)
         self.register_outputs({})
 
 
@@ -235,6 +238,7 @@ def endpoints(platform: Platform) -> list[dict[str, object]]:
         ServiceKind.DNS: [f"dns:{{a}}:{ports.dns}"],
         ServiceKind.SMTP: [f"smtp:{{i}}:{ports.smtp}"],
         ServiceKind.CARRIER: [f"sip:{{a}}:{ports.sip}"],
+        ServiceKind.EFAX: [f"sip:{{i}}:{ports.efax_sip}", f"smtp:{{i}}:{ports.efax_mail}"],
         ServiceKind.MONITOR: [
             f"prometheus:http://{{i}}:{ports.prometheus}/consoles/pbx.html",
             f"alertmanager:http://{{i}}:{ports.alertmanager}",

@@ -12,6 +12,7 @@ import pulumi_docker as docker
 from .node_config import (
     app_https_port,
     app_port,
+    app_url,
     config_files,
     ctd_sip_port,
     outbound_deny,
@@ -198,6 +199,37 @@ class Monitor(ServiceGroup):
                 docker.ContainerUploadArgs(
                     file="/etc/monitor/tls/ca.pem", content=self.secrets.tls_ca_certificate
                 )
+            ],
+        )
+
+
+class Efax(ServiceGroup):
+    """The fax gateway of one site (pbx_efax): answers the fax numbers' calls the proxies route
+    to it, places the calls of outgoing fax jobs it leases from the app, takes mail to fax."""
+
+    kind = ServiceKind.EFAX
+    # Received faxes wait here until an app node has them (a volume: a new container, after an
+    # image change or a crash, hands in what the old one kept).
+    data_path = "/var/spool/pbx-efax"
+
+    def spec(self, inst: Instance) -> ContainerSpec:
+        platform = self.platform
+        site = platform.site(inst.site)
+        apps = sorted(platform.instances(ServiceKind.PBX_APP), key=lambda a: a.site != inst.site)
+        first, last = site.fax_media_ports
+        return ContainerSpec(
+            envs=[
+                f"PBX_NODE_NAME={inst.name}",
+                f"PBX_EFAX_SIP_LISTEN={inst.reach}:{platform.ports.efax_sip}",
+                f"PBX_EFAX_MEDIA_PORTS={first}-{last}",
+                f"PBX_EFAX_MAIL_LISTEN={inst.reach}:{platform.ports.efax_mail}",
+                f"PBX_EFAX_MAIL_DOMAIN=fax.{platform.sip_domain}",
+                # Every proxy may route a fax call here (the other site's when ours are gone);
+                # ours first for the outgoing calls.
+                f"PBX_SIP_PROXIES={','.join(site_proxies(platform, inst.site))}",
+                f"PBX_APP_URLS={','.join(app_url(platform, a) for a in apps)}",
+                f"PBX_SIP_DOMAIN={platform.sip_domain}",
+                pulumi.Output.concat("PBX_INTERNAL_TOKEN=", self.secrets.internal_api_token),
             ],
         )
 

@@ -55,6 +55,7 @@ class ServiceKind(StrEnum):
     CARRIER = "carrier"  # lab only: a simulated PSTN carrier behind the trunk
     # Prometheus, Alertmanager and the SIP capture collector: one per site, each watching both
     MONITOR = "monitor"
+    EFAX = "efax"  # the fax gateway: G.711/T.38 fax <-> documents, jobs from the app
 
 
 # Host offset of each service inside a lab site subnet (instance n adds n-1). The backbone address
@@ -69,6 +70,7 @@ _LAB_HOST_OFFSET = {
     ServiceKind.DNS: 53,
     ServiceKind.CARRIER: 5,
     ServiceKind.MONITOR: 61,
+    ServiceKind.EFAX: 71,
 }
 BACKBONE_SITE_STRIDE = 100
 _LAB_SIP_VIP_OFFSET = 10  # the site's shared SIP address, just below its proxies (11, 12, ...)
@@ -106,6 +108,8 @@ class Ports(BaseModel):
     alertmanager: int = 9093
     alertmanager_cluster: int = 9094  # the two sites' Alertmanagers gossip (TCP and UDP)
     hep: int = 9060  # SIP capture: the proxies mirror every message here (HEP over UDP)
+    efax_sip: int = 5080  # the fax gateways' SIP, reached by the proxies only
+    efax_mail: int = 2525  # mail to fax, relayed by the operator's MX after its SPF/DKIM checks
 
     # Who reaches each port in production, over what: everyone (phones, browsers, people; the
     # app's HTTPS ports come per node from its address), the platform's own hosts only (the
@@ -133,6 +137,8 @@ class Ports(BaseModel):
         "alertmanager": ("platform", ("tcp",)),
         "alertmanager_cluster": ("platform", ("tcp", "udp")),
         "hep": ("platform", ("udp",)),
+        "efax_sip": ("platform", ("udp",)),
+        "efax_mail": ("platform", ("tcp",)),
         "smtp": ("lab", ("tcp",)),
         "dns": ("lab", ("udp", "tcp")),
     }
@@ -170,6 +176,7 @@ class ServiceCounts(BaseModel):
     sip_proxy: Annotated[int, Field(ge=1, le=_MAX_PER_KIND)] = 2
     media_relay: Annotated[int, Field(ge=1, le=_MAX_PER_KIND)] = 1
     pbx_app: Annotated[int, Field(ge=1, le=_MAX_PER_KIND)] = 2
+    efax: Annotated[int, Field(ge=1, le=_MAX_PER_KIND)] = 1
 
 
 AreaCode = Annotated[str, Field(pattern=r"^0[1-9][0-9]{1,4}$", description="German area code")]
@@ -192,6 +199,8 @@ class Site(BaseModel):
     area_code: AreaCode
     services: ServiceCounts = ServiceCounts()
     rtp_ports: tuple[int, int] = (30000, 30999)
+    # The fax gateways' media (RTP or UDPTL): four ports per call, beside the relays' range.
+    fax_media_ports: tuple[int, int] = (31000, 31399)
     planned_channels: Annotated[int, Field(ge=1)] = 200
     uplink_kbit: Annotated[int, Field(ge=1)] = 100_000
     # lab
@@ -215,6 +224,21 @@ class Site(BaseModel):
         if high - low + 1 < 100:
             raise ValueError("must hold at least 100 ports (50 calls)")
         return value
+
+    @field_validator("fax_media_ports")
+    @classmethod
+    def _fax_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if not 1024 <= low < high <= 65535 or low % 4 or (high - low + 1) % 4:
+            raise ValueError("must be [low, high] in 1024..65535, blocks of 4 from a multiple of 4")
+        return value
+
+    @model_validator(mode="after")
+    def _ranges_apart(self) -> Site:
+        (rtp_low, rtp_high), (fax_low, fax_high) = self.rtp_ports, self.fax_media_ports
+        if fax_low <= rtp_high and rtp_low <= fax_high:
+            raise ValueError("fax_media_ports must not overlap rtp_ports (one host may run both)")
+        return self
 
     @field_validator("docker_host")
     @classmethod
@@ -536,6 +560,7 @@ def _derive_instances(platform: Platform) -> list[Instance]:
             ServiceKind.DB: 1,
             ServiceKind.ETCD: 1,
             ServiceKind.MONITOR: 1,
+            ServiceKind.EFAX: site.services.efax,
         }
         if platform.mode == "lab":
             # Each site has its own DNS, mail sink and carrier interconnect: losing one site
@@ -610,7 +635,7 @@ def _place(platform: Platform, index: int, site: Site, kind: ServiceKind, ordina
 
 
 # Kinds that may run several instances per site carry an ordinal in their name.
-_NUMBERED = {ServiceKind.SIP_PROXY, ServiceKind.MEDIA_RELAY, ServiceKind.PBX_APP}
+_NUMBERED = {ServiceKind.SIP_PROXY, ServiceKind.MEDIA_RELAY, ServiceKind.PBX_APP, ServiceKind.EFAX}
 
 
 class TopologyError(ValueError):

@@ -34,7 +34,8 @@ MAX_ATTEMPTS = 3
 MAX_ADDRESSES = 10
 LEASE = timedelta(seconds=90)  # renewed every 30 s by the gateway while the call lasts
 # SIP answers after which dialling again will not help.
-PERMANENT_SIP_CODES = frozenset({403, 404, 410, 484, 485, 488, 603, 604})
+# 415: the gateway could not render the document (pbx_efax reports it so).
+PERMANENT_SIP_CODES = frozenset({403, 404, 410, 415, 484, 485, 488, 603, 604})
 DOCUMENT_TYPES = {"pdf": "application/pdf", "tiff": "image/tiff"}
 
 

@@ -27,8 +27,8 @@ emergency, or on Diversions the request arrived with):
   that no extension answers is 404, anything else 403 (no transit via the PBX).
 - ``local`` with ``fax`` steps: the target is a fax number of a customer with eFax (from the
   carrier, a device or a fax gateway): the site's fax gateways answer it, the proxy's own
-  site's first (steps ``{"fax": 0}``, then ``{"fax": 1}``: indexes into the proxy's gateway
-  list, PBX_EFAX_GATEWAYS, so the app need not know which proxy asks).
+  site's first (steps ``{"fax_number": N, "gateway": 0}``, then ``"gateway": 1``: indexes into
+  the proxy's gateway list, PBX_EFAX_GATEWAYS, so the app need not know which proxy asks).
 - a fax gateway's outgoing call (caller ``fax:<fax number>``): out to the carrier with that
   number as caller ID, or to the platform number it dials as a carrier call would reach it.
 - ``reject 404``: no such extension of the caller's customer; a number inside a platform block
@@ -160,7 +160,7 @@ def _fax(conn: Connection, number: str, ctx: Context) -> dict[str, Any] | None:
         return None
     if not row["efax"] or not _active(row, ctx.now):
         return dict(NOT_FOUND)
-    first = {"fax": 0, "number": number, "timeout": FAX_ANSWER_S}
+    first = {"fax_number": number, "gateway": 0, "timeout": FAX_ANSWER_S}
     first.update(busy=1, noanswer=1, unavailable=1)
     return {
         "action": "local",
@@ -169,7 +169,7 @@ def _fax(conn: Connection, number: str, ctx: Context) -> dict[str, Any] | None:
         "srtp_required": False,
         "privacy": False,
         "ttl": ctx.ttl,
-        "steps": [first, {"fax": 1, "number": number, "timeout": FAX_ANSWER_S}],
+        "steps": [first, {"fax_number": number, "gateway": 1, "timeout": FAX_ANSWER_S}],
     }
 
 

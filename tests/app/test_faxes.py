@@ -260,7 +260,7 @@ def test_routing_sends_fax_numbers_to_the_gateways_and_their_calls_out(
 
     inbound = route("carrier", "06912345099")
     assert inbound["action"] == "local"
-    assert [(s["fax"], s["number"]) for s in inbound["steps"]] == [
+    assert [(s["gateway"], s["fax_number"]) for s in inbound["steps"]] == [
         (0, "+496912345099"), (1, "+496912345099"),
     ]  # fmt: skip
     assert inbound["steps"][0]["noanswer"] == 1  # the other site's gateway next

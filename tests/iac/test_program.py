@@ -44,9 +44,28 @@ def test_lab_site_runs_the_planned_service_counts(lab: Stack, site: str) -> None
         assert len(lab.by_service(site, service)) == count, (site, service)
 
 
-def test_lab_runs_no_fax_placeholder(lab: Stack) -> None:
-    services = [lab.labels(c)["pbx.service"] for c in lab.containers.values()]
-    assert not any("fax" in s for s in services)
+def test_each_site_runs_a_fax_gateway_that_knows_every_proxy_and_app_node(lab: Stack) -> None:
+    gateways = {
+        lab.labels(c)["pbx.site"]: c
+        for c in lab.containers.values()
+        if lab.labels(c)["pbx.service"] == "efax"
+    }
+    assert set(gateways) == {"fra", "ber"}
+    for site, c in gateways.items():
+        env = dict(e.split("=", 1) for e in c["envs"])
+        proxies = env["PBX_SIP_PROXIES"].split(",")
+        apps = env["PBX_APP_URLS"].split(",")
+        # Both sites' proxies and app nodes, the own site's first.
+        assert len(proxies) == 4
+        assert len(apps) == 4
+        block = 0 if site == "fra" else 100  # the site's block of backbone addresses
+        assert proxies[:2] == [f"172.30.0.{block + 11}:5060", f"172.30.0.{block + 12}:5060"]
+        assert apps[0].startswith(f"http://172.30.0.{block + 31}:"), apps
+        assert env["PBX_EFAX_SIP_LISTEN"] == f"172.30.0.{block + 71}:5080"
+        assert env["PBX_EFAX_MEDIA_PORTS"] == "60000-60399"
+        assert env["PBX_INTERNAL_TOKEN"]
+        # Received faxes outlive the container.
+        assert [v["containerPath"] for v in c["volumes"]] == ["/var/spool/pbx-efax"]
 
 
 def test_lab_witness_is_one_etcd_member_on_the_backbone(lab: Stack) -> None:
@@ -173,6 +192,7 @@ def test_lab_images_are_built_locally_once_each(lab: Stack) -> None:
             "smtpsink",
             "carrier",
             "monitor",
+            "efax",
         )
     }
     for image in images.values():
@@ -215,7 +235,7 @@ def test_production_app_nodes_on_one_host_use_distinct_ports(production: Stack) 
 
 def test_production_has_no_lab_helpers(production: Stack) -> None:
     services = {production.labels(c)["pbx.service"] for c in production.containers.values()}
-    assert services == {"sip-proxy", "media-relay", "pbx-app", "db", "etcd", "monitor"}
+    assert services == {"sip-proxy", "media-relay", "pbx-app", "db", "etcd", "monitor", "efax"}
 
 
 def test_bad_config_declares_nothing(lab_config: dict) -> None:

@@ -144,6 +144,17 @@ def test_click_to_dial_agent_only_on_the_internal_network(host, target, platform
     )
 
 
+@by_kind(ServiceKind.EFAX)
+def test_fax_gateway_answers_sip_on_the_internal_network_only(host, target, platform) -> None:
+    probe = host.run("pbx-healthcheck")  # SIP OPTIONS to its listener, the fax engine starts
+    assert probe.rc == 0, where(target, probe.stdout.strip()[-300:])
+    sip = {a for a, p in listening(host, "udp") if p == platform.ports.efax_sip}
+    mail = {a for a, p in listening(host, "tcp") if p == platform.ports.efax_mail}
+    want = {str(target.instance.reach)}
+    assert (sip, mail) == (want, want), where(target, f"SIP on {sip}, mail on {mail}")
+    assert host.user().name == "efax", where(target, "the gateway runs as root")
+
+
 @by_kind(ServiceKind.DNS)
 def test_lab_dns_answers_srv(host, target) -> None:
     probe = host.run("pbx-healthcheck")

@@ -1,0 +1,55 @@
+"""pbx-efax: `serve` (the gateway node) or `healthcheck` (the container's probe)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from . import spandsp
+from .service import Node, Settings
+
+
+def healthcheck() -> int:
+    """The node answers SIP OPTIONS on its listener, and the fax engine loads and starts."""
+    from pbx_sip.agent import Dialog, UserAgent, new_token
+
+    settings = Settings.from_env()
+    engine = spandsp.AudioFax(calling=False)
+    engine.close()
+
+    async def options() -> int:
+        agent = UserAgent(settings.config.host, 0)
+        await agent.start()
+        try:
+            dialog = Dialog(
+                f"hc-{new_token()}", new_token(), "sip:hc@localhost", "sip:fax@localhost"
+            )
+            data, branch = agent.in_dialog(dialog, "OPTIONS")
+            target = (settings.config.host, settings.config.sip_port)
+            answer = await asyncio.wait_for(agent.transaction(data, branch, target, False), 4)
+            return 0 if answer.status == 200 else 1
+        finally:
+            agent.close()
+
+    return asyncio.run(options())
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    command = sys.argv[1] if len(sys.argv) > 1 else "serve"
+    if command == "healthcheck":
+        try:
+            return healthcheck()
+        except Exception as exc:
+            print(f"unhealthy: {type(exc).__name__}: {exc}")
+            return 1
+    if command == "serve":
+        asyncio.run(Node(Settings.from_env()).run())
+        return 0
+    print(f"usage: python -m pbx_efax [serve|healthcheck], not {command!r}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
