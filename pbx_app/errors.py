@@ -409,3 +409,9 @@ class FaxReportInvalid(DomainError):
     """A gateway's report that cannot be read."""
 
     code = "validation_failed"
+
+
+class FormInvalid(DomainError):
+    """A multipart/form-data body that is missing, unreadable or lacks a field."""
+
+    code = "form_invalid"

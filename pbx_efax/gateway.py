@@ -53,6 +53,18 @@ class Config:
 
 
 @dataclass(frozen=True)
+class Policy:
+    """How a call to a number is met: answered (with this T.38 behaviour, hung up after
+    `hang_up_after_s` if set) or refused with `code`. The platform's gateway answers every
+    number the proxies send it; the lab's remote fax machine plays busy lines and the like."""
+
+    code: int = 200
+    reason: str = "OK"
+    t38: str = "offer"
+    hang_up_after_s: float | None = None
+
+
+@dataclass(frozen=True)
 class Outcome:
     """How a fax call ended: `status` is "ok", "busy", "no_answer" or "failed"."""
 
@@ -126,6 +138,7 @@ class Call:
     port: int  # the first of its four media ports
     builder: sdp.Builder
     process: CallProcess | None = None
+    policy: Policy = Policy()
     mode: str = ""
     hung_up: bool = False  # the peer sent BYE
     established: asyncio.Event = field(default_factory=asyncio.Event)  # ACK of our 2xx
@@ -143,6 +156,7 @@ class Gateway:
         self._free_ports = list(range(config.media_ports.start, config.media_ports.stop - 3, 4))
         self._tasks: set[asyncio.Task[Any]] = set()
         self._proxy_hosts = {host for host, _ in config.proxies}
+        self.policy: Callable[[str], Policy] = lambda number: Policy(t38=config.t38)
         self._processes: set[CallProcess] = set()
 
     async def start(self) -> None:
@@ -258,6 +272,13 @@ class Gateway:
             code, reason = (488, "Not Acceptable Here") if stream is None else (486, "Busy Here")
             self.agent.respond(msg, addr, code, reason, to_tag=new_token())
             return
+        # The number called: the Request-URI's (the proxy put the fax number there; the To
+        # keeps whatever the caller dialled).
+        number = msg.first_line.split(" ")[1].removeprefix("sip:").split("@")[0].split(";")[0]
+        policy = self.policy(number)
+        if policy.code != 200:
+            self.agent.respond(msg, addr, policy.code, policy.reason, to_tag=new_token())
+            return
         self.agent.respond(msg, addr, 100, "Trying")
         dialog = Dialog(
             call_id=msg.get("call-id"),
@@ -269,9 +290,8 @@ class Gateway:
             route_set=msg.all("record-route"),
         )
         port = self._free_ports.pop(0)
-        call = Call(dialog, addr, port, sdp.Builder(self.config.host))
+        call = Call(dialog, addr, port, sdp.Builder(self.config.host), policy=policy)
         self._calls[dialog.call_id] = call
-        number = uri_of(msg.get("to")).removeprefix("sip:").split("@")[0]
         caller = uri_of(msg.get("from")).removeprefix("sip:").split("@")[0]
         self._spawn(self._receive(call, msg, addr, stream, number, caller))
 
@@ -299,13 +319,20 @@ class Gateway:
             self._answer(call, msg, addr, body)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(call.established.wait(), 64 * T1)
-            if call.mode == "audio" and self.config.t38 == "offer" and not call.hung_up:
+            if call.policy.hang_up_after_s is not None:
+                self._spawn(self._hang_up_later(call, call.policy.hang_up_after_s))
+            if call.mode == "audio" and call.policy.t38 == "offer" and not call.hung_up:
                 await asyncio.sleep(T38_OFFER_DELAY_S)
                 await self._offer_t38(call)
             outcome = await self._finish(call, started)
         finally:
             self._end(call)
         await self.on_received(Received(number, caller, tiff, outcome, call.dialog.call_id))
+
+    async def _hang_up_later(self, call: Call, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if call.process is not None:
+            call.process.command(op="hangup")
 
     def _media(self, call: Call, stream: sdp.Stream) -> None:
         assert call.process is not None
@@ -326,7 +353,7 @@ class Gateway:
             stream = sdp.parse(msg.body.decode("utf-8", "replace")).usable() if msg.body else None
         except sdp.SdpError:
             stream = None
-        if stream is None or call.process is None or (stream.t38 and self.config.t38 == "off"):
+        if stream is None or call.process is None or (stream.t38 and call.policy.t38 == "off"):
             self.agent.respond(msg, addr, 488, "Not Acceptable Here")
             return
         self._media(call, stream)
@@ -409,7 +436,13 @@ class Gateway:
             local_uri=f"sip:{caller}@{self.config.domain}",
             remote_uri=f"sip:{number}@{self.config.domain}",
         )
-        call = Call(dialog, self.config.proxies[0], port, sdp.Builder(self.config.host))
+        call = Call(
+            dialog,
+            self.config.proxies[0],
+            port,
+            sdp.Builder(self.config.host),
+            policy=Policy(t38=self.config.t38),
+        )
         self._calls[dialog.call_id] = call
         try:
             call.process = await self._process(

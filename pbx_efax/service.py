@@ -179,6 +179,7 @@ class Node:
 
     # --- outgoing jobs ----------------------------------------------------------------------
     async def _jobs(self) -> None:
+        reachable = True  # said once when it changes, not every poll
         while True:
             job = None
             if self.gateway.active_calls < self.max_calls:
@@ -187,8 +188,13 @@ class Node:
                         "/internal/v1/fax/jobs/lease", json={"gateway": self.settings.name}
                     )
                     job = r.json() if r.status_code == 200 else None
+                    if not reachable:
+                        log.info("the app answers again")
+                    reachable = True
                 except (AppUnavailable, ValueError) as exc:
-                    log.warning("no job lease: %s", exc)
+                    if reachable:
+                        log.warning("no job lease, the app does not answer: %s", exc)
+                    reachable = False
             if job is None:
                 await asyncio.sleep(POLL_S)
                 continue

@@ -87,6 +87,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.SenderNotAllowed: 403,
     errors.LeaseLost: 409,
     errors.FaxReportInvalid: 422,
+    errors.FormInvalid: 400,
     errors.TargetInvalid: 422,
     errors.ExtensionRequired: 422,
     errors.NoDevice: 409,

@@ -14,16 +14,16 @@ the lease while the call lasts, report the outcome; hand in a fax received, or a
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from pbx_app import errors
 from pbx_app.api.deps import Ctx, CurrentActor, Id, Limit, now
 from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
+from pbx_app.api.forms import Form, form_body, read_form
 from pbx_app.api.internal import INTERNAL_RESPONSES, require_internal_token
 from pbx_app.api.models import Body, Items
 from pbx_app.services import faxes as service
@@ -38,7 +38,7 @@ internal_router = APIRouter(
 LEASED = error_responses(
     JSON_BODY, {409: "lease_lost: the job is not (any more) leased to this gateway"}
 )
-MULTIPART = {400: "http_error: the body is no readable multipart/form-data"}
+MULTIPART = {400: "form_invalid: the body is no readable multipart/form-data, or lacks a field"}
 BOOKED = {403: "efax_not_booked: eFax is not booked for this customer (price list option)"}
 
 
@@ -140,11 +140,17 @@ def delete_fax_number(customer_id: Id, number_id: Id, actor: CurrentActor, ctx: 
         service.delete_number(conn, actor, customer_id, number_id, now())
 
 
-async def _read(upload: UploadFile) -> service.Document:
-    content = await upload.read(service.MAX_DOCUMENT_BYTES + 1)
+def _document(form: Form) -> service.Document:
+    if "file" not in form.files:
+        raise errors.FormInvalid("file is missing: the document (PDF or TIFF)", field="file")
+    name, content = form.files["file"]
     if len(content) > service.MAX_DOCUMENT_BYTES:
         raise errors.DocumentTooLarge(f"a document has at most {service.MAX_DOCUMENT_BYTES} bytes")
-    return service.Document(content, upload.filename or "")
+    return service.Document(content, name)
+
+
+FILE = {"type": "string", "format": "binary", "description": "the document: PDF or TIFF"}
+FORM_LIMIT = service.MAX_DOCUMENT_BYTES + 64 * 1024
 
 
 @router.post(
@@ -161,24 +167,37 @@ async def _read(upload: UploadFile) -> service.Document:
             422: "invalid_number_format: `to` is no number; invalid_email: `notify`",
         }
     ),
+    openapi_extra=form_body(
+        {
+            "file": FILE,
+            "to": {"type": "string", "description": "the number to fax to"},
+            "from": {"type": "string", "description": "one of the customer's fax numbers"},
+            "notify": {"type": "string", "description": "who gets the status mail"},
+        },
+        ["file", "to", "from"],
+    ),
 )
 async def send_fax(
-    customer_id: Id,
-    actor: CurrentActor,
-    ctx: Ctx,
-    file: Annotated[UploadFile, File(description="the document: PDF or TIFF")],
-    to: Annotated[str, Form(min_length=2, max_length=32)],
-    from_number: Annotated[str, Form(alias="from", min_length=2, max_length=20)],
-    notify: Annotated[str, Form(max_length=254)] = "",
+    customer_id: Id, request: Request, actor: CurrentActor, ctx: Ctx
 ) -> dict[str, Any]:
-    document = await _read(file)
+    form = await read_form(request, FORM_LIMIT)
+    document = _document(form)
+    to = form.text("to", max_length=32)
+    from_number = form.text("from", max_length=20)
+    notify = form.text("notify", required=False)
 
     def queue() -> dict[str, Any]:
         with ctx.db.transaction() as conn:
             row = service.submit(
-                conn, actor, customer_id, to=to, from_number=from_number, document=document,
-                notify=notify, now=now(),
-            )  # fmt: skip
+                conn,
+                actor,
+                customer_id,
+                to=to,
+                from_number=from_number,
+                document=document,
+                notify=notify,
+                now=now(),
+            )
         return service.public(row)
 
     return await run_in_threadpool(queue)
@@ -229,7 +248,7 @@ class Lease(Body):
     gateway: Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class Report(Lease):
+class Outcome(Body):
     status: Literal["ok", "busy", "no_answer", "failed"]
     cause: Annotated[str, Field(max_length=200)] = ""
     pages: Annotated[int, Field(ge=0, le=1000)] = 0
@@ -241,6 +260,22 @@ class Report(Lease):
 
     def outcome(self) -> service.Outcome:
         return service.Outcome(**self.model_dump(exclude={"gateway"}))
+
+
+class Report(Outcome):
+    """A gateway's report of an attempt at a job it holds."""
+
+    gateway: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ReceivedReport(BaseModel):
+    """What a gateway says of a fax it received (the form's ``report`` field)."""
+
+    number: Annotated[str, Field(min_length=2, max_length=20)]
+    caller: Annotated[str, Field(max_length=64)] = ""
+    gateway: Annotated[str, Field(max_length=64)] = ""
+    call_id: Annotated[str, Field(max_length=255)] = ""
+    outcome: Outcome
 
 
 class Job(BaseModel):
@@ -316,19 +351,22 @@ def job_result(fax_id: Id, body: Report, ctx: Ctx) -> dict[str, Any]:
             422: "validation_failed: the report cannot be read",
         }
     ),
+    openapi_extra=form_body(
+        {
+            "report": {"type": "string", "description": "JSON: number, caller, outcome"},
+            "file": {**FILE, "description": "the pages as PDF"},
+        },
+        ["report"],
+    ),
 )
-async def fax_received(
-    ctx: Ctx,
-    report: Annotated[str, Form(max_length=2000, description="JSON: number, caller, outcome")],
-    file: Annotated[UploadFile | None, File(description="the pages as PDF")] = None,
-) -> dict[str, Any]:
+async def fax_received(request: Request, ctx: Ctx) -> dict[str, Any]:
+    form = await read_form(request, FORM_LIMIT)
     try:
-        data = json.loads(report)
-        outcome = Report(gateway=str(data.get("gateway", "gw")), **data["outcome"]).outcome()
-        number, caller = str(data["number"]), str(data.get("caller", ""))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise errors.FaxReportInvalid(f"report: {exc}") from None
-    pdf = (await _read(file)).content if file is not None else None
+        report = ReceivedReport.model_validate_json(form.text("report", max_length=2000))
+    except ValidationError as exc:
+        raise errors.FaxReportInvalid(f"report: {exc.errors()[0]['msg']}") from None
+    outcome, number, caller = report.outcome.outcome(), report.number, report.caller
+    pdf = _document(form).content if "file" in form.files else None
 
     def keep() -> dict[str, Any]:
         with ctx.db.transaction() as conn:
@@ -354,14 +392,15 @@ async def fax_received(
             422: "invalid_number_format: `to`; invalid_email: `sender`",
         }
     ),
+    openapi_extra=form_body(
+        {"sender": {"type": "string"}, "to": {"type": "string"}, "file": FILE},
+        ["sender", "to", "file"],
+    ),
 )
-async def fax_by_mail(
-    ctx: Ctx,
-    sender: Annotated[str, Form(max_length=254)],
-    to: Annotated[str, Form(max_length=32)],
-    file: Annotated[UploadFile, File()],
-) -> dict[str, Any]:
-    document = await _read(file)
+async def fax_by_mail(request: Request, ctx: Ctx) -> dict[str, Any]:
+    form = await read_form(request, FORM_LIMIT)
+    document = _document(form)
+    sender, to = form.text("sender"), form.text("to", max_length=32)
 
     def queue() -> dict[str, Any]:
         with ctx.db.transaction() as conn:
