@@ -457,7 +457,8 @@ class Gateway:
                 dialog,
                 f"sip:{number}@{self.config.domain}",
                 [
-                    ("X-PBX-Internal-Token", self.config.token),
+                    # The proxies let the platform's gateways call out by this token.
+                    *([("X-PBX-Internal-Token", self.config.token)] if self.config.token else []),
                     ("User-Agent", "pbx-efax"),
                     ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"),
                     ("Content-Type", "application/sdp"),
@@ -466,7 +467,7 @@ class Gateway:
                 RING_S,
             )
             if sent is None:
-                return Outcome("failed", "no proxy answered", seconds=loop.time() - started)
+                return Outcome("failed", "no proxy answered", seconds=round(loop.time() - started))
             answer, call.proxy = sent
             if answer.status >= 300:
                 status = (

@@ -47,7 +47,7 @@ IMAGE_SOURCES = {
     ServiceKind.PBX_APP: ImageSource("pbx-app", ".", "pbx_app/Dockerfile"),
     ServiceKind.DNS: ImageSource("labdns", "labdns", "labdns/Dockerfile"),
     ServiceKind.SMTP: ImageSource("smtpsink", "smtpsink", "smtpsink/Dockerfile"),
-    ServiceKind.CARRIER: ImageSource("carrier", "carrier", "carrier/Dockerfile"),
+    ServiceKind.CARRIER: ImageSource("carrier", ".", "carrier/Dockerfile"),
     ServiceKind.MONITOR: ImageSource("monitor", "monitor", "monitor/Dockerfile"),
     ServiceKind.EFAX: ImageSource("efax", ".", "pbx_efax/Dockerfile"),
 }

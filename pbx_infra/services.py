@@ -173,7 +173,15 @@ class MediaRelay(ServiceGroup):
 
 
 class Carrier(ServiceGroup):
+    """Lab only: the PSTN behind the site's trunk (carrier/), with a remote fax machine."""
+
     kind = ServiceKind.CARRIER
+
+    def spec(self, inst: Instance) -> ContainerSpec:
+        # What the PSTN's calls reach: the site's proxies, on their internal addresses.
+        proxies = self.platform.instances(ServiceKind.SIP_PROXY, inst.site)
+        own = [f"{p.reach}:{self.platform.ports.sip}" for p in proxies]
+        return ContainerSpec(envs=[f"PBX_CARRIER_PROXIES={','.join(own)}"])
 
 
 class LabDns(ServiceGroup):
