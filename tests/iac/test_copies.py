@@ -61,9 +61,11 @@ def test_kamailio_image_names_the_topologys_ports() -> None:
 
 def test_lab_carrier_answers_on_the_sip_port() -> None:
     """node_config.carrier_socket sends the lab's external calls to the carrier on ports.sip."""
-    for path in ("carrier/entrypoint.sh", "carrier/pbx-healthcheck"):
-        ports = set(re.findall(r"(?::|-p )(\d{4})\b", read(path))) - {"5099"}  # sipp's own
-        assert ports == {str(PORTS.sip)}, path
+    # The carrier's router takes the trunk; its healthcheck calls through it.
+    assert re.findall(r"^listen=udp:CARRIER:(\d+)$", read("carrier/kamailio.cfg"), re.M) == [
+        str(PORTS.sip)
+    ]
+    assert f"${{address}}:{PORTS.sip}" in read("carrier/pbx-healthcheck")
 
 
 def test_everyone_names_the_view_the_app_creates() -> None:
