@@ -20,6 +20,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -39,8 +40,13 @@ POLICIES = {
 }
 
 
+def own_address() -> str:
+    """The container's address (the carrier has one network): the entrypoint's, or its name's."""
+    return os.environ.get("PBX_FAXPEER_ADDRESS") or socket.gethostbyname(socket.gethostname())
+
+
 def config(port: int, t38: str = "accept") -> Config:
-    address = os.environ["PBX_FAXPEER_ADDRESS"]
+    address = own_address()
     return Config(
         host=address,
         sip_port=port,
@@ -93,7 +99,7 @@ async def send(number: str, document: Path, t38: str) -> int:
 async def healthcheck() -> int:
     from pbx_sip.agent import Dialog, UserAgent, new_token
 
-    address = os.environ["PBX_FAXPEER_ADDRESS"]
+    address = own_address()
     agent = UserAgent(address, 0)
     await agent.start()
     try:

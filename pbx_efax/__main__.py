@@ -37,6 +37,7 @@ def healthcheck() -> int:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not every lease poll
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     if command == "healthcheck":
         try:
