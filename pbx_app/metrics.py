@@ -32,6 +32,12 @@ LIMITS_HIT = Counter(
 ROUTE_DECISIONS = Counter(
     "pbx_route_decisions", "The proxies' routing questions answered, by action", ["action"]
 )
+FAX_CALLS = Counter(
+    "pbx_fax_calls",
+    "Fax calls the gateways reported, by direction (in, out) and status (ok, busy, no_answer, "
+    "failed: the line or the machines failed the fax)",
+    ["direction", "status"],
+)
 
 # Refusals that mean a limit was reached, not that the request was wrong.
 _LIMITS = (
@@ -58,6 +64,10 @@ def _method(scope: Scope) -> str:
 def refused(exc: errors.DomainError) -> None:
     if isinstance(exc, _LIMITS):
         LIMITS_HIT.labels(exc.code, exc.rule).inc()
+
+
+def fax_call(direction: str, status: str) -> None:
+    FAX_CALLS.labels(direction, status).inc()
 
 
 def decided(answer: dict[str, Any]) -> None:

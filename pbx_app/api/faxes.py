@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from pbx_app import errors
+from pbx_app import errors, metrics
 from pbx_app.api.deps import Ctx, CurrentActor, Id, Limit, now
 from pbx_app.api.errors import AUTHENTICATED, JSON_BODY, NOT_FOUND, error_responses
 from pbx_app.api.forms import Form, form_body, read_form
@@ -332,6 +332,7 @@ def renew_job(fax_id: Id, body: Lease, ctx: Ctx) -> None:
     responses={**LEASED, **error_responses(NOT_FOUND)},
 )
 def job_result(fax_id: Id, body: Report, ctx: Ctx) -> dict[str, Any]:
+    metrics.fax_call("out", body.status)
     with ctx.db.transaction() as conn:
         row = service.finish(
             conn, fax_id, body.gateway, body.outcome(), now(), ctx.settings.fax_retry_seconds
@@ -366,6 +367,7 @@ async def fax_received(request: Request, ctx: Ctx) -> dict[str, Any]:
     except ValidationError as exc:
         raise errors.FaxReportInvalid(f"report: {exc.errors()[0]['msg']}") from None
     outcome, number, caller = report.outcome.outcome(), report.number, report.caller
+    metrics.fax_call("in", outcome.status)
     pdf = _document(form).content if "file" in form.files else None
 
     def keep() -> dict[str, Any]:

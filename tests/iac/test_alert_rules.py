@@ -279,6 +279,26 @@ CASES = [
         "ApiErrorRatioHigh",
     ),
     Case(
+        "two fax calls in three fail on the line",
+        {
+            'pbx_fax_calls_total{direction="out",status="failed"}': "0+0.05x200",
+            'pbx_fax_calls_total{direction="out",status="ok"}': "0+0.025x200",
+        },
+        "45m",
+        "FaxFailuresHigh",
+        [({"severity": "warning"}, "66.67% of fax calls fail on the line")],
+    ),
+    Case(
+        "busy lines and no answers are not the line failing",
+        {
+            'pbx_fax_calls_total{direction="out",status="busy"}': "0+0.05x200",
+            'pbx_fax_calls_total{direction="out",status="failed"}': "0+0.02x200",
+            'pbx_fax_calls_total{direction="out",status="ok"}': "0+0.02x200",
+        },
+        "45m",
+        "FaxFailuresHigh",
+    ),
+    Case(
         # promtool's clock starts at the epoch: the certificate ends ten days after it.
         "a certificate ending in ten days",
         {
