@@ -27,7 +27,8 @@ from pathlib import Path
 from pbx_efax.documents import fax_pages
 from pbx_efax.gateway import Config, Gateway, Policy, Received
 
-PORT, SEND_PORT = 5070, 5072
+PORT = 5070
+SEND_PORTS = range(5072, 5100)  # senders run side by side, one port each
 HOME = Path("/var/lib/faxpeer")
 PREFIX = "+49407770"
 POLICIES = {
@@ -46,12 +47,14 @@ def own_address() -> str:
 
 
 def config(port: int, t38: str = "accept") -> Config:
+    """Port PORT answers; each sender has one of SEND_PORTS, its media beside the others'."""
     address = own_address()
+    slot = port - PORT
     return Config(
         host=address,
         sip_port=port,
         proxies=[(address, 5060)],  # the carrier's router
-        media_ports=range(40000 + (port - PORT) * 100, 40100 + (port - PORT) * 100),
+        media_ports=range(40000 + slot * 40, 40040 + slot * 40),
         domain="pstn.lab",
         token="",
         spool=HOME / "spool",
@@ -84,10 +87,17 @@ async def serve() -> None:
 
 
 async def send(number: str, document: Path, t38: str) -> int:
-    gateway = Gateway(config(SEND_PORT, t38), lambda fax: asyncio.sleep(0))
-    await gateway.start()
+    for port in SEND_PORTS:
+        gateway = Gateway(config(port, t38), lambda fax: asyncio.sleep(0))
+        try:
+            await gateway.start()
+            break
+        except OSError:  # another sender has it
+            continue
+    else:
+        raise SystemExit("every sender port is taken")
     try:
-        pages = HOME / "spool" / "send.tif"
+        pages = HOME / "spool" / f"send-{gateway.config.sip_port}.tif"
         fax_pages(document.read_bytes(), pages)
         outcome = await gateway.send(number, "+49407770001", pages, header="Remote fax")
         print(json.dumps(dataclasses.asdict(outcome)))
