@@ -22,6 +22,7 @@ BENCHMARKS = {
     "invoice_run.py": "invoice_run.json",
     "cti_events.py": "cti_events.json",
     "sip_bench.py": "sip_core.json",
+    "fax.py": "fax.json",
     # Last: 249,000 bindings on every proxy, about 40 minutes.
     "full_size.py": "full_size.json",
 }

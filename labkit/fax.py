@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 from pathlib import Path
 
 from PIL import Image, ImageChops
@@ -60,6 +61,19 @@ def _ink_overlap(sent: Image.Image, received: Image.Image) -> float:
 
     coarse = max(range(0, HEADER_ROWS_MAX + 1, 8), key=at)
     return max(at(s) for s in range(max(coarse - 7, 0), min(coarse + 8, HEADER_ROWS_MAX + 1)))
+
+
+def pdf_pages(pdf: bytes, out: Path) -> Path:
+    """A received fax's PDF back to bitmaps at the fax resolution, at its own page size (no
+    fitting: a header line makes the page longer, and fitting would shrink all of it)."""
+    source = out.with_suffix(".pdf")
+    source.write_bytes(pdf)
+    subprocess.run(
+        ["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-sDEVICE=tiffg4", "-r204x196",
+         f"-sOutputFile={out}", str(source)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    return out
 
 
 def similarity(sent: Path, received: Path) -> list[float]:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from labkit.docker import docker, wait_healthy
-from labkit.fax import SIMILARITY_THRESHOLD, letter, similarity
+from labkit.fax import SIMILARITY_THRESHOLD, letter, pdf_pages, similarity
 from labkit.lab import PLATFORM, container, instances
 from labkit.wait import wait_for
 from pbx_efax.documents import fax_pages
@@ -139,12 +139,6 @@ def mails_to(address: str) -> list[dict[str, Any]]:
     return found
 
 
-def rendered(pdf: bytes, tmp: Path, name: str) -> Path:
-    out = tmp / f"{name}.tif"
-    fax_pages(pdf, out)
-    return out
-
-
 def test_letters_go_both_ways_over_g711_and_t38_at_once(
     admin: httpx.Client, tenant: dict[str, Any], document: tuple[bytes, Path], tmp_path: Path
 ) -> None:
@@ -177,7 +171,7 @@ def test_letters_go_both_ways_over_g711_and_t38_at_once(
             "received", PAGES, PEER["g711"],
         )  # fmt: skip
         content = admin.get(f"/customers/{cid}/faxes/{fax['id']}/document").content
-        scores = similarity(sent_pages, rendered(content, tmp_path, f"in-{fax['id']}"))
+        scores = similarity(sent_pages, pdf_pages(content, tmp_path / f"in-{fax['id']}.tif"))
         assert min(scores) >= SIMILARITY_THRESHOLD, (fax, scores)
         digest = hashlib.sha256(content).hexdigest()
         mail = wait_for(
