@@ -32,6 +32,7 @@ def _site_vars(site: Site, internal: list[str]) -> dict[str, Any]:
         "pbx_public_addresses": [str(a) for a in site.public_addresses],
         "pbx_internal_addresses": internal,
         "pbx_rtp_ports": list(site.rtp_ports),
+        "pbx_fax_media_ports": list(site.fax_media_ports),
         "pbx_planned_channels": site.planned_channels,
         "pbx_uplink_kbit": site.uplink_kbit,
     }
