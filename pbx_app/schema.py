@@ -629,6 +629,9 @@ fax_numbers = Table(
     Column("email_to", String(1000), nullable=False, default=""),  # comma-separated
     Column("allowed_senders", String(1000), nullable=False, default=""),  # comma-separated
     Column("created_at", DateTime, nullable=False),
+    # The media relay turns a caller's G.711 into T.38 towards the gateway (rtpengine T.38=force):
+    # for callers whose own line is too poor for a fax over audio.
+    Column("relay_t38", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_fax_numbers_customer", "customer_id"),
 )
 

@@ -48,6 +48,9 @@ class FaxNumber(BaseModel):
     number: str
     email_to: list[str]
     allowed_senders: list[str]
+    relay_t38: bool = Field(
+        description="the media relay turns callers' G.711 into T.38 towards the fax gateway"
+    )
     created_at: str
 
 
@@ -58,11 +61,13 @@ class FaxNumberCreate(Body):
     number: Annotated[str, Field(min_length=2, max_length=20)]
     email_to: Addresses = Field(default_factory=list)
     allowed_senders: Addresses = Field(default_factory=list)
+    relay_t38: Annotated[bool, Field(strict=True)] = False
 
 
 class FaxNumberUpdate(Body):
     email_to: Addresses | None = None
     allowed_senders: Addresses | None = None
+    relay_t38: Annotated[bool, Field(strict=True)] | None = None
 
 
 class Fax(BaseModel):
@@ -112,8 +117,9 @@ def add_fax_number(
 ) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
         row = service.add_number(
-            conn, actor, customer_id, body.number, body.email_to, body.allowed_senders, now()
-        )
+            conn, actor, customer_id, body.number, body.email_to, body.allowed_senders, now(),
+            body.relay_t38,
+        )  # fmt: skip
     return service.public_number(row)
 
 
@@ -127,8 +133,9 @@ def update_fax_number(
 ) -> dict[str, Any]:
     with ctx.db.transaction() as conn:
         row = service.update_number(
-            conn, actor, customer_id, number_id, body.email_to, body.allowed_senders, now()
-        )
+            conn, actor, customer_id, number_id, body.email_to, body.allowed_senders, now(),
+            body.relay_t38,
+        )  # fmt: skip
     return service.public_number(row)
 
 

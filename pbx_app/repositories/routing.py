@@ -257,6 +257,7 @@ def fax_number(conn: Connection, number: str) -> RowMapping | None:
         select(
             fax_numbers.c.number,
             fax_numbers.c.customer_id,
+            fax_numbers.c.relay_t38,
             _c.c.efax,
             _c.c.trial_ends_at,
             _c.c.contract_ends_on,

@@ -60,6 +60,7 @@ def public_number(row: RowMapping) -> dict[str, Any]:
         "number": row["number"],
         "email_to": [a for a in row["email_to"].split(",") if a],
         "allowed_senders": [a for a in row["allowed_senders"].split(",") if a],
+        "relay_t38": bool(row["relay_t38"]),
         "created_at": row["created_at"].isoformat() + "Z",
     }
 
@@ -118,7 +119,7 @@ def _number_row(conn: Connection, customer_id: int, number_id: int) -> RowMappin
 
 def add_number(
     conn: Connection, actor: Actor, customer_id: int, number: str, email_to: list[str],
-    allowed_senders: list[str], now: datetime,
+    allowed_senders: list[str], now: datetime, relay_t38: bool = False,
 ) -> RowMapping:  # fmt: skip
     """A number of the customer's head number blocks that no extension answers becomes a fax
     number: the gateways answer its calls."""
@@ -139,6 +140,7 @@ def add_number(
         "number": e164,
         "email_to": _addresses(email_to, "email_to"),
         "allowed_senders": _addresses(allowed_senders, "allowed_senders"),
+        "relay_t38": relay_t38,
         "created_at": now,
     }
     new_id = conn.execute(fax_numbers.insert().values(**values)).inserted_primary_key[0]
@@ -148,10 +150,13 @@ def add_number(
 def update_number(
     conn: Connection, actor: Actor, customer_id: int, number_id: int,
     email_to: list[str] | None, allowed_senders: list[str] | None, now: datetime,
+    relay_t38: bool | None = None,
 ) -> RowMapping:  # fmt: skip
     authorize(conn, actor, customer_id, now, write=True)
     _number_row(conn, customer_id, number_id)
-    values: dict[str, str] = {}
+    values: dict[str, str | bool] = {}
+    if relay_t38 is not None:
+        values["relay_t38"] = relay_t38
     if email_to is not None:
         values["email_to"] = _addresses(email_to, "email_to")
     if allowed_senders is not None:

@@ -160,7 +160,9 @@ def _fax(conn: Connection, number: str, ctx: Context) -> dict[str, Any] | None:
         return None
     if not row["efax"] or not _active(row, ctx.now):
         return dict(NOT_FOUND)
-    first = {"fax_number": number, "gateway": 0, "timeout": FAX_ANSWER_S}
+    # relay_t38: the relay turns the caller's G.711 into T.38 towards the gateway.
+    relay = {"relay_t38": 1} if row["relay_t38"] else {}
+    first = {"fax_number": number, "gateway": 0, "timeout": FAX_ANSWER_S, **relay}
     first.update(busy=1, noanswer=1, unavailable=1)
     return {
         "action": "local",
@@ -169,7 +171,10 @@ def _fax(conn: Connection, number: str, ctx: Context) -> dict[str, Any] | None:
         "srtp_required": False,
         "privacy": False,
         "ttl": ctx.ttl,
-        "steps": [first, {"fax_number": number, "gateway": 1, "timeout": FAX_ANSWER_S}],
+        "steps": [
+            first,
+            {"fax_number": number, "gateway": 1, "timeout": FAX_ANSWER_S, **relay},
+        ],
     }
 
 

@@ -271,6 +271,13 @@ def test_routing_sends_fax_numbers_to_the_gateways_and_their_calls_out(
     )  # fmt: skip
     # To a fax number of the platform: straight to the gateways again.
     assert "steps" in route("fax:+496912345099", "+496912345099")
+    # The relay may turn the caller's G.711 into T.38 for the gateway: the steps say so.
+    assert "relay_t38" not in inbound["steps"][0]
+    r = api.admin_a.patch(
+        f"/api/v1/customers/{api.a}/fax-numbers/{fax['id']}", json={"relay_t38": True}
+    )
+    assert (r.status_code, r.json()["relay_t38"]) == (200, True)
+    assert [s["relay_t38"] for s in route("carrier", "06912345099")["steps"]] == [1, 1]
     # Not a fax number, or its customer gave up eFax: no call.
     assert route("fax:+496912345098", "0301234567")["code"] == 403
     api.operator.patch(f"/api/v1/customers/{api.a}", json={"efax": False})

@@ -30,6 +30,7 @@ from tests.sip.site_drills import healthy_pair, kill_site, login, site_container
 pytestmark = pytest.mark.lab
 
 FAX_NUMBER = "+49699876990"  # free in the demo customer's block +49 69 9876 xxx
+RELAY_NUMBER = "+49699876991"  # the relay turns its callers' G.711 into T.38 for the gateway
 PEER = {  # the remote fax machine's numbers (carrier/faxpeer.py)
     "g711": "+49407770001",  # refuses T.38
     "t38": "+49407770002",  # moves the call to T.38 itself
@@ -54,12 +55,17 @@ def admin(tenant: dict[str, Any]) -> Iterator[httpx.Client]:
     assert client.patch(f"/customers/{cid}", json={"efax": True}).status_code == 200
     for number in client.get(f"/customers/{cid}/fax-numbers").json()["items"]:
         client.delete(f"/customers/{cid}/fax-numbers/{number['id']}")
-    r = client.post(
-        f"/customers/{cid}/fax-numbers", json={"number": FAX_NUMBER, "email_to": [MAILBOX]}
-    )
-    assert r.status_code == 201, r.text
+    created = [
+        client.post(f"/customers/{cid}/fax-numbers", json=body)
+        for body in (
+            {"number": FAX_NUMBER, "email_to": [MAILBOX]},
+            {"number": RELAY_NUMBER, "relay_t38": True},
+        )
+    ]
+    assert [r.status_code for r in created] == [201, 201], [r.text for r in created]
     yield client
-    client.delete(f"/customers/{cid}/fax-numbers/{r.json()['id']}")
+    for r in created:
+        client.delete(f"/customers/{cid}/fax-numbers/{r.json()['id']}")
     client.patch(f"/customers/{cid}", json={"efax": before})
     client.close()
 
@@ -150,22 +156,30 @@ def test_letters_go_both_ways_over_g711_and_t38_at_once(
     # Two faxes in from the PSTN (the machine declines T.38; the machine takes T.38 when our
     # gateway offers it), two out (to a G.711-only machine; to one that moves to T.38).
     outgoing = {mode: submit(admin, cid, PEER[mode], pdf, notify) for mode in ("g711", "t38")}
-    with ThreadPoolExecutor(2) as pool:
+    # And one to a number whose calls the relay turns from G.711 into T.38 (rtpengine).
+    with ThreadPoolExecutor(3) as pool:
         incoming = list(
-            pool.map(lambda t38: peer_sends("fra", FAX_NUMBER, pdf, t38), ["off", "accept"])
+            pool.map(
+                lambda call: peer_sends("fra", call[0], pdf, call[1]),
+                [(FAX_NUMBER, "off"), (FAX_NUMBER, "accept"), (RELAY_NUMBER, "off")],
+            )
         )
     for outcome in incoming:
         assert outcome["status"] == "ok", outcome
         assert outcome["pages"] == PAGES, outcome
-    assert sorted(o["mode"] for o in incoming) == ["audio", "t38"]
+    # The far end spoke G.711 to the number the relay converts for.
+    assert [o["mode"] for o in incoming] == ["audio", "t38", "audio"]
 
     # In: kept with sender, pages and transport; the PDF is the letter; it came by mail.
     received = [
         f for f in admin.get(f"/customers/{cid}/faxes", params={"direction": "in"}).json()["items"]
         if f["created_at"] >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started - 1))
     ]  # fmt: skip
-    assert len(received) == 2, received
-    assert sorted(f["transport"] for f in received) == ["audio", "t38"]
+    assert len(received) == 3, received
+    # Our gateway took the relay's T.38 for the converted call.
+    assert sorted((f["our_number"], f["transport"]) for f in received) == [
+        (FAX_NUMBER, "audio"), (FAX_NUMBER, "t38"), (RELAY_NUMBER, "t38"),
+    ]  # fmt: skip
     for fax in received:
         assert (fax["status"], fax["pages"], fax["remote_number"]) == (
             "received", PAGES, PEER["g711"],
@@ -174,6 +188,8 @@ def test_letters_go_both_ways_over_g711_and_t38_at_once(
         scores = similarity(sent_pages, pdf_pages(content, tmp_path / f"in-{fax['id']}.tif"))
         assert min(scores) >= SIMILARITY_THRESHOLD, (fax, scores)
         digest = hashlib.sha256(content).hexdigest()
+        if fax["our_number"] == RELAY_NUMBER:
+            continue  # mailed to nobody: the number has no addresses
         mail = wait_for(
             lambda d=digest: next(
                 (m for m in mails_to(MAILBOX) if any(a["sha256"] == d for a in m["attachments"])),
