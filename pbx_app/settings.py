@@ -65,6 +65,9 @@ class Settings:
     # A fax job that met a busy line or no answer is tried again after this many seconds, then
     # five times as long (pbx_app.services.faxes.retry_delay).
     fax_retry_seconds: float = 120.0
+    # How long a fax gateway holds a job between renewals (pbx_app.services.faxes.LEASE): the
+    # wait before another gateway takes over the job of one that died.
+    fax_lease_seconds: int = 90
     # Shared secret of the internal API (/internal/v1, used by Kamailio); empty disables it.
     internal_token: str = ""
     # Seconds Kamailio may cache a routing decision that depends on no rule, time or rotation
@@ -177,6 +180,7 @@ class Settings:
                 e.get("PBX_PORTING_RETRY_SECONDS", str(cls.porting_retry_seconds))
             ),
             fax_retry_seconds=float(e.get("PBX_FAX_RETRY_SECONDS", str(cls.fax_retry_seconds))),
+            fax_lease_seconds=int(e.get("PBX_FAX_LEASE_SECONDS", str(cls.fax_lease_seconds))),
             outbound_deny=_cidrs(e.get("PBX_OUTBOUND_DENY", "")),
             sip_uac_listen=_optional_listen(e.get("PBX_SIP_UAC_LISTEN", ""), "PBX_SIP_UAC_LISTEN"),
             sip_proxies=tuple(

@@ -3,7 +3,7 @@ app, the faxes it hands in, and mail to fax.
 
 - Jobs: while it has room for another call, the node leases the next due job from the app
   (either site's nodes, its own site's first), renders the document to fax pages, renews the
-  lease every LEASE_RENEW_S while the call lasts and reports the outcome. A node that dies
+  lease at a third of its time while the call lasts and reports the outcome. A node that dies
   leaves a lease that runs out; a gateway of either site then takes the job.
 - Received faxes go to the spool first (pages as PDF and the report beside them) and from
   there to the app; a fax that arrives while no app node answers is handed in later, never
@@ -36,7 +36,6 @@ from .gateway import Config, Gateway, Outcome, Received
 
 log = logging.getLogger("pbx_efax")
 
-LEASE_RENEW_S = 30.0
 POLL_S = 2.0
 DELIVER_RETRY_S = 10.0
 TOKEN_HEADER = "X-PBX-Internal-Token"  # noqa: S105 - a header name
@@ -206,7 +205,7 @@ class Node:
         fax_id, me = job["id"], {"gateway": self.settings.name}
         work = self.config.spool / f"job-{fax_id}-{job['attempts']}"
         work.mkdir(parents=True, exist_ok=True)
-        renewing = asyncio.create_task(self._renew(fax_id))
+        renewing = asyncio.create_task(self._renew(fax_id, job.get("lease_seconds", 90) / 3))
         try:
             r = await self.app.post(f"/internal/v1/fax/jobs/{fax_id}/document", json=me)
             if r.status_code != 200:
@@ -238,9 +237,9 @@ class Node:
             renewing.cancel()
             shutil.rmtree(work, ignore_errors=True)
 
-    async def _renew(self, fax_id: int) -> None:
+    async def _renew(self, fax_id: int, every_s: float) -> None:
         while True:
-            await asyncio.sleep(LEASE_RENEW_S)
+            await asyncio.sleep(every_s)
             with contextlib.suppress(AppUnavailable):
                 await self.app.post(
                     f"/internal/v1/fax/jobs/{fax_id}/renew", json={"gateway": self.settings.name}

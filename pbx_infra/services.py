@@ -351,9 +351,13 @@ class PbxApp(ServiceGroup):
                 f"PBX_VENDOR_CA_DIR={tls}/vendors",
                 f"PBX_SIP_SITES={','.join(sip_sites(platform))}",
                 pulumi.Output.concat("PBX_CREDENTIAL_KEYS=", self.secrets.credential_keys),
-                # A fax to a busy line is tried again after 2 minutes, then 10; the lab's drills
-                # cannot wait that long.
-                *(["PBX_FAX_RETRY_SECONDS=5"] if platform.mode == "lab" else []),
+                # A fax to a busy line is tried again after 2 minutes, then 10, and a dead
+                # gateway's job waits 90 s for another; the lab's drills cannot wait that long.
+                *(
+                    ["PBX_FAX_RETRY_SECONDS=5", "PBX_FAX_LEASE_SECONDS=30"]
+                    if platform.mode == "lab"
+                    else []
+                ),
             ],
             uploads=[
                 *_server_tls(self.secrets, tls),

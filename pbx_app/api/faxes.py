@@ -14,6 +14,7 @@ the lease while the call lasts, report the outcome; hand in a fax received, or a
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -291,6 +292,7 @@ class Job(BaseModel):
     remote_number: str
     attempts: int
     document_name: str
+    lease_seconds: int = Field(description="renew the lease well within this (a third of it)")
 
 
 @internal_router.post(
@@ -299,12 +301,14 @@ class Job(BaseModel):
     responses={204: {"description": "no job is due"}, **error_responses(JSON_BODY)},
 )
 def lease_job(body: Lease, ctx: Ctx, response: Response) -> dict[str, Any] | None:
+    hold = timedelta(seconds=ctx.settings.fax_lease_seconds)
     with ctx.db.transaction() as conn:
-        row = service.lease(conn, body.gateway, now())
+        row = service.lease(conn, body.gateway, now(), hold)
     if row is None:
         response.status_code = 204
         return None
-    return {k: row[k] for k in Job.model_fields}
+    fields = {k: row[k] for k in Job.model_fields if k != "lease_seconds"}
+    return {**fields, "lease_seconds": int(hold.total_seconds())}
 
 
 @internal_router.post(
@@ -330,7 +334,9 @@ def job_document(fax_id: Id, body: Lease, ctx: Ctx) -> Response:
 )
 def renew_job(fax_id: Id, body: Lease, ctx: Ctx) -> None:
     with ctx.db.transaction() as conn:
-        service.renew(conn, fax_id, body.gateway, now())
+        service.renew(
+            conn, fax_id, body.gateway, now(), timedelta(seconds=ctx.settings.fax_lease_seconds)
+        )
 
 
 @internal_router.post(

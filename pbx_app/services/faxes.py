@@ -32,7 +32,9 @@ from pbx_app.services.users import normalise_email
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 MAX_ATTEMPTS = 3
 MAX_ADDRESSES = 10
-LEASE = timedelta(seconds=90)  # renewed every 30 s by the gateway while the call lasts
+# How long a gateway holds a job without renewing it (it renews at a third of this while the
+# call lasts): after a gateway's death, its job waits this long for another gateway.
+LEASE = timedelta(seconds=90)
 # SIP answers after which dialling again will not help.
 # 415: the gateway could not render the document (pbx_efax reports it so).
 PERMANENT_SIP_CODES = frozenset({403, 404, 410, 415, 484, 485, 488, 603, 604})
@@ -318,7 +320,9 @@ def pages_in_month(
 
 
 # --- the gateways' side (internal API) ---------------------------------------------------------
-def lease(conn: Connection, gateway: str, now: datetime) -> RowMapping | None:
+def lease(
+    conn: Connection, gateway: str, now: datetime, hold: timedelta = LEASE
+) -> RowMapping | None:
     """The oldest due job, leased to `gateway`: queued and due, or sending with a lease that ran
     out (its gateway died; the job counts that attempt as made)."""
     q = (
@@ -343,7 +347,7 @@ def lease(conn: Connection, gateway: str, now: datetime) -> RowMapping | None:
         .values(
             status="sending",
             lease_owner=gateway[:64],
-            lease_until=now + LEASE,
+            lease_until=now + hold,
             attempts=faxes.c.attempts + 1,
             updated_at=now,
         )
@@ -358,9 +362,11 @@ def _leased(conn: Connection, fax_id: int, gateway: str, now: datetime) -> RowMa
     return row
 
 
-def renew(conn: Connection, fax_id: int, gateway: str, now: datetime) -> None:
+def renew(
+    conn: Connection, fax_id: int, gateway: str, now: datetime, hold: timedelta = LEASE
+) -> None:
     _leased(conn, fax_id, gateway, now)
-    conn.execute(update(faxes).where(faxes.c.id == fax_id).values(lease_until=now + LEASE))
+    conn.execute(update(faxes).where(faxes.c.id == fax_id).values(lease_until=now + hold))
 
 
 @dataclass(frozen=True)
