@@ -425,12 +425,16 @@ def _cause(outcome: Outcome) -> str:
     return outcome.cause[:200] or "failed"
 
 
+def seiten(pages: int) -> str:
+    return "1 Seite" if pages == 1 else f"{pages} Seiten"
+
+
 def _status_mail(row: RowMapping) -> tuple[str, str]:
     if row["status"] == "sent":
         return (
-            f"Fax an {row['remote_number']} gesendet ({row['pages']} Seiten)",
+            f"Fax an {row['remote_number']} gesendet ({seiten(row['pages'])})",
             f'Ihr Fax "{row["document_name"]}" an {row["remote_number"]} wurde gesendet: '
-            f"{row['pages']} Seiten, {row['seconds']} s.\n\n"
+            f"{seiten(row['pages'])}, {row['seconds']} s.\n\n"
             f"Your fax to {row['remote_number']} was sent: {row['pages']} pages.\n",
         )
     return (
@@ -485,9 +489,9 @@ def received(
         for address in (a for a in row["email_to"].split(",") if a):
             who = caller or "unbekannt"
             partial = "" if ok else f" (unvollstaendig: {_cause(outcome)})"
-            subject = f"Fax von {who} an {number} ({outcome.pages} Seiten)"
+            subject = f"Fax von {who} an {number} ({seiten(outcome.pages)})"
             body = (
-                f"Ein Fax ist eingegangen: von {who} an {number}, {outcome.pages} Seiten"
+                f"Ein Fax ist eingegangen: von {who} an {number}, {seiten(outcome.pages)}"
                 f"{partial}.\n\nA fax arrived from {caller or 'unknown'} for {number}: "
                 f"{outcome.pages} pages.\n"
             )

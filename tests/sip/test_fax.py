@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import smtplib
 import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +270,40 @@ def test_a_job_whose_site_is_lost_is_sent_from_the_other_site(
         start_site(site)
         wait_healthy(site_containers(site), timeout=180)
         wait_for(healthy_pair, 120, 1, "a leader and a synchronous standby")
+
+
+def test_a_mail_from_an_allowed_sender_is_faxed_and_others_are_refused(
+    admin: httpx.Client, tenant: dict[str, Any], tmp_path: Path
+) -> None:
+    """Mail to fax, as the operator's MX hands it to a gateway: the allowed sender's PDF
+    attachment goes out to the number in the address; anyone else gets a 550."""
+    cid = tenant["customer_id"]
+    number = admin.get(f"/customers/{cid}/fax-numbers").json()["items"]
+    mine = next(n for n in number if n["number"] == FAX_NUMBER)
+    sender = f"scanner-{time.time_ns()}@demo.pbx.test"
+    r = admin.patch(
+        f"/customers/{cid}/fax-numbers/{mine['id']}", json={"allowed_senders": [sender]}
+    )
+    assert r.status_code == 200, r.text
+    gateway = instances(ServiceKind.EFAX, "fra")[0]
+    pdf = letter(1, title="Fax per E-Mail")
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, "fax", "Scan"
+    message.set_content("Bitte faxen.")
+    message.add_attachment(pdf, maintype="application", subtype="pdf", filename="scan.pdf")
+    address = f"{PEER['g711']}@fax.{PLATFORM.sip_domain}"
+    with smtplib.SMTP(str(gateway.reach), PLATFORM.ports.efax_mail, timeout=20) as smtp:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            smtp.sendmail("intruder@example.net", [address], message.as_bytes())
+        assert refused.value.smtp_code == 550
+        assert b"sender_not_allowed" in refused.value.smtp_error
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            smtp.sendmail(sender, [f"not-a-number@fax.{PLATFORM.sip_domain}"], message.as_bytes())
+        smtp.sendmail(sender, [address], message.as_bytes())
+    queued = admin.get(f"/customers/{cid}/faxes", params={"direction": "out"}).json()["items"][0]
+    assert (queued["source"], queued["remote_number"]) == ("mail", PEER["g711"]), queued
+    fax = final(admin, cid, queued["id"], FAX_S)
+    assert (fax["status"], fax["pages"]) == ("sent", 1), fax
+    # The sender hears how it went.
+    mails = wait_for(lambda: mails_to(sender), 30, 1, "the status mail to the sender")
+    assert "gesendet (1 Seite)" in mails[-1]["subject"], mails
