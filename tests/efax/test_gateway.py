@@ -128,3 +128,80 @@ def test_requests_from_anywhere_but_the_proxies_are_forbidden(tmp_path: Path) ->
             await receiver.close()
 
     assert asyncio.run(run()) == 403
+
+
+class _Proxy(asyncio.DatagramProtocol):
+    """A stand-in proxy: sends raw datagrams to the gateway and queues what comes back."""
+
+    def __init__(self) -> None:
+        self.got: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.got.put_nowait(data)
+
+    async def answer(self, status: str, timeout: float = 3) -> bytes:
+        while True:
+            data = await asyncio.wait_for(self.got.get(), timeout)
+            if data.startswith(f"SIP/2.0 {status}".encode()):
+                return data
+
+
+def test_garbage_is_ignored_and_a_retransmitted_invite_gets_the_same_answer(
+    tmp_path: Path,
+) -> None:
+    offer = (
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        "m=audio 49990 RTP/AVP 8\r\n"
+    )
+
+    def request(method: str, cseq: int, to_tag: str = "", body: str = "") -> bytes:
+        to = "<sip:+4930123@fax.test>" + (f";tag={to_tag}" if to_tag else "")
+        head = (
+            f"{method} sip:+4930123@127.0.0.1:50060 SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:50061;branch=z9hG4bK-{method}-{cseq}\r\n"
+            "From: <sip:+4989555@fax.test>;tag=peer\r\n"
+            f"To: {to}\r\nCall-ID: torture-1\r\nCSeq: {cseq} {method}\r\n"
+            "Contact: <sip:peer@127.0.0.1:50061>\r\nMax-Forwards: 70\r\n"
+        )
+        if body:
+            head += "Content-Type: application/sdp\r\n"
+        return f"{head}Content-Length: {len(body)}\r\n\r\n{body}".encode()
+
+    async def run() -> None:
+        received: list[Received] = []
+
+        async def keep(fax: Received) -> None:
+            received.append(fax)
+
+        gateway = Gateway(config(tmp_path, "rx", 50060, 50061, "accept", range(50100, 50140)), keep)
+        await gateway.start()
+        loop = asyncio.get_running_loop()
+        transport, proxy = await loop.create_datagram_endpoint(_Proxy, local_addr=(IP, 50061))
+        try:
+            for junk in (b"\x00\xff" * 40, b"INVITE sip:x SIP/2.0\r\nVia: x", b"A" * 1400):
+                transport.sendto(junk, (IP, 50060))
+            invite = request("INVITE", 1, body=offer)
+            transport.sendto(invite, (IP, 50060))
+            first = await proxy.answer("200")
+            transport.sendto(invite, (IP, 50060))  # as if our 200 were lost: the same again
+            again = await proxy.answer("200")
+            assert again == first
+            tag = first.split(b"\r\nTo: ")[1].split(b"\r\n")[0].split(b"tag=")[1].decode()
+            transport.sendto(request("ACK", 1, tag), (IP, 50060))
+            assert gateway.active_calls == 1
+            transport.sendto(request("BYE", 2, tag), (IP, 50060))
+            await proxy.answer("200")
+            for _ in range(50):  # the call's process ends, the fax is handed over (no pages)
+                if received:
+                    break
+                await asyncio.sleep(0.1)
+            assert [r.outcome.status for r in received] == ["failed"]
+            assert gateway.active_calls == 0
+        finally:
+            transport.close()
+            await gateway.close()
+
+    asyncio.run(run())
