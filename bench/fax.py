@@ -43,7 +43,7 @@ def _cpu_self() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def level(calls: int, pages: Path, spool: Path) -> dict[str, Any]:
+async def level(calls: int, pages: Path, spool: Path, sip_port: int) -> dict[str, Any]:
     received: list[Received] = []
 
     async def keep(fax: Received) -> None:
@@ -64,8 +64,9 @@ async def level(calls: int, pages: Path, spool: Path) -> dict[str, Any]:
             t38="accept",
         )
 
-    receiver = Gateway(config("rx", 47160, 47161, 50000), keep)
-    sender = Gateway(config("tx", 47161, 47160, 51000), ignore)
+    # Ports of their own per level: the last level's sockets close on the next loop turn.
+    receiver = Gateway(config("rx", sip_port, sip_port + 1, 50000), keep)
+    sender = Gateway(config("tx", sip_port + 1, sip_port, 51000), ignore)
     await receiver.start()
     await sender.start()
     cpu_children, cpu_self, started = _cpu_children(), _cpu_self(), time.monotonic()
@@ -105,9 +106,9 @@ async def run() -> dict[str, Any]:
         pages = Path(tmp) / "page.tif"
         fax_pages(letter(1, title="Benchmark"), pages)
         results = []
-        for calls in LEVELS:
+        for index, calls in enumerate(LEVELS):
             print(f"  {calls} concurrent fax call(s) ...", flush=True)
-            result = await level(calls, pages, Path(tmp) / f"level-{calls}")
+            result = await level(calls, pages, Path(tmp) / f"level-{calls}", 47160 + 2 * index)
             print(
                 f"    {result['delivered']}/{calls} delivered, {result['cpu_s_per_fax_minute']} "
                 f"CPU s per fax minute per end, {result['cpu_cores_per_end']} cores per end",
