@@ -22,9 +22,9 @@ from pbx_app.mail import SmtpMailer
 from pbx_app.repositories import call_events as repo
 from pbx_app.services import call_events
 from pbx_app.services.call_events import ReportInvalid, parse
+from pbx_app.webhooks import WebhookSender, retry_after, signature, verify
 from pbx_sip.agent import UserAgent, build
 from pbx_sip.agent import parse as parse_sip
-from pbx_app.webhooks import WebhookSender, retry_after, signature, verify
 from tests.app.conftest import Api, error_code, make_settings
 
 INTERNAL = {"X-PBX-Internal-Token": "t0ken"}
