@@ -13,6 +13,7 @@ from pbx_app.addressing import (
     AOR_PATTERN,
     CARRIER_CALLER,
     EMERGENCY_NUMBERS,
+    FAX_CALLER_PREFIX,
     PRIVACY_PREFIX,
     SIP_USERNAME_PATTERN,
 )
@@ -40,6 +41,9 @@ KAMAILIO_FRA_1: dict[str, Any] = {
     "carrier": "udp:10.231.0.5:5060",
     "carrier_peers": ["10.231.0.5", "10.231.0.105"],
     "carrier_caller": CARRIER_CALLER,
+    "fax_caller_prefix": FAX_CALLER_PREFIX,
+    "efax_gateways": ["10.231.0.71:5080", "10.231.0.171:5080"],
+    "efax_addresses": ["10.231.0.171", "10.231.0.71"],
     "emergency_numbers": sorted(EMERGENCY_NUMBERS),
     "privacy_prefix": PRIVACY_PREFIX,
     "sip_username_pattern": SIP_USERNAME_PATTERN,
@@ -77,6 +81,8 @@ KAMAILIO_MINIMAL: dict[str, Any] = {
     "relay_sites": ["udp:10.231.9.21:2223=solo"],
     "apps": ["http://10.231.9.31:8000"],
     "app_addresses": ["10.231.9.31"],
+    "efax_gateways": ["10.231.9.71:5080"],
+    "efax_addresses": ["10.231.9.71"],
     "trusted_sources": [],
     "lab_faults": False,
 }
