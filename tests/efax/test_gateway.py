@@ -205,3 +205,45 @@ def test_garbage_is_ignored_and_a_retransmitted_invite_gets_the_same_answer(
             await gateway.close()
 
     asyncio.run(run())
+
+
+def test_a_call_whose_fax_engine_dies_fails_alone_and_the_gateway_goes_on(
+    tmp_path: Path,
+) -> None:
+    """The fax DSP runs in a process per call: killing one (as a crash in spandsp would) ends
+    that call with a clear cause; the gateway answers the next request as before."""
+    pages = tmp_path / "sent.tif"
+    fax_pages(letter(1), pages)
+
+    async def run() -> tuple[Outcome, list[Received], int]:
+        sender, receiver, received = await pair(tmp_path, "accept", 51060)
+        try:
+            sending = asyncio.create_task(sender.send("+4930123", "+4989555", pages))
+            for _ in range(100):  # the receiving call's process is up
+                if receiver._processes:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(3)
+            for process in list(receiver._processes):
+                process.proc.kill()  # SIGKILL: what a segfault in the library amounts to
+            outcome = await asyncio.wait_for(sending, 60)
+            await asyncio.sleep(0.5)
+            stranger = UserAgent(IP, 51099)  # the node itself may ask OPTIONS: still answered
+            await stranger.start()
+            try:
+                dialog = Dialog(f"x-{new_token()}", new_token(), "sip:a@fax.test", "sip:b@t")
+                dialog.remote_target = f"sip:{IP}:51060"
+                data, branch = stranger.in_dialog(dialog, "OPTIONS")
+                answer = await stranger.transaction(data, branch, (IP, 51060), False)
+            finally:
+                stranger.close()
+            return outcome, received, answer.status
+        finally:
+            await sender.close()
+            await receiver.close()
+
+    outcome, received, options = asyncio.run(run())
+    assert outcome.status == "failed", outcome
+    assert [r.outcome.status for r in received] == ["failed"]
+    assert "fax engine ended" in received[0].outcome.cause, received[0].outcome
+    assert options == 200
