@@ -294,12 +294,12 @@ def test_a_mail_from_an_allowed_sender_is_faxed_and_others_are_refused(
     address = f"{PEER['g711']}@fax.{PLATFORM.sip_domain}"
     with smtplib.SMTP(str(gateway.reach), PLATFORM.ports.efax_mail, timeout=20) as smtp:
         with pytest.raises(smtplib.SMTPDataError) as refused:
-            smtp.sendmail("intruder@example.net", [address], message.as_bytes())
+            smtp.send_message(message, "intruder@example.net", [address])
         assert refused.value.smtp_code == 550
         assert b"sender_not_allowed" in refused.value.smtp_error
         with pytest.raises(smtplib.SMTPRecipientsRefused):
-            smtp.sendmail(sender, [f"not-a-number@fax.{PLATFORM.sip_domain}"], message.as_bytes())
-        smtp.sendmail(sender, [address], message.as_bytes())
+            smtp.send_message(message, sender, [f"not-a-number@fax.{PLATFORM.sip_domain}"])
+        smtp.send_message(message, sender, [address])
     queued = admin.get(f"/customers/{cid}/faxes", params={"direction": "out"}).json()["items"][0]
     assert (queued["source"], queued["remote_number"]) == ("mail", PEER["g711"]), queued
     fax = final(admin, cid, queued["id"], FAX_S)
