@@ -246,5 +246,6 @@ def test_smtpsink(lab):
             "envelope_to": ["anna@kunde.example"],
             "date": "",
             "message_id": "",
+            "attachments": [],  # a fax's PDF would be listed here (tests/sip/test_fax.py)
         }
     ]
