@@ -90,6 +90,14 @@ class Received:
     call_id: str
 
 
+def _usable(body: bytes) -> sdp.Stream | None:
+    """The fax stream of an SDP body; None for none, or for a body that is not SDP."""
+    try:
+        return sdp.parse(body.decode("utf-8", "replace")).usable() if body else None
+    except sdp.SdpError:
+        return None
+
+
 class CallProcess:
     """One call's media/DSP process (pbx_efax.call), driven over its stdin and stdout."""
 
@@ -264,10 +272,7 @@ class Gateway:
         self._spawn(retransmit())
 
     def _incoming(self, msg: Message, addr: tuple[str, int]) -> None:
-        try:
-            stream = sdp.parse(msg.body.decode("utf-8", "replace")).usable()
-        except sdp.SdpError:
-            stream = None
+        stream = _usable(msg.body)
         if stream is None or not self._free_ports:
             code, reason = (488, "Not Acceptable Here") if stream is None else (486, "Busy Here")
             self.agent.respond(msg, addr, code, reason, to_tag=new_token())
@@ -310,13 +315,7 @@ class Gateway:
             call.process = await self._process(
                 role="receive", file=str(tiff), ident=number, ip=self.config.host
             )
-            self._media(call, stream)
-            body = (
-                call.builder.t38(call.port + 2, stream)
-                if stream.t38
-                else call.builder.audio(call.port, (stream.audio_payload or sdp.PCMA,))
-            )
-            self._answer(call, msg, addr, body)
+            self._accept(call, msg, addr, stream)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(call.established.wait(), 64 * T1)
             if call.policy.hang_up_after_s is not None:
@@ -349,13 +348,14 @@ class Gateway:
             call.mode = "audio"
 
     def _reinvite(self, call: Call, msg: Message, addr: tuple[str, int]) -> None:
-        try:
-            stream = sdp.parse(msg.body.decode("utf-8", "replace")).usable() if msg.body else None
-        except sdp.SdpError:
-            stream = None
+        stream = _usable(msg.body)
         if stream is None or call.process is None or (stream.t38 and call.policy.t38 == "off"):
             self.agent.respond(msg, addr, 488, "Not Acceptable Here")
             return
+        self._accept(call, msg, addr, stream)
+
+    def _accept(self, call: Call, msg: Message, addr: tuple[str, int], stream: sdp.Stream) -> None:
+        """The call's media follows `stream`; the answer says ours (same law, or T.38)."""
         self._media(call, stream)
         body = (
             call.builder.t38(call.port + 2, stream)
@@ -378,10 +378,7 @@ class Gateway:
                 "%s: T.38 re-INVITE unanswered (%s); staying on G.711", call.dialog.call_id, exc
             )
             return
-        stream = None
-        if 200 <= answer.status < 300:
-            with contextlib.suppress(sdp.SdpError):
-                stream = sdp.parse(answer.body.decode("utf-8", "replace")).usable()
+        stream = _usable(answer.body) if 200 <= answer.status < 300 else None
         if stream is not None and stream.t38:
             self._media(call, stream)
             log.info("%s: switched to T.38", call.dialog.call_id)
@@ -483,9 +480,7 @@ class Gateway:
                     sip_code=answer.status,
                     seconds=round(loop.time() - started, 1),
                 )
-            stream = None
-            with contextlib.suppress(sdp.SdpError):
-                stream = sdp.parse(answer.body.decode("utf-8", "replace")).usable()
+            stream = _usable(answer.body)
             if stream is None:
                 with contextlib.suppress(SipError):
                     await self.agent.request(dialog, call.proxy, "BYE")
