@@ -26,6 +26,7 @@ from pathlib import Path
 
 from pbx_efax.documents import fax_pages
 from pbx_efax.gateway import Config, Gateway, Policy, Received
+from pbx_sip.agent import ping
 
 PORT = 5070
 SEND_PORTS = range(5072, 5100)  # senders run side by side, one port each
@@ -107,19 +108,8 @@ async def send(number: str, document: Path, t38: str) -> int:
 
 
 async def healthcheck() -> int:
-    from pbx_sip.agent import Dialog, UserAgent, new_token
-
     address = own_address()
-    agent = UserAgent(address, 0)
-    await agent.start()
-    try:
-        dialog = Dialog(f"hc-{new_token()}", new_token(), "sip:hc@lab", "sip:fax@lab")
-        dialog.remote_target = f"sip:{address}:{PORT}"
-        data, branch = agent.in_dialog(dialog, "OPTIONS")
-        answer = await asyncio.wait_for(agent.transaction(data, branch, (address, PORT), False), 4)
-        return 0 if answer.status == 200 else 1
-    finally:
-        agent.close()
+    return 0 if await ping(address, PORT, source=address) == 200 else 1
 
 
 def main() -> int:

@@ -6,33 +6,19 @@ import asyncio
 import logging
 import sys
 
+from pbx_sip.agent import ping
+
 from . import spandsp
 from .service import Node, Settings
 
 
 def healthcheck() -> int:
     """The node answers SIP OPTIONS on its listener, and the fax engine loads and starts."""
-    from pbx_sip.agent import Dialog, UserAgent, new_token
-
     settings = Settings.from_env()
     engine = spandsp.AudioFax(calling=False)
     engine.close()
-
-    async def options() -> int:
-        agent = UserAgent(settings.config.host, 0)
-        await agent.start()
-        try:
-            dialog = Dialog(
-                f"hc-{new_token()}", new_token(), "sip:hc@localhost", "sip:fax@localhost"
-            )
-            data, branch = agent.in_dialog(dialog, "OPTIONS")
-            target = (settings.config.host, settings.config.sip_port)
-            answer = await asyncio.wait_for(agent.transaction(data, branch, target, False), 4)
-            return 0 if answer.status == 200 else 1
-        finally:
-            agent.close()
-
-    return asyncio.run(options())
+    host, port = settings.config.host, settings.config.sip_port
+    return 0 if asyncio.run(ping(host, port, source=host)) == 200 else 1
 
 
 def main() -> int:

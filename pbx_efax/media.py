@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import secrets
 import struct
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from . import spandsp, udptl
@@ -32,7 +33,7 @@ class _Socket(asyncio.DatagramProtocol):
         self._on_datagram(data, (str(addr[0]), int(addr[1])))
 
 
-class Media:
+class Media(ABC):
     """The part both kinds share: a socket, a peer, a step clock, and the last packet's time
     (a call whose media stopped is over)."""
 
@@ -73,11 +74,13 @@ class Media:
         if self.transport is not None:
             self.transport.sendto(data, self.remote)
 
+    @abstractmethod
     def step(self) -> None:
-        raise NotImplementedError
+        """20 ms have passed: send what the engine has for them."""
 
+    @abstractmethod
     def packet(self, data: bytes) -> None:
-        raise NotImplementedError
+        """A datagram from the far end, for the engine."""
 
     def close(self) -> None:
         if self._ticker is not None:

@@ -40,6 +40,9 @@ POLL_S = 2.0
 DELIVER_RETRY_S = 10.0
 TOKEN_HEADER = "X-PBX-Internal-Token"  # noqa: S105 - a header name
 MAIL_LIMIT = 15 * 1024 * 1024  # a 10 MiB document, base64-encoded, and the mail around it
+# The code a job gets when its document cannot be rendered: the app takes it as permanent
+# (pbx_app.services.faxes.PERMANENT_SIP_CODES; tests/app/test_faxes.py holds them together).
+UNRENDERABLE = 415
 RECIPIENT = re.compile(r"^\+?[0-9]{3,20}$")
 
 
@@ -215,7 +218,7 @@ class Node:
             try:
                 pages = await asyncio.to_thread(documents.fax_pages, r.content, tiff)
             except documents.DocumentError as exc:
-                outcome = Outcome("failed", f"{exc.code}: {exc}", sip_code=415)
+                outcome = Outcome("failed", f"{exc.code}: {exc}", sip_code=UNRENDERABLE)
             else:
                 log.info("fax %s: %d pages to %s", fax_id, pages, job["remote_number"])
                 outcome = await self.gateway.send(

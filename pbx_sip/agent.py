@@ -437,3 +437,22 @@ class UserAgent(asyncio.DatagramProtocol):
             self.send(ack_2xx, self.next_hop(dialog, hop))
             return answer, hop
         return None
+
+
+async def ping(host: str, port: int, source: str, timeout: float = 4.0) -> int:
+    """The status a SIP node at host:port answers an OPTIONS with (sent from `source`, a
+    node's own address where it trusts only itself); SipError or TimeoutError when none."""
+    agent = UserAgent(source, 0)
+    await agent.start()
+    try:
+        dialog = Dialog(
+            f"ping-{new_token()}", new_token(), "sip:ping@localhost", "sip:node@localhost"
+        )
+        dialog.remote_target = f"sip:{host}:{port}"
+        data, branch = agent.in_dialog(dialog, "OPTIONS")
+        answer = await asyncio.wait_for(
+            agent.transaction(data, branch, (host, port), False), timeout
+        )
+        return answer.status
+    finally:
+        agent.close()

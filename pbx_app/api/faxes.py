@@ -242,7 +242,7 @@ def fax_document(customer_id: Id, fax_id: Id, actor: CurrentActor, ctx: Ctx) -> 
     content = bytes(row["document"] or b"")
     if not content:
         raise errors.NotFound(f"fax {fax_id} has no document")
-    kind = "tiff" if content.startswith((b"II*\x00", b"MM\x00*")) else "pdf"
+    kind = service.document_type(content)
     name = row["document_name"].replace('"', "")
     return Response(
         content,

@@ -183,7 +183,8 @@ class Document:
     name: str
 
 
-def _kind(content: bytes) -> str:
+def document_type(content: bytes) -> str:
+    """ "pdf" or "tiff" by the content itself (pbx_efax.documents.kind_of says the same)."""
     if content.startswith(b"%PDF-"):
         return "pdf"
     if content.startswith((b"II*\x00", b"MM\x00*")):
@@ -197,7 +198,7 @@ def _queue(
 ) -> RowMapping:  # fmt: skip
     if len(document.content) > MAX_DOCUMENT_BYTES:
         raise errors.DocumentTooLarge(f"a document has at most {MAX_DOCUMENT_BYTES} bytes")
-    kind = _kind(document.content)
+    kind = document_type(document.content)
     # As people write numbers: "030 1234-567", "+49 (30) 1234567".
     remote = dialled_to_e164(re.sub(r"[\s()/.-]", "", to))
     if remote is None:

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from pbx_app import errors
 from pbx_app.app import create_app
 from pbx_app.db import utcnow
 from pbx_app.mail import SmtpMailer
@@ -282,3 +283,26 @@ def test_routing_sends_fax_numbers_to_the_gateways_and_their_calls_out(
     assert route("fax:+496912345098", "0301234567")["code"] == 403
     api.operator.patch(f"/api/v1/customers/{api.a}", json={"efax": False})
     assert route("carrier", "06912345099")["code"] == 404
+
+
+@pytest.mark.parametrize("content", [PDF, TIFF, b"MM\x00*" + b"\x00" * 8, b"GIF89a", b"%PD", b""])
+def test_the_app_and_the_gateway_agree_on_what_can_be_faxed(content: bytes) -> None:
+    """The app refuses an upload the gateway could not render, and the gateway's code for a
+    document it cannot render ends the job at once (no retries of a hopeless document)."""
+    from pbx_efax import documents
+    from pbx_efax import service as gateway
+
+    def app_says() -> str:
+        try:
+            return service.document_type(content)
+        except errors.DocumentTypeUnsupported:
+            return "refused"
+
+    def gateway_says() -> str:
+        try:
+            return documents.kind_of(content)
+        except documents.DocumentError:
+            return "refused"
+
+    assert app_says() == gateway_says()
+    assert gateway.UNRENDERABLE in service.PERMANENT_SIP_CODES
