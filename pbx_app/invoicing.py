@@ -11,6 +11,8 @@ Rules a customer can check on the invoice itself:
 - The Business Option is charged for the extensions that have it on the day of the run.
 - Activation fees: in the month of the booking that reached a new high-water mark (or the first
   charged month, for bookings during a trial), at the list in force on that day.
+- Fax pages (eFax): the pages of the faxes sent and received on each charged day; pages sent at
+  the page price of the list in force that day, pages received included in the option.
 - Calls (pbx_app.repositories.rating): each answered call to a number outside the platform, in
   whole increments of the list in force on the day it started, at the minute price of that day's
   tariff for the zone of the number dialled; nothing for a zone of that day's flat rate, nothing
@@ -75,6 +77,15 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class FaxPages:
+    """Pages of the faxes a customer sent and received on one Berlin day."""
+
+    day: date
+    sent: int
+    received: int
+
+
+@dataclass(frozen=True)
 class Account:
     customer_id: int
     name: str
@@ -83,6 +94,7 @@ class Account:
     business_option_extensions: int
     bookings: tuple[Booking, ...]
     plans: tuple[Plan, ...]
+    fax_pages: tuple[FaxPages, ...] = ()
 
 
 @dataclass
@@ -168,6 +180,7 @@ def build(
     month_length = len(month_days(period))
     lines = _monthly_lines(account, period, lists, month_length)
     lines.extend(_activation_fees(account, period, lists))
+    lines.extend(_fax_pages(account, lists))
     lines.extend(_calls(account, lists, calls))
     net = sum(line.amount_cents for line in lines)
     vat_list = in_force(lists, month_days(period)[-1])
@@ -274,3 +287,24 @@ def _calls(account: Account, lists: list[PriceList], calls: Iterable[DayCalls]) 
                   "minute_cents": str(price), "price_list_id": list_id})
         )  # fmt: skip
     return lines
+
+
+def _fax_pages(account: Account, lists: list[PriceList]) -> list[Line]:
+    # (price list, page price) -> [pages sent, pages received], over the charged days.
+    totals: dict[tuple[int, int], list[int]] = {}
+    for pages in account.fax_pages:
+        if not chargeable(account, pages.day):
+            continue
+        plist = in_force(lists, pages.day)
+        assert plist is not None, f"no price list in force on {pages.day}"
+        entry = totals.setdefault((plist.id, plist.doc.options.fax_page_cents), [0, 0])
+        entry[0] += pages.sent
+        entry[1] += pages.received
+    return [
+        Line("fax_pages", f"Fax pages sent ({price} ct per page; {received} received, included)",
+             f"{sent} x {price} ct", sent * price,
+             {"pages_sent": sent, "pages_received": received, "page_cents": price,
+              "price_list_id": list_id})
+        for (list_id, price), (sent, received) in sorted(totals.items())
+        if sent or received
+    ]  # fmt: skip

@@ -2,8 +2,8 @@
 job queue the fax gateways (pbx_efax) work from.
 
 Reading of the price list: eFax is one option per customer and month (``customers.efax``,
-pbx_app.pricing ``efax_cents``), for all its fax numbers; pages are counted per fax, in and
-out, for the invoice.
+pbx_app.pricing ``efax_cents``), for all its fax numbers; the invoice counts the pages of the
+faxes sent (at ``fax_page_cents``) and received (included) per day.
 
 Outgoing faxes are jobs: queued -> sending (a gateway holds a lease and renews it while the
 call lasts) -> sent, or back to queued for a retry (busy, no answer, a call that broke off),
@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, RowMapping, and_, delete, or_, select, update
 
 from pbx_app import errors, outbox
+from pbx_app.billing_time import local_day, utc_start
 from pbx_app.db import is_postgresql
+from pbx_app.invoicing import FaxPages
 from pbx_app.repositories import routing as routing_repo
 from pbx_app.schema import customers, fax_numbers, faxes
 from pbx_app.services.access import Actor, authorize
@@ -302,22 +304,26 @@ def list_faxes(
     return list(conn.execute(q.order_by(faxes.c.id.desc()).limit(limit)).mappings())
 
 
-def pages_in_month(
-    conn: Connection, customer_id: int, start: datetime, end: datetime
-) -> dict[str, int]:
-    """Pages faxed in and out in [start, end): what the invoice counts."""
-    rows = conn.execute(
-        select(faxes.c.direction, func.coalesce(func.sum(faxes.c.pages), 0))
-        .where(
-            faxes.c.customer_id == customer_id,
-            faxes.c.completed_at >= start,
-            faxes.c.completed_at < end,
-        )
-        .group_by(faxes.c.direction)
-    ).all()
-    counts = {"in": 0, "out": 0}
-    counts.update({str(d): int(n) for d, n in rows})
-    return counts
+def pages_by_day(
+    conn: Connection, customer_ids: list[int], first: date, end: date
+) -> dict[int, tuple[FaxPages, ...]]:
+    """Pages of the faxes sent and received from Berlin day ``first`` to before ``end``, per
+    customer and day: what the invoice counts (a fax counts on the day it ended)."""
+    q = select(faxes.c.customer_id, faxes.c.direction, faxes.c.completed_at, faxes.c.pages).where(
+        faxes.c.customer_id.in_(customer_ids),
+        faxes.c.completed_at >= utc_start(first),
+        faxes.c.completed_at < utc_start(end),
+        faxes.c.status.in_(("sent", "received")),
+        faxes.c.pages > 0,
+    )
+    days: dict[int, dict[date, list[int]]] = {}
+    for cid, direction, completed_at, pages in conn.execute(q):
+        day = days.setdefault(int(cid), {}).setdefault(local_day(completed_at), [0, 0])
+        day[direction == "in"] += int(pages)
+    return {
+        cid: tuple(FaxPages(d, sent, received) for d, (sent, received) in sorted(per_day.items()))
+        for cid, per_day in days.items()
+    }
 
 
 # --- the gateways' side (internal API) ---------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from pbx_app.repositories import price_lists as price_lists_repo
 from pbx_app.repositories import rating
 from pbx_app.repositories.rating import DayCalls
 from pbx_app.schema import customers, extensions, invoices, licence_bookings
+from pbx_app.services import faxes
 from pbx_app.services.access import Actor, Role, require_operator
 
 
@@ -127,8 +128,10 @@ def run(conn: Connection, actor: Actor, period: date, now: datetime, batch: int 
         for bound, ids in by_previous.items():
             for group in rating.day_calls(conn, ids, end, now, bound, lists):
                 calls[group.customer_id].append(group)
+        pages = faxes.pages_by_day(conn, [r["id"] for r in rows], period, end)
         values = []
         for account in accounts(conn, rows):
+            account = replace(account, fax_pages=pages.get(account.customer_id, ()))
             doc = invoicing.build(account, period, lists, calls.get(account.customer_id, []))
             if not doc["lines"]:
                 nothing += 1

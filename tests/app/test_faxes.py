@@ -238,19 +238,6 @@ def test_mail_to_fax_only_from_allowed_senders(
     assert r.status_code == 401
 
 
-def test_pages_are_counted_per_month(api: Api, fax: dict[str, Any]) -> None:
-    now = utcnow()
-    fid = send(api).json()["id"]
-    with api.db.transaction() as conn:
-        service.received(conn, "+496912345099", "x", service.Outcome("ok", pages=4), PDF, now)
-        assert service.lease(conn, "gw", now + timedelta(minutes=1)) is not None
-        service.finish(conn, fid, "gw", service.Outcome("ok", pages=3), now, 60)
-        counts = service.pages_in_month(
-            conn, api.a, now - timedelta(days=1), now + timedelta(days=1)
-        )
-    assert counts == {"in": 4, "out": 3}
-
-
 def test_routing_sends_fax_numbers_to_the_gateways_and_their_calls_out(
     api: Api, fax: dict[str, Any], gateway: TestClient
 ) -> None:

@@ -26,7 +26,7 @@ from pbx_app.repositories import price_lists as price_lists_repo
 from pbx_app.repositories import rating as rating_repo
 from pbx_app.repositories.call_records import Window
 from pbx_app.repositories.rating import DayCalls
-from pbx_app.schema import call_records, licence_bookings
+from pbx_app.schema import call_records, faxes, licence_bookings
 from pbx_app.schema import invoices as invoices_table
 from pbx_app.services import call_records as call_records_service
 from pbx_app.services import customers, invoices, price_lists
@@ -596,6 +596,41 @@ def test_calls_in_a_trial_are_free(db: Database) -> None:
     run(db, "2026-11", when="2026-12-01")
     rated = lines(invoice_of(db, cid, "2026-11"), "calls")
     assert [(p["detail"]["calls"], p["detail"]["billed_seconds"]) for p in rated] == [(1, 60)]
+
+
+def fax(cid: int, direction: str, status: str, pages: int, ended: datetime) -> dict[str, Any]:
+    return {"customer_id": cid, "direction": direction, "our_number": "+496912345099",
+            "remote_number": "+49301234", "status": status, "pages": pages,
+            "source": "api" if direction == "out" else "call", "created_at": ended,
+            "updated_at": ended, "completed_at": ended}  # fmt: skip
+
+
+def test_fax_pages_sent_are_charged_by_the_list_of_their_day_and_received_counted(
+    db: Database,
+) -> None:
+    cid = create(db, "2026-11-01", efax=True)
+    priced = DEFAULT.model_copy(
+        update={"options": DEFAULT.options.model_copy(update={"fax_page_cents": 7})}
+    )
+    with db.transaction() as conn:
+        price_lists.create(conn, SYSTEM, date(2026, 11, 16), priced, at("2026-11-01"))
+        conn.execute(faxes.insert(), [
+            fax(cid, "out", "sent", 3, at("2026-11-03")),
+            fax(cid, "out", "sent", 4, at("2026-11-20")),
+            fax(cid, "in", "received", 5, at("2026-11-21")),
+            fax(cid, "out", "failed", 2, at("2026-11-22")),  # broke off: not charged
+            fax(cid, "in", "failed", 1, at("2026-11-22")),
+            # 23:30 UTC on 30 November is 1 December in Berlin: December's invoice.
+            fax(cid, "out", "sent", 6, datetime(2026, 11, 30, 23, 30)),
+        ])  # fmt: skip
+    run(db, "2026-11", when="2026-12-01")
+    counted = lines(invoice_of(db, cid, "2026-11"), "fax_pages")
+    assert [(p["detail"]["pages_sent"], p["detail"]["pages_received"], p["amount_cents"])
+            for p in counted] == [(3, 0, 0), (4, 5, 28)]  # fmt: skip
+    assert counted[1]["text"] == "Fax pages sent (7 ct per page; 5 received, included)"
+    run(db, "2026-12", when="2027-01-01")
+    december = lines(invoice_of(db, cid, "2026-12"), "fax_pages")
+    assert [(p["detail"]["pages_sent"], p["amount_cents"]) for p in december] == [(6, 42)]
 
 
 def test_the_sql_day_buckets_give_the_berlin_day_all_year() -> None:
