@@ -5,6 +5,7 @@ Everything past the accounts is made through the API, as an admin would."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pbx_app.services import customers
 from pbx_app.services.access import SYSTEM, Role
 from pbx_app.services.users import set_password_directly
 
+from .fax import letter
 from .pg_cluster import free_port
 from .portal import keep_session
 
@@ -45,6 +47,7 @@ class Tenant:
     porting_id: int = 0
     user_id: int = 0  # the admin's
     member_email: str = ""  # a user (role "user") who manages the second extension
+    fax_number: str = ""  # eFax booked: its fax number, with one fax received
 
 
 @dataclass
@@ -191,6 +194,7 @@ def serve_demo(workdir: Path, smtp_port: int = 1) -> Iterator[PortalDemo]:
             _fill(demo, a, "Alpha", "069", "+4969123400", "+4969777701")
             _fill(demo, b, "Beta", "089", "+4989555500", "+4989777701")
             _calls(demo, a, "+4969123400")
+            _fax(demo, a, "+496912340099")
             _calls(demo, b, "+4989555500")
             yield demo
         finally:
@@ -227,6 +231,28 @@ def _calls(demo: PortalDemo, tenant: Tenant, block: str) -> None:
     r = httpx.post(
         f"{demo.base_url}/internal/v1/call-records",
         json={"records": records},
+        headers={"X-PBX-Internal-Token": INTERNAL_TOKEN},
+        timeout=15,
+    )
+    assert r.status_code == 200, r.text
+
+
+def _fax(demo: PortalDemo, tenant: Tenant, number: str) -> None:
+    """eFax booked, a fax number, and one fax received on it (as a gateway reports it)."""
+    with demo.api(tenant.admin_email) as api:
+        base = f"/customers/{tenant.customer_id}"
+        assert api.patch(base, json={"efax": True}).status_code == 200
+        body = {"number": number, "email_to": [tenant.admin_email]}
+        _created(api.post(f"{base}/fax-numbers", json=body))
+    tenant.fax_number = number
+    outcome = {"status": "ok", "pages": 1, "seconds": 31, "bit_rate": 14400, "transport": "t38"}
+    report = {"number": number, "caller": "+4930555123", "gateway": "efax-fra-1"}
+    r = httpx.post(
+        f"{demo.base_url}/internal/v1/fax/received",
+        data={
+            "report": json.dumps({**report, "outcome": {**outcome, "remote_ident": "LIEFERANT"}})
+        },
+        files={"file": ("fax.pdf", letter(1, "Bestellung 4711"), "application/pdf")},
         headers={"X-PBX-Internal-Token": INTERNAL_TOKEN},
         timeout=15,
     )

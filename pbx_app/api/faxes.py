@@ -153,7 +153,9 @@ def _document(form: Form) -> service.Document:
         raise errors.FormInvalid("file is missing: the document (PDF or TIFF)", field="file")
     name, content = form.files["file"]
     if len(content) > service.MAX_DOCUMENT_BYTES:
-        raise errors.DocumentTooLarge(f"a document has at most {service.MAX_DOCUMENT_BYTES} bytes")
+        raise errors.DocumentTooLarge(
+            f"a document has at most {service.MAX_DOCUMENT_BYTES} bytes", field="file"
+        )
     return service.Document(content, name)
 
 

@@ -131,14 +131,20 @@ def add_number(
     require(customer)
     e164 = dialled_to_e164(number) or (number if number.startswith("+") else None)
     if e164 is None or not e164[1:].isdigit():
-        raise errors.InvalidNumberFormat("a national (0...) or E.164 (+49...) number")
+        raise errors.InvalidNumberFormat(
+            "a national (0...) or E.164 (+49...) number", field="number"
+        )
     rows = routing_repo.public_number(conn, e164)
     if not any(int(r["customer_id"]) == customer_id for r in rows):
-        raise errors.NumberNotOwned(f"{e164} is not in a head number block of this customer")
+        raise errors.NumberNotOwned(
+            f"{e164} is not in a head number block of this customer", field="number"
+        )
     if routing_repo.did_owner(rows) is not None:
-        raise errors.NumberInUse(f"{e164} rings an extension; a fax number must be free")
+        raise errors.NumberInUse(
+            f"{e164} rings an extension; a fax number must be free", field="number"
+        )
     if conn.execute(select(fax_numbers.c.id).where(fax_numbers.c.number == e164)).first():
-        raise errors.NumberInUse(f"{e164} is a fax number already")
+        raise errors.NumberInUse(f"{e164} is a fax number already", field="number")
     values = {
         "customer_id": customer_id,
         "number": e164,
@@ -191,7 +197,7 @@ def document_type(content: bytes) -> str:
         return "pdf"
     if content.startswith((b"II*\x00", b"MM\x00*")):
         return "tiff"
-    raise errors.DocumentTypeUnsupported("only PDF and TIFF documents can be faxed")
+    raise errors.DocumentTypeUnsupported("only PDF and TIFF documents can be faxed", field="file")
 
 
 def _queue(

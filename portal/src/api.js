@@ -28,16 +28,18 @@ function csrfToken() {
 const unauthenticated = new Set();
 export const onUnauthenticated = (fn) => unauthenticated.add(fn);
 
-// `body`: JSON, or a File sent as it is (its own content type) when `raw` is set.
+// `body`: JSON, or a File sent as it is (its own content type) when `raw` is set, or FormData
+// (multipart: the browser writes its content type with the boundary).
 export async function api(method, path, body, raw = false) {
   const headers = { accept: 'application/json' };
+  const form = body instanceof FormData;
   if (method !== 'GET') headers['x-csrf-token'] = csrfToken();
-  if (body !== undefined) headers['content-type'] = raw ? body.type : 'application/json';
+  if (body !== undefined && !form) headers['content-type'] = raw ? body.type : 'application/json';
   const r = await fetch(API + path, {
     method,
     headers,
     credentials: 'same-origin',
-    body: body === undefined || raw ? body : JSON.stringify(body),
+    body: body === undefined || raw || form ? body : JSON.stringify(body),
   });
   if (r.status === 204) return null;
   const data = await r.json().catch(() => ({ error: { message: r.statusText } }));
@@ -55,3 +57,4 @@ export const put = (path, body) => api('PUT', path, body);
 export const patch = (path, body) => api('PATCH', path, body);
 export const del = (path) => api('DELETE', path);
 export const upload = (path, file) => api('POST', path, file, true);
+export const postForm = (path, form) => api('POST', path, form);

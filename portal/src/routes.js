@@ -11,6 +11,7 @@ import { CallRules } from './views/call-rules.js';
 import { Cti, CtiHome } from './views/cti.js';
 import { Customers, CustomerOverview } from './views/customers.js';
 import { Extension, Extensions, MyExtensions } from './views/extensions.js';
+import { Faxes } from './views/faxes.js';
 import { Invoices } from './views/invoices.js';
 import { Licences } from './views/licences.js';
 import { HeadNumbers, Locations } from './views/locations.js';
@@ -31,6 +32,7 @@ const t = translator('nav', {
     ringGroups: 'Gruppen',
     callRecords: 'Anrufliste',
     cti: 'CTI',
+    faxes: 'Fax',
     porting: 'Portierungen',
     licences: 'Lizenzen',
     invoices: 'Rechnungen',
@@ -50,6 +52,7 @@ const t = translator('nav', {
     ringGroups: 'Ring groups',
     callRecords: 'Call records',
     cti: 'CTI',
+    faxes: 'Fax',
     porting: 'Porting',
     licences: 'Licences',
     invoices: 'Invoices',
@@ -82,6 +85,7 @@ export const routes = [
   { path: '/customers/:cid/ring-groups', view: RingGroups, roles: ALL, nav: 'ringGroups', scope: 'customer' },
   { path: '/customers/:cid/call-records', view: CallRecords, roles: ADMINS, nav: 'callRecords', scope: 'customer' },
   { path: '/customers/:cid/cti', view: Cti, roles: ALL, nav: 'cti', scope: 'customer' },
+  { path: '/customers/:cid/faxes', view: Faxes, roles: ADMINS, nav: 'faxes', scope: 'customer' },
   { path: '/customers/:cid/porting', view: PortingRequests, roles: ADMINS, nav: 'porting', scope: 'customer' },
   { path: '/customers/:cid/porting/:pid', view: PortingRequest, roles: ADMINS },
   { path: '/customers/:cid/licences', view: Licences, roles: ADMINS, nav: 'licences', scope: 'customer' },

@@ -99,6 +99,9 @@ export function Field({ label, name, error, hint, type = 'text', options, value,
   } else if (type === 'checkbox') {
     control = html`<input type="checkbox" ...${common} checked=${!!value}
       onChange=${(e) => onInput(e.target.checked)} />`;
+  } else if (type === 'file') {
+    // The chosen File, never a value: a file input's value cannot be set, only cleared.
+    control = html`<input type="file" ...${common} onChange=${(e) => onInput(e.target.files[0] ?? null)} />`;
   } else if (type === 'textarea') {
     control = html`<textarea ...${common} value=${value}
       onInput=${(e) => onInput(e.target.value)}></textarea>`;

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
+from labkit.fax import letter
 from labkit.portal_demo import PASSWORD
 from tests.app.conftest import SmtpSink
 from tests.portal.conftest import World, describe, goto_route, login, new_page, run_axe
@@ -148,7 +149,7 @@ def b_routes(w: World) -> list[str]:
     cb = f"/customers/{b.customer_id}"
     ca = f"/customers/{a.customer_id}"
     pages = ["", "/users", "/extensions", "/locations", "/numbers", "/ring-groups"]
-    pages += ["/call-records", "/porting", "/licences", "/invoices", "/audit"]
+    pages += ["/call-records", "/faxes", "/porting", "/licences", "/invoices", "/audit"]
     return [
         *(cb + p for p in pages),
         f"{cb}/extensions/{b.extension_ids[0]}",
@@ -242,12 +243,13 @@ def main_pages(w: World) -> list[tuple[str, str]]:
     c = f"/customers/{a.customer_id}"
     e = a.extension_ids[0]
     routes = ["", "/users", "/extensions", f"/extensions/{e}", f"/extensions/{e}/rules"]
-    routes += ["/locations", "/numbers", "/ring-groups", "/call-records", "/porting"]
+    routes += ["/locations", "/numbers", "/ring-groups", "/call-records", "/faxes", "/porting"]
     routes += [f"/porting/{a.porting_id}", "/licences", "/invoices", "/audit"]
     routes += [f"/users/{a.user_id}"]
     pages = [(a.admin_email, c + r) for r in routes]
     pages += [(a.admin_email, "/tokens"), (a.admin_email, "/phone")]
     pages += [(w.operator_email, "/customers"), (w.operator_email, f"/customers/{w.b.customer_id}")]
+    pages += [(w.b.admin_email, f"/customers/{w.b.customer_id}/faxes")]  # eFax not booked
     pages += [
         (a.member_email, f"{c}/extensions"),
         (a.member_email, f"{c}/extensions/{a.extension_ids[1]}"),
@@ -493,3 +495,65 @@ def test_an_admin_gets_a_phones_one_time_provisioning_link(
     assert first.status_code == 200, first.text
     assert "account.1.password = " in first.text
     assert second.status_code == 403
+
+
+def test_an_admin_adds_a_fax_number_sends_a_fax_and_reads_the_one_received(
+    browser: Browser, portal_world: World
+) -> None:
+    a = portal_world.a
+    page = new_page(browser)
+    login(page, portal_world, a.admin_email)
+    goto_route(page, portal_world, f"/customers/{a.customer_id}/faxes")
+    expect(page.locator("h1")).to_have_text("Fax")
+    received = page.get_by_role("row").filter(has_text="LIEFERANT")
+    expect(received).to_contain_text("empfangen")
+    with page.expect_download() as download:
+        received.get_by_role("link").click()
+    assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
+
+    numbers = page.locator("form", has=page.get_by_role("heading", name="Neue Faxnummer"))
+    numbers.get_by_label(re.compile("^Faxnummer")).fill("+496912340099")  # the demo's fax number
+    numbers.get_by_role("button", name="Anlegen").click()
+    expect(numbers.locator(".field-error")).to_contain_text("number_in_use")
+    numbers.get_by_label(re.compile("^Faxnummer")).fill("+496912340098")
+    numbers.get_by_label("Empfangene Faxe per E-Mail an").fill("fax@alpha.test, chef@alpha.test")
+    numbers.get_by_role("button", name="Anlegen").click()
+    expect(numbers.get_by_role("status")).to_have_text("Gespeichert.")
+    expect(page.get_by_role("row").filter(has_text="+496912340098")).to_contain_text(
+        "chef@alpha.test"
+    )
+
+    send = page.locator("form", has=page.get_by_role("heading", name="Fax senden"))
+    send.get_by_label("Absender (Faxnummer)").select_option("+496912340098")
+    send.get_by_label("Empfänger (Rufnummer)").fill("030 555123")
+    document = send.get_by_label("Dokument (PDF oder TIFF, bis 10 MiB)")
+    document.set_input_files({"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"})
+    send.get_by_role("button", name="Fax senden").click()
+    expect(send.locator(".field-error")).to_contain_text("document_type_unsupported")
+    pdf = letter(2, "Angebot")
+    document.set_input_files({"name": "angebot.pdf", "mimeType": "application/pdf", "buffer": pdf})
+    send.get_by_role("button", name="Fax senden").click()
+    expect(send.get_by_role("status")).to_contain_text("steht zum Senden bereit")
+    expect(page.get_by_role("row").filter(has_text="angebot.pdf")).to_contain_text("wartet")
+    with portal_world.api(a.admin_email) as api:
+        out = api.get(f"/customers/{a.customer_id}/faxes", params={"direction": "out"}).json()
+        [fax] = [f for f in out["items"] if f["document_name"] == "angebot.pdf"]
+        assert (fax["our_number"], fax["remote_number"], fax["status"]) == (
+            "+496912340098", "+4930555123", "queued"
+        )  # fmt: skip
+        sent = api.get(f"/customers/{a.customer_id}/faxes/{fax['id']}/document")
+        assert sent.content == pdf
+    page.context.close()
+
+
+def test_a_customer_without_efax_is_offered_it_and_cannot_send(
+    browser: Browser, portal_world: World
+) -> None:
+    b = portal_world.b
+    page = new_page(browser, locale="en-US")
+    login(page, portal_world, b.admin_email)
+    goto_route(page, portal_world, f"/customers/{b.customer_id}/faxes")
+    expect(page.get_by_text("eFax is not booked")).to_be_visible()
+    expect(page.get_by_role("button", name="Book eFax")).to_be_visible()
+    expect(page.get_by_role("heading", name="Send a fax")).to_have_count(0)
+    page.context.close()
