@@ -32,6 +32,7 @@ def pages(demo: PortalDemo) -> list[tuple[str, str, str]]:
         ("numbers", admin, f"{c}/numbers"),
         ("ring-groups", admin, f"{c}/ring-groups"),
         ("call-records", admin, f"{c}/call-records"),
+        ("faxes", admin, f"{c}/faxes"),
         ("porting", admin, f"{c}/porting"),
         ("licences", admin, f"{c}/licences"),
         ("operator-customers", operator, "/customers"),

@@ -175,7 +175,7 @@ function FaxList({ cid, faxes, reload }) {
     <${Table} caption=${t('list')} head=${[t('when'), t('direction'), t('number'), t('remote'), t('status'), t('pages'), t('attempts'), t('transport'), t('document')]}
       rows=${faxes.map((x) => [time(x.completed_at || x.created_at), t(x.direction), x.our_number,
         x.remote_ident ? `${x.remote_number} (${x.remote_ident})` : x.remote_number, status(x), x.pages,
-        x.attempts, TRANSPORT[x.transport] ?? '–', link(x)])} />`;
+        x.direction === 'out' ? x.attempts : '–', TRANSPORT[x.transport] ?? '–', link(x)])} />`;
 }
 
 export function Faxes({ params }) {
@@ -193,14 +193,15 @@ export function Faxes({ params }) {
     <${Loaded} state=${state}>${([customer, numbers, faxes]) => html`
       ${customer.efax ? html`<p>${t('booked')}</p>` : html`<p>${t('notBooked')}</p>
         <p><button type="button" onClick=${() => act(patch(`/customers/${cid}`, { efax: true }))}>${t('book')}</button></p>`}
+      <${FaxList} cid=${cid} faxes=${faxes.items} reload=${state.reload} />
+      ${customer.efax && (numbers.items.length ? html`<${SendFax} cid=${cid} numbers=${numbers.items} onDone=${state.reload} />` : html`<p>${t('noNumber')}</p>`)}
+      <h2>${t('numbers')}</h2>
       <${Table} caption=${t('numbers')} head=${[t('number'), t('emailTo'), t('senders'), t('relay'), common('actions')]}
         rows=${numbers.items.map((n) => [n.number, n.email_to.join(', ') || '–', n.allowed_senders.join(', ') || '–', yesNo(n.relay_t38), html`
           <button type="button" class="secondary" onClick=${() => setEditing(n)} aria-label=${t('editLabel', { number: n.number })}>${t('editButton')}</button>
           <button type="button" class="secondary" onClick=${() => remove(n)} aria-label=${t('deleteLabel', { number: n.number })}>${common('delete')}</button>`])} />
       ${editing && html`<${NumberForm} key=${editing.id} cid=${cid} number=${editing} onDone=${state.reload} />`}
       ${customer.efax && html`<${NumberForm} cid=${cid} onDone=${state.reload} />`}
-      ${customer.efax && (numbers.items.length ? html`<${SendFax} cid=${cid} numbers=${numbers.items} onDone=${state.reload} />` : html`<p>${t('noNumber')}</p>`)}
-      <${FaxList} cid=${cid} faxes=${faxes.items} reload=${state.reload} />
     `}<//>
   <//>`;
 }
