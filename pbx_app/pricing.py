@@ -87,7 +87,9 @@ class Options(_Doc):
     cti_premium_cents: Cents = Field(description="per customer and month")
     efax_cents: Cents = Field(description="per customer and month")
     # Lists written before pages were priced carry none: their pages are counted, at 0 ct.
-    fax_page_cents: Cents = Field(default=0, description="per fax page sent; pages received included")
+    fax_page_cents: Cents = Field(
+        default=0, description="per fax page sent; pages received included"
+    )
 
 
 class PriceListDoc(_Doc):
