@@ -14,7 +14,7 @@ sip_listen {ip}:0
 sip_cafile /ca.pem
 sip_transports udp,tcp,tls
 dns_server {dns}:{dns_port}
-audio_player aufile,{dir}/heard.wav
+audio_player {player}
 audio_source aufile,{dir}/tone.wav
 audio_alert aufile,{dir}/alert.wav
 audio_srate 8000
@@ -26,6 +26,7 @@ module_path /usr/lib/baresip/modules
 module g711.so
 module ausine.so
 module aufile.so
+module aubridge.so
 module srtp.so
 module dtls_srtp.so
 module_app account.so
@@ -60,13 +61,19 @@ def start_baresip(
     dial: str = "",
     seconds: int = 40,
     mediaenc: str = "srtp-mand",
+    record: bool = True,
 ) -> str:
     """Run baresip in the device for `seconds`: registers over `outbound`, auto-answers, and
-    dials `dial` if given. Returns the path of its log inside the container."""
+    dials `dial` if given. What it hears goes to heard.wav beside the log, unless `record` is
+    off: then its player is an unconnected bridge that takes nothing. baresip 1.1's file player
+    crashes now and then when a re-INVITE restarts it (click-to-dial's third-party call
+    control re-INVITEs the phone that answered first). Returns the path of its log inside the
+    container."""
     directory = f"/tmp/bs-{user}"
     config = BARESIP_CONFIG.format(
-        ip=device.ip, dns=SITES[device.site]["dns"], dns_port=PORTS.dns, dir=directory
-    )
+        ip=device.ip, dns=SITES[device.site]["dns"], dns_port=PORTS.dns, dir=directory,
+        player=f"aufile,{directory}/heard.wav" if record else "aubridge,nowhere",
+    )  # fmt: skip
     account = (
         f'<sip:{user}@{SIP_DOMAIN};transport=tls>;auth_pass={password};outbound="{outbound}";'
         f"mediaenc={mediaenc};answermode=auto;regint=300;audio_codecs=PCMA\n"

@@ -142,8 +142,11 @@ def test_scanner_user_agent_is_dropped_and_banned_on_every_proxy(attacker: Any) 
 
 def test_request_flood_is_banned_on_every_proxy(attacker: Any) -> None:
     device, bystander = attacker
-    # 1,000 requests at once is far above the 400 per 2 s any office of phones sends.
-    options(device, FRA2, count=1000, wait=0.5)
+    # 1,000 requests in a second is far above the 400 per 2 s any office of phones sends. Spread
+    # over that second as a flood arrives: a burst of them in a few milliseconds overflows the
+    # proxy's socket on a loaded machine and never reaches the limit's counter.
+    answered = answered_flood(device, FRA2, device.ip)
+    assert answered < FLOOD * 0.9, f"the flood got {answered} of {FLOOD} answers"
     wait_for(lambda: banned_everywhere(device.ip), 10, what=f"{device.ip} banned on every proxy")
     for proxy in SITE_PROXIES:
         assert options(device, proxy, wait=1) == "silence", f"{proxy} still answers the flood"

@@ -293,8 +293,9 @@ def test_click_to_dial_connects_the_users_phone_to_the_target(
         # The target hangs up after a while: the call ends and its record is written.
         target.answer(CALLEE_PORT, scenario="answer_hangup")
         desk_log = start_baresip(
-            desk, phone_user, phone_pw, f"sip:{SIP_DOMAIN};transport=tls", seconds=40
-        )
+            desk, phone_user, phone_pw, f"sip:{SIP_DOMAIN};transport=tls", seconds=40,
+            record=False,
+        )  # fmt: skip
         wait_for(lambda: "200 OK" in desk.sh(f"cat {desk_log}").stdout, 15, what="registered")
         r = admin.post(
             "/click-to-dial",
