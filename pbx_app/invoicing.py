@@ -94,7 +94,6 @@ class Account:
     business_option_extensions: int
     bookings: tuple[Booking, ...]
     plans: tuple[Plan, ...]
-    fax_pages: tuple[FaxPages, ...] = ()
 
 
 @dataclass
@@ -174,13 +173,15 @@ def _monthly_items(account: Account, doc: PriceListDoc, plan: Plan, booked: int)
 
 
 def build(
-    account: Account, period: date, lists: list[PriceList], calls: Iterable[DayCalls]
-) -> dict[str, Any]:
-    """The invoice document for ``period`` (the first of a month)."""
+    account: Account, period: date, lists: list[PriceList], calls: Iterable[DayCalls],
+    fax_pages: Iterable[FaxPages] = (),
+) -> dict[str, Any]:  # fmt: skip
+    """The invoice document for ``period`` (the first of a month) from the account, the price
+    lists and the month's usage: its calls and fax pages."""
     month_length = len(month_days(period))
     lines = _monthly_lines(account, period, lists, month_length)
     lines.extend(_activation_fees(account, period, lists))
-    lines.extend(_fax_pages(account, lists))
+    lines.extend(_fax_pages(account, lists, fax_pages))
     lines.extend(_calls(account, lists, calls))
     net = sum(line.amount_cents for line in lines)
     vat_list = in_force(lists, month_days(period)[-1])
@@ -289,10 +290,12 @@ def _calls(account: Account, lists: list[PriceList], calls: Iterable[DayCalls]) 
     return lines
 
 
-def _fax_pages(account: Account, lists: list[PriceList]) -> list[Line]:
+def _fax_pages(
+    account: Account, lists: list[PriceList], fax_pages: Iterable[FaxPages]
+) -> list[Line]:
     # (price list, page price) -> [pages sent, pages received], over the charged days.
     totals: dict[tuple[int, int], list[int]] = {}
-    for pages in account.fax_pages:
+    for pages in fax_pages:
         if not chargeable(account, pages.day):
             continue
         plist = in_force(lists, pages.day)

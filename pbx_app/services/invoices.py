@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -131,8 +131,8 @@ def run(conn: Connection, actor: Actor, period: date, now: datetime, batch: int 
         pages = faxes.pages_by_day(conn, [r["id"] for r in rows], period, end)
         values = []
         for account in accounts(conn, rows):
-            account = replace(account, fax_pages=pages.get(account.customer_id, ()))
-            doc = invoicing.build(account, period, lists, calls.get(account.customer_id, []))
+            cid = account.customer_id
+            doc = invoicing.build(account, period, lists, calls.get(cid, []), pages.get(cid, ()))
             if not doc["lines"]:
                 nothing += 1
                 continue
